@@ -1,0 +1,28 @@
+"""rlcheck: a pytest-native sanity gate and regression benchmark for RL network code."""
+
+from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
+from rlcheck.errors import UsageError
+from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
+from rlcheck.stats import Comparison, compare
+from rlcheck.study import StudyConfig, StudyResult, run_study
+from rlcheck.training import RunResult, RunSpec, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RANDOM_ENV_ID",
+    "Comparison",
+    "NetFactory",
+    "RandomEnv",
+    "RunResult",
+    "RunSpec",
+    "StudyConfig",
+    "StudyResult",
+    "UsageError",
+    "batchnorm",
+    "compare",
+    "layernorm",
+    "plain",
+    "run",
+    "run_study",
+]

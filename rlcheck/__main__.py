@@ -1,0 +1,3 @@
+from rlcheck.cli import entry_point
+
+entry_point()

@@ -1,0 +1,38 @@
+"""The off-policy algorithms rlcheck trains: TD3 and SAC, one readable file each."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from rlcheck.algos.common import Batch, ReplayBuffer
+from rlcheck.algos.modes import NAIVE, ModeSchedule
+from rlcheck.algos.sac import SAC, SACConfig
+from rlcheck.algos.td3 import TD3, TD3Config
+
+
+class Agent(Protocol):
+    """What the training loop needs from an algorithm."""
+
+    config: TD3Config | SACConfig
+
+    def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor: ...
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
+
+
+ALGORITHMS: dict[str, type[TD3] | type[SAC]] = {"td3": TD3, "sac": SAC}
+
+__all__ = [
+    "ALGORITHMS",
+    "NAIVE",
+    "SAC",
+    "TD3",
+    "Agent",
+    "Batch",
+    "ModeSchedule",
+    "ReplayBuffer",
+    "SACConfig",
+    "TD3Config",
+]

@@ -1,0 +1,48 @@
+"""Which mode -- ``train()`` or ``eval()`` -- every forward pass of an agent runs in.
+
+This is the one place that decides it. Normalisation layers that depend on the batch
+(BatchNorm) or on the mode (Dropout) behave differently in the two modes, and the wrong
+choice in one forward pass is enough to break off-policy TD learning. A later variant
+(e.g. "mode-aware" BatchNorm: critic in eval mode for the actor loss and the TD target)
+is a different :class:`ModeSchedule`, not a different algorithm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+Mode = Literal["train", "eval"]
+
+
+@dataclass(frozen=True)
+class ModeSchedule:
+    """The mode of each network in each phase of an update or of acting.
+
+    Attributes:
+        acting: the actor when it chooses an action (exploration and evaluation).
+        critic_update: the online critics fitting the TD target on a replay batch.
+        td_target: the networks that compute the TD target (target critics, and the
+            target actor in TD3 or the online actor in SAC choosing the next action).
+        actor_update: the actor producing actions for its own loss.
+        critic_in_actor_update: the critic the actor's loss differentiates through.
+    """
+
+    acting: Mode = "eval"
+    critic_update: Mode = "train"
+    td_target: Mode = "train"
+    actor_update: Mode = "train"
+    critic_in_actor_update: Mode = "train"
+
+
+# What typical hand-written TD3/SAC code does: every network stays in train() (the mode
+# a fresh module and its deepcopy start in) except the actor, which is put in eval()
+# to act. This is the setting of the BatchNorm blog post.
+NAIVE = ModeSchedule()
+
+
+def set_mode(mode: Mode, *modules: nn.Module) -> None:
+    for module in modules:
+        module.train(mode == "train")

@@ -1,0 +1,156 @@
+"""SAC: Soft Actor-Critic with twin critics and an automatically tuned entropy coefficient.
+
+Haarnoja, Zhou, Hartikainen, Tucker, Ha, Tan, Kumar, Zhu, Gupta, Abbeel, Levine.
+"Soft Actor-Critic Algorithms and Applications", 2018. https://arxiv.org/abs/1812.05905
+
+Defaults are CleanRL's (policy lr 3e-4, critic and entropy lr 1e-3, log-std in [-5, 2],
+entropy coefficient starting at 1, target entropy -|A|). One deviation: CleanRL updates the
+actor twice every second step; here it is updated once every step, as in the paper --
+the same number of actor updates, in the order the paper's algorithm box gives them.
+Actions live in [-1, 1] inside the agent; the training loop rescales them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlcheck.algos.common import Batch, QNetwork, update_target
+from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
+from rlcheck.nets import NetFactory
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    gamma: float = 0.99  # discount
+    tau: float = 0.005  # target critics move this far toward the online ones per update
+    batch_size: int = 256
+    actor_lr: float = 3e-4
+    critic_lr: float = 1e-3
+    alpha_lr: float = 1e-3  # learning rate of log(alpha), the entropy coefficient
+    initial_alpha: float = 1.0
+    target_entropy_per_dim: float = -1.0  # target entropy is this times |A|
+
+
+class SquashedGaussianActor(nn.Module):
+    """pi(a|s) = tanh(N(mean(s), std(s))), with mean and log-std from one user network."""
+
+    def __init__(self, make_net: NetFactory, obs_dim: int, act_dim: int) -> None:
+        super().__init__()
+        self.net = make_net(obs_dim, 2 * act_dim)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw_log_std = self.net(obs).chunk(2, dim=-1)
+        # Squash the log-std smoothly into [LOG_STD_MIN, LOG_STD_MAX] (as CleanRL does),
+        # so its gradient never dies at a hard clamp.
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw_log_std) + 1.0)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action in [-1, 1] and its log-probability, shape (B,)."""
+        mean, log_std = self(obs)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device)
+        pre_tanh = mean + log_std.exp() * eps
+        gaussian_log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # log|d tanh(u)/du| = log(1 - tanh(u)^2), written stably as 2 (log 2 - u - softplus(-2u)).
+        log_det = (2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))).sum(-1)
+        return torch.tanh(pre_tanh), gaussian_log_prob - log_det
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self(obs)[0])
+
+
+class SAC:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        make_actor_net: NetFactory,
+        make_critic_net: NetFactory,
+        generator: torch.Generator,
+        config: SACConfig = SACConfig(),
+        modes: ModeSchedule = NAIVE,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:
+        self.config, self.modes, self.generator = config, modes, generator
+        self.actor = SquashedGaussianActor(make_actor_net, obs_dim, act_dim).to(device)
+        self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        # SAC has no target actor; the target critics track the online ones (see `update_target`).
+        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
+        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(config.initial_alpha), device=device, requires_grad=True)
+        self.target_entropy = config.target_entropy_per_dim * act_dim
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(
+            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr
+        )
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.detach().exp()
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Actions in [-1, 1]: sampled from the policy if `explore`, else tanh(mean)."""
+        set_mode(self.modes.acting, self.actor)
+        if explore:
+            return self.actor.sample(obs, self.generator)[0]
+        return self.actor.deterministic(obs)
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step each on the critics, the actor and the entropy coefficient.
+
+        Returns detached losses (tensors, so that a GPU run is not synchronised per step)."""
+        cfg = self.config
+        alpha = self.alpha
+
+        # Soft clipped double-Q target; the next action comes from the current policy.
+        set_mode(self.modes.td_target, self.actor, self.q1_target, self.q2_target)
+        with torch.no_grad():
+            next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+            next_q = torch.min(
+                self.q1_target(batch.next_obs, next_actions), self.q2_target(batch.next_obs, next_actions)
+            )
+            soft_next_v = next_q - alpha * next_log_prob
+            td_target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * soft_next_v
+
+        set_mode(self.modes.critic_update, self.q1, self.q2)
+        critic_loss = F.mse_loss(self.q1(batch.obs, batch.actions), td_target) + F.mse_loss(
+            self.q2(batch.obs, batch.actions), td_target
+        )
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+
+        # Policy: minimise alpha * log pi(a|s) - min Q(s, a), a reparameterised.
+        set_mode(self.modes.actor_update, self.actor)
+        set_mode(self.modes.critic_in_actor_update, self.q1, self.q2)
+        actions, log_prob = self.actor.sample(batch.obs, self.generator)
+        q = torch.min(self.q1(batch.obs, actions), self.q2(batch.obs, actions))
+        actor_loss = (alpha * log_prob - q).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+
+        # Entropy coefficient: raise alpha when the policy's entropy is below target.
+        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        self.alpha_optimizer.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_optimizer.step()
+
+        update_target(self.q1_target, self.q1, cfg.tau)
+        update_target(self.q2_target, self.q2, cfg.tau)
+        return {
+            "critic_loss": critic_loss.detach(),
+            "actor_loss": actor_loss.detach(),
+            "alpha": alpha,
+        }

@@ -1,0 +1,127 @@
+"""TD3: Twin Delayed Deep Deterministic policy gradient.
+
+Fujimoto, van Hoof, Meger. "Addressing Function Approximation Error in Actor-Critic
+Methods", ICML 2018. https://arxiv.org/abs/1802.09477
+
+Defaults are the paper's and CleanRL's / SB3's. Actions live in [-1, 1] inside the agent;
+the training loop rescales them to the environment's bounds.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlcheck.algos.common import Batch, QNetwork, update_target
+from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
+from rlcheck.nets import NetFactory
+
+
+@dataclass(frozen=True)
+class TD3Config:
+    gamma: float = 0.99  # discount
+    tau: float = 0.005  # target networks move this far toward the online ones per update
+    batch_size: int = 256
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    exploration_noise: float = 0.1  # std of the Gaussian added to actions while collecting
+    policy_noise: float = 0.2  # target policy smoothing: std of noise on the next action
+    noise_clip: float = 0.5  # ... clipped to this range
+    policy_delay: int = 2  # one actor (and target) update per this many critic updates
+
+
+class DeterministicActor(nn.Module):
+    """mu(s) = tanh(net(s)): a deterministic action in [-1, 1]^act_dim."""
+
+    def __init__(self, make_net: NetFactory, obs_dim: int, act_dim: int) -> None:
+        super().__init__()
+        self.net = make_net(obs_dim, act_dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+class TD3:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        make_actor_net: NetFactory,
+        make_critic_net: NetFactory,
+        generator: torch.Generator,
+        config: TD3Config = TD3Config(),
+        modes: ModeSchedule = NAIVE,
+        device: torch.device = torch.device("cpu"),
+    ) -> None:
+        self.config, self.modes, self.generator = config, modes, generator
+        self.actor = DeterministicActor(make_actor_net, obs_dim, act_dim).to(device)
+        self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        # Targets start as exact copies (parameters and buffers) and keep the mode they
+        # are set to by `modes.td_target`; see `update_target` for what they track.
+        self.actor_target = copy.deepcopy(self.actor)
+        self.q1_target = copy.deepcopy(self.q1)
+        self.q2_target = copy.deepcopy(self.q2)
+        for target in (self.actor_target, self.q1_target, self.q2_target):
+            target.requires_grad_(False)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(
+            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr
+        )
+        self.updates = 0
+
+    def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:
+        return torch.randn(like.shape, generator=self.generator, device=like.device) * std
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
+        """Actions in [-1, 1] for a (B, obs_dim) batch; Gaussian exploration if `explore`."""
+        set_mode(self.modes.acting, self.actor)
+        action = self.actor(obs)
+        if explore:
+            action = (action + self._noise(action, self.config.exploration_noise)).clamp(-1.0, 1.0)
+        return action
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step on the critics, and every `policy_delay` steps on the actor.
+
+        Returns detached losses (tensors, so that a GPU run is not synchronised per step)."""
+        cfg = self.config
+        self.updates += 1
+
+        # Clipped double-Q target with target policy smoothing.
+        set_mode(self.modes.td_target, self.actor_target, self.q1_target, self.q2_target)
+        with torch.no_grad():
+            noise = self._noise(batch.actions, cfg.policy_noise).clamp(-cfg.noise_clip, cfg.noise_clip)
+            next_actions = (self.actor_target(batch.next_obs) + noise).clamp(-1.0, 1.0)
+            next_q = torch.min(
+                self.q1_target(batch.next_obs, next_actions), self.q2_target(batch.next_obs, next_actions)
+            )
+            td_target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * next_q
+
+        set_mode(self.modes.critic_update, self.q1, self.q2)
+        critic_loss = F.mse_loss(self.q1(batch.obs, batch.actions), td_target) + F.mse_loss(
+            self.q2(batch.obs, batch.actions), td_target
+        )
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        stats = {"critic_loss": critic_loss.detach()}
+
+        # Delayed policy update: ascend Q1(s, mu(s)); then move all targets.
+        if self.updates % cfg.policy_delay == 0:
+            set_mode(self.modes.actor_update, self.actor)
+            set_mode(self.modes.critic_in_actor_update, self.q1)
+            actor_loss = -self.q1(batch.obs, self.actor(batch.obs)).mean()
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.actor_optimizer.step()
+            update_target(self.actor_target, self.actor, cfg.tau)
+            update_target(self.q1_target, self.q1, cfg.tau)
+            update_target(self.q2_target, self.q2, cfg.tau)
+            stats["actor_loss"] = actor_loss.detach()
+        return stats

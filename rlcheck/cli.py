@@ -1,0 +1,195 @@
+"""The ``rlcheck`` command: with no arguments, reproduce the BatchNorm study.
+
+Exit codes: 0 the study ran (whatever it found), 1 a run failed (e.g. diverged to NaN),
+2 a usage error (one line on stderr, nothing trained), 130 interrupted by Ctrl-C.
+Finished runs are always in ``OUT/runs.jsonl``, whatever the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import torch
+
+from rlcheck.algos import ALGORITHMS
+from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.errors import UsageError
+from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN
+from rlcheck.report import format_table, plot_curves, write_json
+from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
+from rlcheck.study import StudyConfig, run_study
+from rlcheck.training import TrainingDiverged
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _names(text: str, valid: Sequence[str] | None, what: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise UsageError(f"--{what} is empty; give a comma-separated list")
+    for name in names:
+        if valid is not None and name not in valid and not (what == "nets" and ":" in name):
+            extra = " or 'package.module:function'" if what == "nets" else ""
+            raise UsageError(f"unknown {what[:-1]} {name!r}: choose from {', '.join(valid)}{extra}")
+    return names
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"5"`` means seeds 0..4; ``"100,101,102"`` means exactly those seeds."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--seeds {text!r} is not a count (e.g. 5) or a list of integers (e.g. 100,101,102)") from None
+    if len(values) == 1 and "," not in text:
+        if values[0] < 2:
+            raise UsageError(f"--seeds {values[0]}: statistics need at least 2 seeds per net; give e.g. --seeds 5")
+        return tuple(range(values[0]))
+    if len(values) < 2:
+        raise UsageError("--seeds lists fewer than 2 seeds; statistics need at least 2")
+    if any(v < 0 for v in values):
+        raise UsageError("--seeds must be non-negative integers")
+    return values
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--hidden {text!r} is not a list of layer widths like 64,64") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise UsageError(f"--hidden {text!r}: every layer width must be a positive integer")
+    return sizes
+
+
+def check_device(name: str) -> str:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name}: rlcheck supports cpu and cuda")
+    return str(device)
+
+
+def prepare_out(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".rlcheck-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {str(path)!r} is not a writable directory ({exc.strerror}); choose another") from None
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlcheck",
+        description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
+        "several seeds, statistics, a table, results.json and figures.",
+    )
+    parser.add_argument("--algos", default="td3,sac", help=f"comma-separated, from {', '.join(ALGORITHMS)}")
+    parser.add_argument(
+        "--nets",
+        default="plain,batchnorm",
+        help=f"comma-separated, from {', '.join(BUILTIN_NETS)} or 'package.module:function'",
+    )
+    parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
+    parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list (100,101,102)")
+    parser.add_argument(
+        "--max-seeds", type=int, default=None, help="grow to this many seeds while a verdict is inconclusive "
+        "(default: 3x the seeds given; equal to --seeds disables growing)"
+    )
+    parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
+    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
+    parser.add_argument("--eval-every", type=int, default=100, help="evaluate every this many steps")
+    parser.add_argument(
+        "--eval-episodes", type=int, default=None, help="episodes per evaluation (default 1 on rlcheck's "
+        "deterministic envs, 5 elsewhere)"
+    )
+    parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
+    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden layer widths")
+    parser.add_argument("--out", default="rlcheck-results", help="output folder")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
+    parser.add_argument("--resume", action="store_true", help="reuse finished runs from OUT/runs.jsonl")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
+    seeds = parse_seeds(args.seeds)
+    workers = args.workers if args.workers is not None else default_workers()
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: give at least 1")
+    device = check_device(args.device)
+    if device.startswith("cuda") and args.workers is None:
+        workers = 1  # one process keeps the GPU busy; several would only contend for it
+    eval_episodes = args.eval_episodes or (1 if args.env.startswith("rlcheck/") else 5)
+    return StudyConfig(
+        algos=_names(args.algos, list(ALGORITHMS), "algos"),
+        nets=_names(args.nets, list(BUILTIN_NETS), "nets"),
+        baseline=args.baseline,
+        seeds=seeds,
+        max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
+        env_id=args.env,
+        steps=args.steps,
+        warmup=args.warmup,
+        eval_every=args.eval_every,
+        eval_episodes=eval_episodes,
+        hidden=parse_hidden(args.hidden),
+        device=device,
+        workers=workers,
+        threads=threads_per_worker(workers),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        out = prepare_out(Path(args.out))
+        log_path = out / "runs.jsonl"
+        progress = None if args.quiet else ProgressPrinter()
+        if not args.quiet:
+            print(
+                f"rlcheck: {','.join(config.algos)} x {','.join(config.nets)} x {len(config.seeds)} seeds "
+                f"(up to {config.max_seeds}) on {config.env_id}, {config.steps} steps, "
+                f"{config.workers} worker(s); runs saved to {log_path}",
+                file=sys.stderr,
+            )
+        study = run_study(config, log_path, progress, resume=args.resume)
+    except UsageError as exc:
+        print(f"rlcheck: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as exc:
+        print(f"rlcheck: a run failed: {exc}; finished runs are in {args.out}/runs.jsonl", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nrlcheck: interrupted; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", file=sys.stderr)
+        return 130
+    data = write_json(study, out / "results.json")
+    figures = plot_curves(study, out)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(study))
+        print(f"\nwrote {out / 'results.json'}, {', '.join(str(f) for f in figures)}")
+    return 0
+
+
+def entry_point() -> None:  # pragma: no cover - the console script
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The network factory contract, and the built-in networks of the BatchNorm study.
+
+The contract (said once, checked at the door by :func:`check_factory`)::
+
+    make_net(in_dim: int, out_dim: int) -> torch.nn.Module
+    module(x) maps a float tensor of shape (B, in_dim) to shape (B, out_dim)
+
+The algorithms call a factory for every network they own:
+
+* actor, TD3: ``make_net(obs_dim, act_dim)``; the output is squashed by ``tanh``.
+* actor, SAC: ``make_net(obs_dim, 2 * act_dim)``; the output is split into the mean and
+  the log-std of a tanh-squashed Gaussian.
+* critic (both): ``make_net(obs_dim + act_dim, 1)``; the output is one Q value.
+
+Actor and critic may use different factories. A factory is named by a string: a built-in
+name (``plain``, ``batchnorm``, ``layernorm``) or ``"package.module:function"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from rlcheck.errors import UsageError
+
+NetFactory = Callable[[int, int], nn.Module]
+
+DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+
+
+def _mlp(in_dim: int, out_dim: int, hidden: Sequence[int], norm: str | None) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_dim
+    for size in hidden:
+        layers.append(nn.Linear(width, size))
+        if norm == "batchnorm":
+            layers.append(nn.BatchNorm1d(size))
+        elif norm == "layernorm":
+            layers.append(nn.LayerNorm(size))
+        layers.append(nn.ReLU())
+        width = size
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+def plain(in_dim: int, out_dim: int, hidden: Sequence[int] = DEFAULT_HIDDEN) -> nn.Module:
+    """Linear-ReLU hidden layers: the baseline every other network is compared with."""
+    return _mlp(in_dim, out_dim, hidden, norm=None)
+
+
+def batchnorm(in_dim: int, out_dim: int, hidden: Sequence[int] = DEFAULT_HIDDEN) -> nn.Module:
+    """Linear-BatchNorm1d-ReLU, exactly as copied from a supervised-learning project."""
+    return _mlp(in_dim, out_dim, hidden, norm="batchnorm")
+
+
+def layernorm(in_dim: int, out_dim: int, hidden: Sequence[int] = DEFAULT_HIDDEN) -> nn.Module:
+    """Linear-LayerNorm-ReLU: per-sample normalisation, so no batch dependence."""
+    return _mlp(in_dim, out_dim, hidden, norm="layernorm")
+
+
+BUILTIN_NETS: dict[str, Callable[..., nn.Module]] = {
+    "plain": plain,
+    "batchnorm": batchnorm,
+    "layernorm": layernorm,
+}
+
+
+def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFactory:
+    """Turn a net name (built-in or ``"module:function"``) into a factory.
+
+    Built-ins get ``hidden``; a user's factory is used exactly as written. Raises
+    :class:`UsageError` with a one-line reason for anything that cannot be resolved.
+    """
+    if name in BUILTIN_NETS:
+        return functools.partial(BUILTIN_NETS[name], hidden=tuple(hidden))
+    if ":" not in name:
+        raise UsageError(
+            f"unknown net {name!r}: choose one of {', '.join(BUILTIN_NETS)} "
+            "or give your own factory as 'package.module:function'"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import failure is the user's path, not our bug
+        raise UsageError(
+            f"cannot import {module_name!r} for net {name!r} ({type(exc).__name__}: {exc}); "
+            "check the module path and that it is importable from here (PYTHONPATH)"
+        ) from None
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise UsageError(
+            f"{module_name!r} has no callable {attr!r} for net {name!r}; "
+            "give 'package.module:function' where function(in_dim, out_dim) returns an nn.Module"
+        )
+    return factory  # type: ignore[no-any-return]
+
+
+def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int) -> None:
+    """Build one network and check the contract on a random batch, before any training."""
+    try:
+        net = factory(in_dim, out_dim)
+    except Exception as exc:
+        raise UsageError(
+            f"net {name!r} raised {type(exc).__name__} when built as ({in_dim}, {out_dim}): {exc}"
+        ) from None
+    if not isinstance(net, nn.Module):
+        raise UsageError(
+            f"net {name!r} returned {type(net).__name__}, not a torch.nn.Module; "
+            "make the factory return the module itself"
+        )
+    batch = torch.randn(8, in_dim, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            out = net(batch)
+    except Exception as exc:
+        raise UsageError(
+            f"net {name!r} failed on a (8, {in_dim}) batch with {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (8, out_dim):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise UsageError(
+            f"net {name!r} maps (B, {in_dim}) to {got} with B=8; expected (B, {out_dim}) "
+            "-- return one row per sample, out_dim columns (keep the last dimension even if it is 1)"
+        )
+    if not torch.isfinite(out).all():
+        raise UsageError(f"net {name!r} outputs NaN or inf on a random batch; check its initialisation")

@@ -1,0 +1,122 @@
+"""Turning a study into what people read: a table, results.json, and learning-curve figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcheck.study import StudyResult
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if math.isfinite(value) else "-"
+
+
+def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
+    """Per (algo, net): final returns, steps to the threshold, and the comparison's verdict."""
+    verdicts = {(c.algo, c.candidate): c.stats for c in study.comparisons}
+    rows = []
+    for algo in study.config.algos:
+        for net in study.config.nets:
+            runs = study.runs_of(algo, net)
+            finals = np.array([r.final_return for r in runs])
+            reached = [r.steps_to_threshold for r in runs if r.steps_to_threshold is not None]
+            stats = verdicts.get((algo, net))
+            rows.append(
+                {
+                    "algo": algo,
+                    "net": net,
+                    "n_seeds": len(runs),
+                    "final_mean": float(finals.mean()),
+                    "final_min": float(finals.min()),
+                    "final_max": float(finals.max()),
+                    "threshold": runs[0].threshold,
+                    "n_reached": len(reached),
+                    "median_steps_to_threshold": float(np.median(reached)) if reached else None,
+                    "welch_p": stats.welch_p if stats else None,
+                    "mannwhitney_p": stats.mannwhitney_p if stats else None,
+                    "spread_p": stats.spread_p if stats else None,
+                    "instability_p": stats.instability_p if stats else None,
+                    "verdict": stats.verdict if stats else "baseline",
+                }
+            )
+    return rows
+
+
+def format_table(study: StudyResult) -> str:
+    rows = summary_rows(study)
+    threshold = rows[0]["threshold"] if rows else None
+    reach = f"steps to {threshold:g}" if threshold is not None else "steps to threshold"
+    header = (
+        f"{'algo':<5} {'net':<14} {'seeds':>5}  {'final return: mean [min, max]':<30} {reach:<20} "
+        f"{'Welch p':>8} {'MW p':>8} {'BF p':>8} {'jump p':>8}  verdict"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        final = f"{row['final_mean']:7.2f} [{row['final_min']:7.2f}, {row['final_max']:7.2f}]"
+        if threshold is None:
+            steps = "-"
+        elif row["n_reached"]:
+            steps = f"{row['median_steps_to_threshold']:.0f} ({row['n_reached']}/{row['n_seeds']} seeds)"
+        else:
+            steps = f"never (0/{row['n_seeds']})"
+        ps = [row[k] for k in ("welch_p", "mannwhitney_p", "spread_p", "instability_p")]
+        p_cells = " ".join(f"{_p(p) if p is not None else '':>8}" for p in ps)
+        lines.append(f"{row['algo']:<5} {row['net']:<14} {row['n_seeds']:>5}  {final:<30} {steps:<20} {p_cells}  {row['verdict']}")
+    lines.append("")
+    for c in study.comparisons:
+        lines.append(f"{c.algo} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}")
+    lines.append(
+        f"(score = mean evaluation return over the last third of training; tests one-sided at "
+        f"alpha {study.config.alpha_per_look:.3g} per look, {study.config.looks} planned looks)"
+    )
+    return "\n".join(lines)
+
+
+def write_json(study: StudyResult, path: Path) -> dict[str, Any]:
+    data = study.to_dict()
+    data["summary"] = summary_rows(study)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False, default=_jsonable))
+    tmp.replace(path)  # never leave a half-written results.json behind
+    return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def plot_curves(study: StudyResult, out_dir: Path) -> list[Path]:
+    """One figure per algorithm: mean learning curve per net with its min-max band across seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for algo in study.config.algos:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for net in study.config.nets:
+            runs = study.runs_of(algo, net)
+            steps = np.asarray(runs[0].eval_steps)
+            returns = np.asarray([r.eval_returns for r in runs])
+            (line,) = ax.plot(steps, returns.mean(axis=0), label=f"{net} (mean of {len(runs)} seeds)")
+            ax.fill_between(steps, returns.min(axis=0), returns.max(axis=0), color=line.get_color(), alpha=0.2)
+        if runs[0].optimal_return is not None:
+            ax.axhline(runs[0].optimal_return, color="grey", lw=0.8, ls="--", label="optimal return")
+        ax.set_title(f"{algo.upper()} on {study.config.env_id}: mean, min and max over seeds")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("evaluation return (deterministic policy)")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        path = out_dir / f"{algo}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

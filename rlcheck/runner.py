@@ -1,0 +1,125 @@
+"""Run many (algo, net, seed) trainings, in parallel processes, saving each as it finishes.
+
+Finished runs are appended to a JSON-lines log the moment they complete, so a crash or
+Ctrl-C loses only the runs still in flight; ``resume`` picks them up again.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from rlcheck.training import RunResult, RunSpec, run
+
+ProgressCallback = Callable[[RunResult, int, int], None]
+
+
+def default_workers() -> int:
+    """One process per core, or 1 inside a pytest-xdist worker (it already owns a core)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
+    return max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int) -> int:
+    """Split the cores between worker processes so that they never oversubscribe."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 1
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def load_log(path: Path) -> dict[RunSpec, RunResult]:
+    """Finished runs from a log written by :func:`run_all` (a torn last line is skipped)."""
+    done: dict[RunSpec, RunResult] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            result = RunResult.from_dict(json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue
+        done[result.spec] = result
+    return done
+
+
+class ProgressPrinter:
+    """One line per finished run on stderr, with an estimate of the time left."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.start = time.perf_counter()
+
+    def __call__(self, result: RunResult, finished: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / finished * (total - finished)
+        spec = result.spec
+        print(
+            f"[{finished:>{len(str(total))}}/{total}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
+            f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s, "
+            f"{result.env_steps_per_s:5.0f} steps/s)  eta {eta:4.0f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's to handle: it saves what finished and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_all(
+    specs: Sequence[RunSpec],
+    workers: int = 1,
+    log_path: Path | None = None,
+    progress: ProgressCallback | None = None,
+    resume: bool = False,
+) -> list[RunResult]:
+    """Run every spec and return the results in the order of `specs`.
+
+    With ``resume``, runs already in the log with an identical spec are reused, not rerun.
+    """
+    previous = load_log(log_path) if (resume and log_path is not None) else {}
+    results: dict[RunSpec, RunResult] = {s: previous[s] for s in specs if s in previous}
+    todo = [s for s in specs if s not in results]
+    log = log_path.open("a") if log_path is not None else None
+
+    def finish(result: RunResult) -> None:
+        results[result.spec] = result
+        if log is not None:
+            log.write(json.dumps(result.to_dict()) + "\n")
+            log.flush()
+        if progress is not None:
+            progress(result, len(results), len(specs))
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for spec in todo:
+                finish(run(spec))
+        else:
+            _run_parallel(todo, workers, finish)
+    finally:
+        if log is not None:
+            log.close()
+    return [results[s] for s in specs]
+
+
+def _run_parallel(specs: Iterable[RunSpec], workers: int, finish: Callable[[RunResult], None]) -> None:
+    # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+    try:
+        for result in pool.imap_unordered(run, specs):
+            finish(result)
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()

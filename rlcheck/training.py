@@ -1,0 +1,247 @@
+"""One training run: a seeded agent, its environment, and evaluation along the way.
+
+A run is a pure function of its :class:`RunSpec`: same spec, same device, same curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
+from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
+from rlcheck.envs import RANDOM_ENV_ID, optimal_return
+from rlcheck.errors import UsageError
+from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
+
+
+class TrainingDiverged(RuntimeError):
+    """The policy produced a non-finite action: the run cannot continue."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run. ``net`` names the actor and critic networks
+    unless ``actor_net`` / ``critic_net`` override it."""
+
+    algo: str
+    net: str
+    seed: int
+    env_id: str = RANDOM_ENV_ID
+    steps: int = 2000
+    warmup: int = 250  # uniform-random actions, no updates (CleanRL: "learning_starts")
+    eval_every: int = 100
+    eval_episodes: int = 1
+    hidden: tuple[int, ...] = DEFAULT_HIDDEN
+    device: str = "cpu"
+    threads: int = 1
+    actor_net: str | None = None
+    critic_net: str | None = None
+
+    @property
+    def actor_net_name(self) -> str:
+        return self.actor_net or self.net
+
+    @property
+    def critic_net_name(self) -> str:
+        return self.critic_net or self.net
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(**{**data, "hidden": tuple(data["hidden"])})
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    eval_steps: list[int]
+    eval_returns: list[float]
+    wall_time_s: float
+    threshold: float | None  # return that counts as "learned" (the env's reward_threshold)
+    optimal_return: float | None
+    final_return: float = field(init=False)
+    score: float = field(init=False)  # mean evaluation return over the last third of training
+    instability: float = field(init=False)  # mean |change| between evaluations, last third
+    steps_to_threshold: int | None = field(init=False)
+    env_steps_per_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        returns = np.asarray(self.eval_returns, dtype=float)
+        last_third = returns[np.asarray(self.eval_steps) >= self.spec.steps * 2 / 3]
+        self.final_return = float(returns[-1])
+        self.score = float(last_third.mean())
+        self.instability = float(np.abs(np.diff(last_third)).mean()) if last_third.size > 1 else 0.0
+        self.steps_to_threshold = None
+        if self.threshold is not None:
+            reached = np.flatnonzero(returns >= self.threshold)
+            self.steps_to_threshold = int(self.eval_steps[reached[0]]) if reached.size else None
+        self.env_steps_per_s = self.spec.steps / self.wall_time_s if self.wall_time_s > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = self.spec.to_dict()
+        return {
+            "algo": self.spec.algo,
+            "net": self.spec.net,
+            "seed": self.spec.seed,
+            "final_return": self.final_return,
+            "score": self.score,
+            "instability": self.instability,
+            "steps_to_threshold": self.steps_to_threshold,
+            "threshold": self.threshold,
+            "optimal_return": self.optimal_return,
+            "wall_time_s": self.wall_time_s,
+            "env_steps_per_s": self.env_steps_per_s,
+            "curve": {"steps": self.eval_steps, "returns": self.eval_returns},
+            "spec": spec,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            spec=RunSpec.from_dict(data["spec"]),
+            eval_steps=list(data["curve"]["steps"]),
+            eval_returns=list(data["curve"]["returns"]),
+            wall_time_s=data["wall_time_s"],
+            threshold=data["threshold"],
+            optimal_return=data["optimal_return"],
+        )
+
+
+def make_env(env_id: str) -> gym.Env:
+    """Make an environment and check that rlcheck's algorithms can act in it."""
+    try:
+        env = gym.make(env_id)
+    except gym.error.Error as exc:
+        raise UsageError(
+            f"cannot make env {env_id!r} ({exc}); give a registered gymnasium id such as "
+            f"{RANDOM_ENV_ID} or Pendulum-v1 (for a third-party env, 'module:EnvId' imports it first)"
+        ) from None
+    if not isinstance(env.action_space, gym.spaces.Box):
+        raise UsageError(
+            f"env {env_id!r} has a {type(env.action_space).__name__} action space; TD3 and SAC need a "
+            "continuous Box action space"
+        )
+    if not (np.all(np.isfinite(env.action_space.low)) and np.all(np.isfinite(env.action_space.high))):
+        raise UsageError(f"env {env_id!r} has an unbounded action space; TD3 and SAC need finite bounds")
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise UsageError(
+            f"env {env_id!r} has a {type(env.observation_space).__name__} observation space; "
+            "rlcheck's networks take a flat Box observation (wrap it with FlattenObservation)"
+        )
+    return env
+
+
+def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agent:
+    """The agent a spec describes, its networks checked against the factory contract."""
+    if spec.algo not in ALGORITHMS:
+        raise UsageError(f"unknown algo {spec.algo!r}: choose from {', '.join(ALGORITHMS)}")
+    obs_dim = int(np.prod(env.observation_space.shape))
+    act_dim = int(np.prod(env.action_space.shape))
+    make_actor_net = resolve_factory(spec.actor_net_name, spec.hidden)
+    make_critic_net = resolve_factory(spec.critic_net_name, spec.hidden)
+    actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
+    check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out)
+    check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1)
+    algo = ALGORITHMS[spec.algo]
+    return algo(
+        obs_dim, act_dim, make_actor_net, make_critic_net, generator=generator, device=torch.device(spec.device)
+    )
+
+
+class _ActionScaler:
+    """Maps the agent's actions in [-1, 1] to the environment's bounds."""
+
+    def __init__(self, space: gym.spaces.Box) -> None:
+        self.low, self.high, self.shape = space.low.astype(np.float64), space.high.astype(np.float64), space.shape
+
+    def __call__(self, action: torch.Tensor) -> np.ndarray:
+        unit = action.detach().cpu().numpy().astype(np.float64).reshape(self.shape)
+        return (self.low + (unit + 1.0) * 0.5 * (self.high - self.low)).astype(np.float32)
+
+
+def evaluate(agent: Agent, env: gym.Env, episodes: int, seed: int, device: torch.device) -> float:
+    """Mean return of the deterministic policy over `episodes` episodes (fixed start seeds)."""
+    scale = _ActionScaler(env.action_space)
+    total = 0.0
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1)
+            action = agent.act(obs_t, explore=False)[0]
+            obs, reward, terminated, truncated, _ = env.step(scale(action))
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
+
+
+def run(spec: RunSpec) -> RunResult:
+    """Train one agent as `spec` says and return its learning curve."""
+    if spec.threads > 0 and torch.get_num_threads() != spec.threads:
+        torch.set_num_threads(spec.threads)
+    device = torch.device(spec.device)
+    env, eval_env = make_env(spec.env_id), make_env(spec.env_id)
+    torch.manual_seed(spec.seed)  # network initialisation
+    generator = torch.Generator(device=device).manual_seed(spec.seed)  # every other draw
+    agent = build_agent(spec, env, generator)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    act_dim = int(np.prod(env.action_space.shape))
+    buffer = ReplayBuffer(min(spec.steps, 1_000_000), obs_dim, act_dim, device)
+    scale = _ActionScaler(env.action_space)
+    eval_seed = spec.seed + EVAL_SEED_OFFSET
+
+    def to_tensor(o: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(o, dtype=torch.float32, device=device).reshape(-1)
+
+    start = time.perf_counter()
+    eval_steps: list[int] = []
+    eval_returns: list[float] = []
+    obs_np, _ = env.reset(seed=spec.seed)
+    env.action_space.seed(spec.seed)
+    obs = to_tensor(obs_np)
+    for step in range(spec.steps + 1):
+        if step % spec.eval_every == 0 or step == spec.steps:
+            eval_steps.append(step)
+            eval_returns.append(evaluate(agent, eval_env, spec.eval_episodes, eval_seed, device))
+        if step == spec.steps:
+            break
+        if step < spec.warmup:
+            action = torch.rand(act_dim, generator=generator, device=device) * 2.0 - 1.0
+        else:
+            action = agent.act(obs.unsqueeze(0), explore=True)[0]
+            if not torch.isfinite(action).all():
+                raise TrainingDiverged(
+                    f"{spec.algo}/{spec.net} seed {spec.seed}: the policy output NaN/inf at step {step}"
+                )
+        next_obs_np, reward, terminated, truncated, _ = env.step(scale(action))
+        next_obs = to_tensor(next_obs_np)
+        # Only true termination stops bootstrapping; a time-limit truncation does not.
+        buffer.add(obs, action, float(reward), next_obs, terminated)
+        if terminated or truncated:
+            obs_np, _ = env.reset()
+            next_obs = to_tensor(obs_np)
+        obs = next_obs
+        if step >= spec.warmup:
+            agent.update(buffer.sample(agent.config.batch_size, generator))
+    env.close()
+    eval_env.close()
+    return RunResult(
+        spec=spec,
+        eval_steps=eval_steps,
+        eval_returns=eval_returns,
+        wall_time_s=time.perf_counter() - start,
+        threshold=env.spec.reward_threshold if env.spec is not None else None,
+        optimal_return=optimal_return(env),
+    )
