@@ -50,18 +50,22 @@ def load_log(path: Path) -> dict[RunSpec, RunResult]:
 
 
 class ProgressPrinter:
-    """One line per finished run on stderr, with an estimate of the time left."""
+    """One line per finished run on stderr, with an estimate of the time left.
+
+    It counts runs itself, so one printer serves several rounds of :func:`run_all`."""
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         self.start = time.perf_counter()
+        self.done = 0
 
     def __call__(self, result: RunResult, finished: int, total: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / finished * (total - finished)
+        self.done += 1
+        remaining = total - finished
+        eta = (time.perf_counter() - self.start) / self.done * remaining
         spec = result.spec
         print(
-            f"[{finished:>{len(str(total))}}/{total}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
+            f"[{self.done:>3}/{self.done + remaining}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
             f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s, "
             f"{result.env_steps_per_s:5.0f} steps/s)  eta {eta:4.0f} s",
             file=self.stream,

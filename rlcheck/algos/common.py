@@ -84,7 +84,6 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     as SB3 does: averaging only the parameters would leave a target network in eval mode
     normalising with statistics from its first step.
     """
-    for target_param, param in zip(target.parameters(), online.parameters(), strict=True):
-        target_param.lerp_(param, tau)
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
     for target_buffer, buffer in zip(target.buffers(), online.buffers(), strict=True):
         target_buffer.copy_(buffer)

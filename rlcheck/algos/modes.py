@@ -44,5 +44,9 @@ NAIVE = ModeSchedule()
 
 
 def set_mode(mode: Mode, *modules: nn.Module) -> None:
+    training = mode == "train"
     for module in modules:
-        module.train(mode == "train")
+        # Switching walks the whole module tree; it runs several times per update, so skip
+        # it when the module is already there (rlcheck only ever switches whole networks).
+        if module.training != training:
+            module.train(training)

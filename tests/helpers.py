@@ -1,0 +1,34 @@
+"""Helpers shared by the unit tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rlcheck.algos import Batch
+
+
+class ModeRecorder(nn.Module):
+    """A BatchNorm MLP that logs (name, training) each time it runs."""
+
+    log: list[tuple[str, bool]] = []
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.name = f"{in_dim}->{out_dim}"
+        self.body = nn.Sequential(nn.Linear(in_dim, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ModeRecorder.log.append((self.name, self.training))
+        return self.body(x)
+
+
+def random_batch(n: int = 32, obs_dim: int = 3, act_dim: int = 1, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        torch.randn(n, obs_dim, generator=g),
+        torch.rand(n, act_dim, generator=g) * 2 - 1,
+        torch.randn(n, generator=g),
+        torch.randn(n, obs_dim, generator=g),
+        torch.zeros(n),
+    )
