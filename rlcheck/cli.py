@@ -109,15 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
     parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list (100,101,102)")
     parser.add_argument(
-        "--max-seeds", type=int, default=None, help="grow to this many seeds while a verdict is inconclusive "
-        "(default: 3x the seeds given; equal to --seeds disables growing)"
+        "--max-seeds",
+        type=int,
+        default=None,
+        help="grow to this many seeds while a verdict is inconclusive "
+        "(default: 3x the seeds given; equal to --seeds disables growing)",
     )
     parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
     parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
     parser.add_argument("--eval-every", type=int, default=100, help="evaluate every this many steps")
     parser.add_argument(
-        "--eval-episodes", type=int, default=None, help="episodes per evaluation (default 1 on rlcheck's "
-        "deterministic envs, 5 elsewhere)"
+        "--eval-episodes",
+        type=int,
+        default=None,
+        help="episodes per evaluation (default 1 on rlcheck's deterministic envs, 5 elsewhere)",
     )
     parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
     parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden layer widths")
@@ -179,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rlcheck: a run failed: {exc}; finished runs are in {args.out}/runs.jsonl", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\nrlcheck: interrupted; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", file=sys.stderr)
+        print(
+            f"\nrlcheck: interrupted; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", file=sys.stderr
+        )
         return 130
     data = write_json(study, out / "results.json")
     figures = plot_curves(study, out)

@@ -30,7 +30,7 @@ class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
     variance and cancels whatever its input has in common.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it an instance attribute)
 
     def __init__(self, episode_length: int = 30) -> None:
         if episode_length < 1:
@@ -68,7 +68,7 @@ def register_envs() -> None:
     """Register rlcheck's environments with gymnasium (idempotent)."""
     if RANDOM_ENV_ID not in gym.registry:
         # reward_threshold 28 is the blog's "has learned" line (93% of the optimum).
-        gym.register(id=RANDOM_ENV_ID, entry_point=RandomEnv, reward_threshold=28.0)
+        gym.register(id=RANDOM_ENV_ID, entry_point="rlcheck.envs:RandomEnv", reward_threshold=28.0)
 
 
 register_envs()

@@ -117,9 +117,7 @@ def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int) -> 
         with torch.no_grad():
             out = net(batch)
     except Exception as exc:
-        raise UsageError(
-            f"net {name!r} failed on a (8, {in_dim}) batch with {type(exc).__name__}: {exc}"
-        ) from None
+        raise UsageError(f"net {name!r} failed on a (8, {in_dim}) batch with {type(exc).__name__}: {exc}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (8, out_dim):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UsageError(

@@ -66,7 +66,8 @@ def format_table(study: StudyResult) -> str:
             steps = f"never (0/{row['n_seeds']})"
         ps = [row[k] for k in ("welch_p", "mannwhitney_p", "spread_p", "instability_p")]
         p_cells = " ".join(f"{_p(p) if p is not None else '':>8}" for p in ps)
-        lines.append(f"{row['algo']:<5} {row['net']:<14} {row['n_seeds']:>5}  {final:<30} {steps:<20} {p_cells}  {row['verdict']}")
+        cells = f"{row['algo']:<5} {row['net']:<14} {row['n_seeds']:>5}  {final:<30} {steps:<20} {p_cells}"
+        lines.append(f"{cells}  {row['verdict']}")
     lines.append("")
     for c in study.comparisons:
         lines.append(f"{c.algo} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}")

@@ -54,8 +54,8 @@ class ProgressPrinter:
 
     It counts runs itself, so one printer serves several rounds of :func:`run_all`."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream  # None: whatever sys.stderr is at print time
         self.start = time.perf_counter()
         self.done = 0
 
@@ -68,7 +68,7 @@ class ProgressPrinter:
             f"[{self.done:>3}/{self.done + remaining}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
             f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s, "
             f"{result.env_steps_per_s:5.0f} steps/s)  eta {eta:4.0f} s",
-            file=self.stream,
+            file=self.stream or sys.stderr,
             flush=True,
         )
 

@@ -189,10 +189,7 @@ def compare(baseline: Group, candidate: Group, margin: float, alpha: float = 0.0
     elif power < TARGET_POWER:
         verdict = "inconclusive"
         more = f"about {needed} seeds per group would" if needed else "far more seeds would be needed to"
-        reason = (
-            f"{c.size} vs {b.size} seeds had {power:.0%} power to see a drop of {margin:.2f}; "
-            f"{more} decide"
-        )
+        reason = f"{c.size} vs {b.size} seeds had {power:.0%} power to see a drop of {margin:.2f}; {more} decide"
     else:
         verdict = "ok"
         reason = f"no drop of {margin:.2f} or more (power {power:.0%}), no excess spread or instability"

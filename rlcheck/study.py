@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
@@ -23,8 +24,6 @@ from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.runner import ProgressCallback, run_all
 from rlcheck.stats import Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, make_env
-
-import torch
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,11 @@ class StudyResult:
         return {
             "config": {**asdict(self.config), "looks": self.config.looks, "alpha_per_look": self.config.alpha_per_look},
             "versions": self.versions,
-            "seeds": {f"{a}/{n}": [r.spec.seed for r in self.runs_of(a, n)] for a in self.config.algos for n in self.config.nets},
+            "seeds": {
+                f"{a}/{n}": [r.spec.seed for r in self.runs_of(a, n)]
+                for a in self.config.algos
+                for n in self.config.nets
+            },
             "runs": [r.to_dict() for r in self.runs],
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
@@ -158,7 +161,9 @@ def _compare_algo(config: StudyConfig, results: list[RunResult], algo: str) -> l
             continue
         runs = group(net)
         candidate = Group.of([r.score for r in runs], [r.instability for r in runs])
-        comparisons.append(AlgoComparison(algo, config.baseline, net, compare(base, candidate, margin, config.alpha_per_look)))
+        comparisons.append(
+            AlgoComparison(algo, config.baseline, net, compare(base, candidate, margin, config.alpha_per_look))
+        )
     return comparisons
 
 
@@ -193,5 +198,7 @@ def run_study(
                 seeds[algo] += list(range(start, start + extra))
                 still_open.append(algo)
         pending = still_open
-    ordered = [r for algo in config.algos for net in config.nets for r in results if r.spec.algo == algo and r.spec.net == net]
+    ordered = [
+        r for algo in config.algos for net in config.nets for r in results if r.spec.algo == algo and r.spec.net == net
+    ]
     return StudyResult(config, ordered, [c for algo in config.algos for c in comparisons[algo]])

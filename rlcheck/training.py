@@ -143,21 +143,30 @@ def make_env(env_id: str) -> gym.Env:
     return env
 
 
+def _dims(env: gym.Env) -> tuple[int, int]:
+    return gym.spaces.flatdim(env.observation_space), gym.spaces.flatdim(env.action_space)
+
+
+def _box(space: gym.Space) -> gym.spaces.Box:
+    assert isinstance(space, gym.spaces.Box), "make_env lets only Box action spaces through"
+    return space
+
+
 def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agent:
     """The agent a spec describes, its networks checked against the factory contract."""
     if spec.algo not in ALGORITHMS:
         raise UsageError(f"unknown algo {spec.algo!r}: choose from {', '.join(ALGORITHMS)}")
-    obs_dim = int(np.prod(env.observation_space.shape))
-    act_dim = int(np.prod(env.action_space.shape))
+    obs_dim, act_dim = _dims(env)
     make_actor_net = resolve_factory(spec.actor_net_name, spec.hidden)
     make_critic_net = resolve_factory(spec.critic_net_name, spec.hidden)
     actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
     check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out)
     check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1)
     algo = ALGORITHMS[spec.algo]
-    return algo(
+    agent: Agent = algo(
         obs_dim, act_dim, make_actor_net, make_critic_net, generator=generator, device=torch.device(spec.device)
     )
+    return agent
 
 
 class _ActionScaler:
@@ -173,7 +182,7 @@ class _ActionScaler:
 
 def evaluate(agent: Agent, env: gym.Env, episodes: int, seed: int, device: torch.device) -> float:
     """Mean return of the deterministic policy over `episodes` episodes (fixed start seeds)."""
-    scale = _ActionScaler(env.action_space)
+    scale = _ActionScaler(_box(env.action_space))
     total = 0.0
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -196,10 +205,9 @@ def run(spec: RunSpec) -> RunResult:
     torch.manual_seed(spec.seed)  # network initialisation
     generator = torch.Generator(device=device).manual_seed(spec.seed)  # every other draw
     agent = build_agent(spec, env, generator)
-    obs_dim = int(np.prod(env.observation_space.shape))
-    act_dim = int(np.prod(env.action_space.shape))
+    obs_dim, act_dim = _dims(env)
     buffer = ReplayBuffer(min(spec.steps, 1_000_000), obs_dim, act_dim, device)
-    scale = _ActionScaler(env.action_space)
+    scale = _ActionScaler(_box(env.action_space))
     eval_seed = spec.seed + EVAL_SEED_OFFSET
 
     def to_tensor(o: np.ndarray) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -11,7 +13,7 @@ from rlcheck.algos import Batch
 class ModeRecorder(nn.Module):
     """A BatchNorm MLP that logs (name, training) each time it runs."""
 
-    log: list[tuple[str, bool]] = []
+    log: ClassVar[list[tuple[str, bool]]] = []
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()

@@ -6,7 +6,6 @@ from torch.distributions import Normal, TanhTransform, TransformedDistribution
 
 from rlcheck.algos.sac import SAC, SACConfig, SquashedGaussianActor
 from rlcheck.nets import plain
-
 from tests.helpers import ModeRecorder, random_batch
 
 
@@ -22,7 +21,9 @@ def test_log_prob_matches_torch_tanh_normal():
     action, log_prob = actor.sample(obs, torch.Generator().manual_seed(1))
     mean, log_std = actor(obs)
     reference = TransformedDistribution(Normal(mean, log_std.exp()), TanhTransform())
-    torch.testing.assert_close(log_prob, reference.log_prob(action.clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(
+        log_prob, reference.log_prob(action.clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1), rtol=1e-3, atol=1e-3
+    )
 
 
 def test_log_std_is_bounded_and_actions_in_bounds_for_extreme_outputs():

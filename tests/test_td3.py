@@ -5,7 +5,6 @@ from rlcheck.algos import ModeSchedule
 from rlcheck.algos.td3 import TD3, TD3Config
 from rlcheck.nets import batchnorm, plain
 from rlcheck.training import RunSpec, run
-
 from tests.helpers import ModeRecorder, random_batch
 
 

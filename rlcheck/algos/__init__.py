@@ -15,7 +15,8 @@ from rlcheck.algos.td3 import TD3, TD3Config
 class Agent(Protocol):
     """What the training loop needs from an algorithm."""
 
-    config: TD3Config | SACConfig
+    @property
+    def config(self) -> TD3Config | SACConfig: ...
 
     def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor: ...
 

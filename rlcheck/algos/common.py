@@ -56,12 +56,10 @@ class ReplayBuffer:
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(
-            0, self.size, (batch_size,), generator=generator, device=generator.device
-        ).to(self.obs.device)
-        return Batch(
-            self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx]
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=generator.device).to(
+            self.obs.device
         )
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
 
 
 class QNetwork(nn.Module):

@@ -77,9 +77,10 @@ class SAC:
         generator: torch.Generator,
         config: SACConfig = SACConfig(),
         modes: ModeSchedule = NAIVE,
-        device: torch.device = torch.device("cpu"),
+        device: torch.device | str = "cpu",
     ) -> None:
         self.config, self.modes, self.generator = config, modes, generator
+        device = torch.device(device)
         self.actor = SquashedGaussianActor(make_actor_net, obs_dim, act_dim).to(device)
         self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
         self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
@@ -89,9 +90,7 @@ class SAC:
         self.log_alpha = torch.tensor(math.log(config.initial_alpha), device=device, requires_grad=True)
         self.target_entropy = config.target_entropy_per_dim * act_dim
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(
-            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr
-        )
+        self.critic_optimizer = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
 
     @property

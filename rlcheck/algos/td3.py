@@ -55,9 +55,10 @@ class TD3:
         generator: torch.Generator,
         config: TD3Config = TD3Config(),
         modes: ModeSchedule = NAIVE,
-        device: torch.device = torch.device("cpu"),
+        device: torch.device | str = "cpu",
     ) -> None:
         self.config, self.modes, self.generator = config, modes, generator
+        device = torch.device(device)
         self.actor = DeterministicActor(make_actor_net, obs_dim, act_dim).to(device)
         self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
         self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
@@ -69,9 +70,7 @@ class TD3:
         for target in (self.actor_target, self.q1_target, self.q2_target):
             target.requires_grad_(False)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(
-            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr
-        )
+        self.critic_optimizer = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
         self.updates = 0
 
     def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:
