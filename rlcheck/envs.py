@@ -6,7 +6,7 @@ assert against a number known analytically instead of one read off a lucky run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -58,6 +58,176 @@ class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
         return np.zeros(3, dtype=np.float32), reward, False, truncated, {}
 
 
+@runtime_checkable
+class KnownQ(Protocol):
+    """An environment whose exact Q function is known, so a critic can be checked against it."""
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray: ...
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class _OneDimProbe(gym.Env[np.ndarray, np.ndarray]):
+    """Shared plumbing: a (1,) observation in [-1, 1], a (1,) action in [-1, 1]."""
+
+    metadata = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it an instance attribute)
+    optimal_return: float = 0.0
+    gamma: float = 0.99  # the discount the true Q values below assume (rlcheck's default)
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self._obs = np.zeros(1, dtype=np.float32)
+
+    def _observe(self, value: float) -> np.ndarray:
+        self._obs = np.array([value], dtype=np.float32)
+        return self._obs.copy()
+
+    @staticmethod
+    def _action(action: np.ndarray) -> float:
+        return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """The exact Q value of every (observation, action) row, for checking a critic."""
+        raise NotImplementedError
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """States the probe visits and uniformly random actions, (n, 1) each."""
+        raise NotImplementedError
+
+
+class ConstantRewardEnv(_OneDimProbe):
+    """Probe 1 -- value fitting: observation 0, reward 1, one step.
+
+    Tests that the critic can fit a constant target and that the optimiser works; the
+    policy cannot matter. Every policy gets the optimal return 1; Q(s, a) = 1.
+    """
+
+    optimal_return = 1.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(0.0), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return self._obs.copy(), 1.0, True, False, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return np.ones(len(obs))
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((n, 1), np.float32), rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+class ObservedRewardEnv(_OneDimProbe):
+    """Probe 2 -- the observation path: observation +1 or -1 at random, reward = it, one step.
+
+    Tests that the critic's value depends on the observation (backprop through the
+    observation input, batches whose states differ). Every policy gets the optimal
+    return, 0 in expectation; Q(s, a) = s.
+    """
+
+    optimal_return = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(float(self.np_random.choice([-1.0, 1.0]))), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return self._obs.copy(), float(self._obs[0]), True, False, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return obs[:, 0].astype(np.float64)
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        obs = rng.choice([-1.0, 1.0], (n, 1)).astype(np.float32)
+        return obs, rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+class DelayedRewardEnv(_OneDimProbe):
+    """Probe 3 -- discounting and bootstrapping: two steps, reward 1 only at the end.
+
+    Observation 0 then 1; reward 0 then 1; the episode terminates after the second step.
+    Tests that the TD target bootstraps through a non-terminal step and stops at a terminal
+    one. Optimal return 1 (any policy); Q(0, a) = gamma, Q(1, a) = 1.
+    """
+
+    optimal_return = 1.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(0.0), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._obs[0] == 0.0:
+            return self._observe(1.0), 0.0, False, False, {}
+        return self._obs.copy(), 1.0, True, False, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return np.where(obs[:, 0] > 0.5, 1.0, self.gamma)
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        obs = rng.choice([0.0, 1.0], (n, 1)).astype(np.float32)
+        return obs, rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+class ActionRewardEnv(_OneDimProbe):
+    """Probe 4 -- the policy gradient through the critic: observation 0, reward = action, one step.
+
+    Tests that dQ/da reaches the actor when every state in a batch is the same
+    (RandomEnv is this probe over 30 steps). Optimal return 1 (action +1); Q(0, a) = a.
+    """
+
+    optimal_return = 1.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(0.0), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return self._obs.copy(), self._action(action), True, False, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return np.clip(action[:, 0], -1.0, 1.0).astype(np.float64)
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((n, 1), np.float32), rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+class TrackObservationEnv(_OneDimProbe):
+    """Probe 5 -- policy and value together: observation s ~ U[-1, 1], reward -(a - s)^2, one step.
+
+    Tests that the actor learns a state-dependent action from a critic that must model
+    how state and action interact, on batches whose states differ. Optimal return 0
+    (a = s); Q(s, a) = -(a - s)^2.
+    """
+
+    optimal_return = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(float(self.np_random.uniform(-1.0, 1.0))), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return self._obs.copy(), -((self._action(action) - float(self._obs[0])) ** 2), True, False, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return -((np.clip(action[:, 0], -1.0, 1.0) - obs[:, 0]) ** 2).astype(np.float64)
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        obs = rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+        return obs, rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+PROBES: dict[str, type[gym.Env]] = {
+    "rlcheck/ConstantReward-v0": ConstantRewardEnv,
+    "rlcheck/ObservedReward-v0": ObservedRewardEnv,
+    "rlcheck/DelayedReward-v0": DelayedRewardEnv,
+    "rlcheck/ActionReward-v0": ActionRewardEnv,
+    "rlcheck/TrackObservation-v0": TrackObservationEnv,
+}
+
+
 def optimal_return(env: gym.Env) -> float | None:
     """The analytically optimal return of an rlcheck environment, ``None`` for others."""
     value = getattr(env.unwrapped, "optimal_return", None)
@@ -69,6 +239,9 @@ def register_envs() -> None:
     if RANDOM_ENV_ID not in gym.registry:
         # reward_threshold 28 is the blog's "has learned" line (93% of the optimum).
         gym.register(id=RANDOM_ENV_ID, entry_point="rlcheck.envs:RandomEnv", reward_threshold=28.0)
+    for env_id, cls in PROBES.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=f"rlcheck.envs:{cls.__name__}")
 
 
 register_envs()

@@ -17,7 +17,7 @@ import torch
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
-from rlcheck.envs import RANDOM_ENV_ID, optimal_return
+from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
 
@@ -71,6 +71,8 @@ class RunResult:
     wall_time_s: float
     threshold: float | None  # return that counts as "learned" (the env's reward_threshold)
     optimal_return: float | None
+    # mean |Q - true Q| of the first critic at each evaluation, on probes whose Q is known
+    eval_value_errors: list[float] | None = None
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
     instability: float = field(init=False)  # mean |change| between evaluations, last third
@@ -79,15 +81,21 @@ class RunResult:
 
     def __post_init__(self) -> None:
         returns = np.asarray(self.eval_returns, dtype=float)
-        last_third = returns[np.asarray(self.eval_steps) >= self.spec.steps * 2 / 3]
         self.final_return = float(returns[-1])
-        self.score = float(last_third.mean())
-        self.instability = float(np.abs(np.diff(last_third)).mean()) if last_third.size > 1 else 0.0
+        self.score, self.instability = self.curve_measures(self.eval_returns)
         self.steps_to_threshold = None
         if self.threshold is not None:
             reached = np.flatnonzero(returns >= self.threshold)
             self.steps_to_threshold = int(self.eval_steps[reached[0]]) if reached.size else None
         self.env_steps_per_s = self.spec.steps / self.wall_time_s if self.wall_time_s > 0 else math.inf
+
+    def curve_measures(self, curve: list[float]) -> tuple[float, float]:
+        """(score, instability) of a curve: its mean over the last third of training, and
+        the mean absolute change between consecutive evaluations over that third."""
+        values = np.asarray(curve, dtype=float)
+        last_third = values[np.asarray(self.eval_steps) >= self.spec.steps * 2 / 3]
+        instability = float(np.abs(np.diff(last_third)).mean()) if last_third.size > 1 else 0.0
+        return float(last_third.mean()), instability
 
     def to_dict(self) -> dict[str, Any]:
         spec = self.spec.to_dict()
@@ -103,7 +111,7 @@ class RunResult:
             "optimal_return": self.optimal_return,
             "wall_time_s": self.wall_time_s,
             "env_steps_per_s": self.env_steps_per_s,
-            "curve": {"steps": self.eval_steps, "returns": self.eval_returns},
+            "curve": {"steps": self.eval_steps, "returns": self.eval_returns, "value_errors": self.eval_value_errors},
             "spec": spec,
         }
 
@@ -116,6 +124,7 @@ class RunResult:
             wall_time_s=data["wall_time_s"],
             threshold=data["threshold"],
             optimal_return=data["optimal_return"],
+            eval_value_errors=data["curve"].get("value_errors"),
         )
 
 
@@ -196,6 +205,16 @@ def evaluate(agent: Agent, env: gym.Env, episodes: int, seed: int, device: torch
     return total / episodes
 
 
+def value_error(agent: Agent, env: gym.Env, seed: int, device: torch.device, n: int = 256) -> float | None:
+    """Mean |Q(s, a) - true Q(s, a)| of the agent's first critic, where the env knows Q."""
+    probe = env.unwrapped
+    if not isinstance(probe, KnownQ):
+        return None
+    obs, actions = probe.sample_state_actions(n, np.random.default_rng(seed))
+    predicted = agent.q_value(torch.as_tensor(obs, device=device), torch.as_tensor(actions, device=device))
+    return float(np.abs(predicted.cpu().numpy() - probe.true_q(obs, actions)).mean())
+
+
 def run(spec: RunSpec) -> RunResult:
     """Train one agent as `spec` says and return its learning curve."""
     if spec.threads > 0 and torch.get_num_threads() != spec.threads:
@@ -216,6 +235,7 @@ def run(spec: RunSpec) -> RunResult:
     start = time.perf_counter()
     eval_steps: list[int] = []
     eval_returns: list[float] = []
+    value_errors: list[float] = []
     obs_np, _ = env.reset(seed=spec.seed)
     env.action_space.seed(spec.seed)
     obs = to_tensor(obs_np)
@@ -223,6 +243,9 @@ def run(spec: RunSpec) -> RunResult:
         if step % spec.eval_every == 0 or step == spec.steps:
             eval_steps.append(step)
             eval_returns.append(evaluate(agent, eval_env, spec.eval_episodes, eval_seed, device))
+            error = value_error(agent, eval_env, eval_seed, device)
+            if error is not None:
+                value_errors.append(error)
         if step == spec.steps:
             break
         if step < spec.warmup:
@@ -252,4 +275,5 @@ def run(spec: RunSpec) -> RunResult:
         wall_time_s=time.perf_counter() - start,
         threshold=env.spec.reward_threshold if env.spec is not None else None,
         optimal_return=optimal_return(env),
+        eval_value_errors=value_errors or None,
     )

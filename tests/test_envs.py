@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlcheck.envs import RANDOM_ENV_ID, RandomEnv, optimal_return
+from rlcheck.envs import PROBES, RANDOM_ENV_ID, RandomEnv, optimal_return
 
 
 def test_random_env_passes_gymnasium_check_env():
@@ -58,3 +58,74 @@ def test_optimal_return_is_unknown_for_other_envs():
 def test_episode_length_must_be_positive():
     with pytest.raises(ValueError, match="episode_length"):
         RandomEnv(episode_length=0)
+
+
+PROBE_IDS = list(PROBES)
+
+
+@pytest.mark.parametrize("env_id", PROBE_IDS)
+def test_probes_pass_check_env_and_declare_their_optimum(env_id):
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    assert optimal_return(env) is not None
+    assert "Probe" in type(env.unwrapped).__doc__
+
+
+def _episode_return(env_id, policy, seed=0):
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(np.array([policy(obs)], np.float32))
+        total += reward
+        done = terminated or truncated
+    return total
+
+
+@pytest.mark.parametrize(
+    ("env_id", "optimal_policy", "bad_policy"),
+    [
+        ("rlcheck/ActionReward-v0", lambda o: 1.0, lambda o: -1.0),
+        ("rlcheck/TrackObservation-v0", lambda o: float(o[0]), lambda o: -float(o[0])),
+    ],
+)
+def test_policy_probes_reward_the_optimal_policy_with_the_stated_optimum(env_id, optimal_policy, bad_policy):
+    optimum = optimal_return(gym.make(env_id))
+    for seed in range(5):
+        assert _episode_return(env_id, optimal_policy, seed) == pytest.approx(optimum)
+    assert np.mean([_episode_return(env_id, bad_policy, s) for s in range(20)]) < optimum - 0.5
+
+
+@pytest.mark.parametrize("env_id", ["rlcheck/ConstantReward-v0", "rlcheck/DelayedReward-v0"])
+def test_value_probes_give_every_policy_the_optimum(env_id):
+    optimum = optimal_return(gym.make(env_id))
+    for action in (-1.0, 0.0, 1.0):
+        assert _episode_return(env_id, lambda o, a=action: a) == pytest.approx(optimum)
+
+
+def test_observed_reward_is_the_observation_and_averages_to_its_optimum():
+    returns = [_episode_return("rlcheck/ObservedReward-v0", lambda o: 0.0, seed) for seed in range(200)]
+    assert set(returns) == {-1.0, 1.0}
+    assert np.mean(returns) == pytest.approx(0.0, abs=0.15)
+
+
+def test_delayed_reward_bootstraps_through_a_nonterminal_step():
+    env = gym.make("rlcheck/DelayedReward-v0")
+    obs, _ = env.reset(seed=0)
+    first = env.step(np.zeros(1, np.float32))
+    second = env.step(np.zeros(1, np.float32))
+    assert (obs[0], first[0][0], first[1], first[2]) == (0.0, 1.0, 0.0, False)
+    assert (second[1], second[2], second[3]) == (1.0, True, False)
+
+
+@pytest.mark.parametrize("env_id", PROBE_IDS)
+def test_true_q_matches_one_step_returns(env_id):
+    env = gym.make(env_id).unwrapped
+    obs, actions = env.sample_state_actions(64, np.random.default_rng(0))
+    q = env.true_q(obs, actions)
+    assert q.shape == (64,)
+    if env_id != "rlcheck/DelayedReward-v0":  # one-step probes: Q is the reward itself
+        for o, a, value in zip(obs[:8], actions[:8], q[:8], strict=True):
+            env.reset()
+            env._obs = o.copy()
+            assert env.step(a)[1] == pytest.approx(value)

@@ -22,6 +22,8 @@ class Agent(Protocol):
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...
 
+    def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor: ...
+
 
 ALGORITHMS: dict[str, type[TD3] | type[SAC]] = {"td3": TD3, "sac": SAC}
 

@@ -105,6 +105,12 @@ class SAC:
             return self.actor.sample(obs, self.generator)[0]
         return self.actor.deterministic(obs)
 
+    @torch.no_grad()
+    def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The first critic's estimate, in eval mode: what it has learned, free of batch effects."""
+        set_mode("eval", self.q1)
+        return self.q1(obs, action)
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step each on the critics, the actor and the entropy coefficient.
 

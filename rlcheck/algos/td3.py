@@ -85,6 +85,12 @@ class TD3:
             action = (action + self._noise(action, self.config.exploration_noise)).clamp(-1.0, 1.0)
         return action
 
+    @torch.no_grad()
+    def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The first critic's estimate, in eval mode: what it has learned, free of batch effects."""
+        set_mode("eval", self.q1)
+        return self.q1(obs, action)
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step on the critics, and every `policy_delay` steps on the actor.
 
