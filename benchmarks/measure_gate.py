@@ -3,6 +3,8 @@
     python benchmarks/measure_gate.py learning   # steps for plain TD3/SAC to reach the bar, seeds 0-19
     python benchmarks/measure_gate.py gate       # wall time of `pytest benchmarks/ -k batchnorm -n auto`
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
+    python benchmarks/measure_gate.py check      # wall time of `rlcheck check` on one user net, defaults
+    python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
 """
@@ -18,7 +20,7 @@ import time
 import numpy as np
 
 from rlcheck.runner import default_workers, run_all
-from rlcheck.study import StudyConfig, run_study
+from rlcheck.study import Cell, StudyConfig, run_study
 from rlcheck.training import RunSpec
 
 
@@ -40,9 +42,17 @@ def learning(seeds: range) -> None:
         )
 
 
-def gate() -> None:
+def _time_command(command: list[str], label: str) -> None:
     start = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    print(last)
+    print(f"{label}: {wall:.1f} s wall on {os.cpu_count()} cores, exit {proc.returncode}")
+
+
+def gate() -> None:
+    _time_command(
         [
             sys.executable,
             "-m",
@@ -56,18 +66,61 @@ def gate() -> None:
             "-p",
             "no:cacheprovider",
         ],
-        capture_output=True,
-        text=True,
+        "pytest benchmarks/ -k batchnorm -n auto",
     )
-    wall = time.perf_counter() - start
-    print(proc.stdout.strip().splitlines()[-1])
-    print(f"pytest benchmarks/ -k batchnorm -n auto: {wall:.1f} s wall on {os.cpu_count()} cores")
+
+
+def check() -> None:
+    net = "tests.user_nets:wide_mlp"
+    _time_command(
+        [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", "/tmp/rlcheck-check-timing", "--quiet"],
+        "rlcheck check (defaults, one user net)",
+    )
+
+
+def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarray) -> tuple[int | None, float]:
+    hit = np.flatnonzero(reached)
+    return (steps[hit[0]] if hit.size else None), float(curve[-1])
+
+
+def probes(seeds: range) -> None:
+    from test_probes import PROBE_BARS
+
+    from rlcheck.check import PROBES_BY_NAME
+
+    for (name, algo), (steps, bar) in PROBE_BARS.items():
+        probe = PROBES_BY_NAME[name]
+        cell = probe.cell(algo)
+        specs = [
+            RunSpec(algo, "plain", s, env_id=cell.env_id, steps=2 * steps, warmup=cell.warmup,
+                    eval_every=cell.eval_every, eval_episodes=cell.eval_episodes)
+            for s in seeds
+        ]  # fmt: skip
+        firsts, finals, at_budget = [], [], []
+        for r in run_all(specs, default_workers()):
+            if probe.metric == "value_error":
+                curve = np.asarray(r.eval_value_errors)
+                reached = curve <= bar
+            else:
+                curve = np.asarray(r.eval_returns)
+                reached = curve >= bar
+            first, final = _first_step_and_final(r.eval_steps, curve, reached)
+            firsts.append(first)
+            finals.append(final)
+            at_budget.append(float(curve[r.eval_steps.index(steps)]))
+        reached_by = [f for f in firsts if f is not None]
+        print(
+            f"{name:<9} {algo}: {probe.metric} bar {bar:g}: reached on {len(reached_by)}/{len(specs)} seeds, "
+            f"last first-step {max(reached_by) if reached_by else '-'}; at the budget {steps}: "
+            f"{min(at_budget):.3f}..{max(at_budget):.3f}; at {2 * steps}: {min(finals):.3f}..{max(finals):.3f}",
+            flush=True,
+        )
 
 
 def seedsets(starts: list[int]) -> None:
     for start in starts:
         config = StudyConfig(
-            algos=("sac",),
+            cells=(Cell("sac"),),
             seeds=tuple(range(start, start + 5)),
             max_seeds=15,
             workers=default_workers(),
@@ -80,7 +133,7 @@ def seedsets(starts: list[int]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["learning", "gate", "seedsets"])
+    parser.add_argument("what", choices=["learning", "gate", "seedsets", "check", "probes"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--starts", default="0,100,200,300,1000,3000")
     args = parser.parse_args()
@@ -88,5 +141,9 @@ if __name__ == "__main__":
         learning(range(args.seeds))
     elif args.what == "gate":
         gate()
+    elif args.what == "check":
+        check()
+    elif args.what == "probes":
+        probes(range(args.seeds))
     else:
         seedsets([int(s) for s in args.starts.split(",")])

@@ -19,7 +19,7 @@ import pytest
 
 from rlcheck.runner import default_workers, run_all, threads_per_worker
 from rlcheck.stats import FLAGGED
-from rlcheck.study import StudyConfig, StudyResult, run_study
+from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import RunSpec
 
 SEEDS = tuple(int(s) for s in os.environ.get("RLCHECK_BENCH_SEEDS", "0,1,2,3,4").split(","))
@@ -68,11 +68,10 @@ def batchnorm_study(algo: str, hidden: tuple[int, ...] = (64, 64), candidate: st
     """plain vs `candidate` for one algorithm; seeds grow (up to 3x) while inconclusive."""
     steps = 1000 if algo == "td3" else 2000  # TD3 has learned by 1000; SAC as calibrated
     config = StudyConfig(
-        algos=(algo,),
+        cells=(Cell(algo, steps=steps),),
         nets=("plain", candidate),
         seeds=SEEDS,
         max_seeds=3 * len(SEEDS),
-        steps=steps,
         hidden=hidden,
         workers=WORKERS,
         threads=threads_per_worker(WORKERS),
@@ -88,7 +87,8 @@ def test_sac_entropy_limit_matches_the_measured_plateau():
 def test_batchnorm_baseline_plain_nets_learn_random_env_on_every_seed(algo):
     steps, threshold = LEARNING_BUDGET[algo]
     if algo == "td3":
-        runs = batchnorm_study("td3").runs_of("td3", "plain")[: len(SEEDS)]
+        study = batchnorm_study("td3")
+        runs = study.runs_of(study.config.cells[0], "plain")[: len(SEEDS)]
     else:
         specs = [RunSpec("sac", "plain", seed, steps=steps, threads=threads_per_worker(WORKERS)) for seed in SEEDS]
         runs = run_all(specs, WORKERS)

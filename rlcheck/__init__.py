@@ -4,13 +4,14 @@ from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
 from rlcheck.errors import UsageError
 from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
 from rlcheck.stats import Comparison, compare
-from rlcheck.study import StudyConfig, StudyResult, run_study
+from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import RunResult, RunSpec, run
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RANDOM_ENV_ID",
+    "Cell",
     "Comparison",
     "NetFactory",
     "RandomEnv",

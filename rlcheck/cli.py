@@ -10,19 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 import torch
 
 from rlcheck.algos import ALGORITHMS
+from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN
 from rlcheck.report import format_table, plot_curves, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
-from rlcheck.study import StudyConfig, run_study
+from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import TrainingDiverged
 
 
@@ -94,19 +95,8 @@ def prepare_out(path: Path) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="rlcheck",
-        description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
-        "several seeds, statistics, a table, results.json and figures.",
-    )
+def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--algos", default="td3,sac", help=f"comma-separated, from {', '.join(ALGORITHMS)}")
-    parser.add_argument(
-        "--nets",
-        default="plain,batchnorm",
-        help=f"comma-separated, from {', '.join(BUILTIN_NETS)} or 'package.module:function'",
-    )
-    parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
     parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list (100,101,102)")
     parser.add_argument(
         "--max-seeds",
@@ -115,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="grow to this many seeds while a verdict is inconclusive "
         "(default: 3x the seeds given; equal to --seeds disables growing)",
     )
+    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
+    parser.add_argument("--out", default=default_out, help="output folder")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlcheck",
+        description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
+        "several seeds, statistics, a table, results.json and figures. "
+        "To gate your own networks: rlcheck check --help.",
+    )
+    _add_common(parser, "rlcheck-results")
+    parser.add_argument(
+        "--nets",
+        default="plain,batchnorm",
+        help=f"comma-separated, from {', '.join(BUILTIN_NETS)} or 'package.module:function'",
+    )
+    parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
     parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
     parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
     parser.add_argument("--eval-every", type=int, default=100, help="evaluate every this many steps")
@@ -125,36 +137,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="episodes per evaluation (default 1 on rlcheck's deterministic envs, 5 elsewhere)",
     )
     parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
-    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden layer widths")
-    parser.add_argument("--out", default="rlcheck-results", help="output folder")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs from OUT/runs.jsonl")
-    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> StudyConfig:
-    seeds = parse_seeds(args.seeds)
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlcheck check",
+        description="Gate your own network code: your factory vs the plain baseline on rlcheck's probe "
+        "suite with TD3 and SAC. Exit 0 pass, 1 the gate found a problem, 2 usage error.",
+    )
+    parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
+    parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
+    parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
+    parser.add_argument("--probes", default="all", help=f"comma-separated, from {', '.join(PROBES_BY_NAME)}, or all")
+    _add_common(parser, "rlcheck-check")
+    return parser
+
+
+def _workers_and_device(args: argparse.Namespace) -> tuple[int, str]:
     workers = args.workers if args.workers is not None else default_workers()
     if workers < 1:
         raise UsageError(f"--workers {workers}: give at least 1")
     device = check_device(args.device)
     if device.startswith("cuda") and args.workers is None:
         workers = 1  # one process keeps the GPU busy; several would only contend for it
+    return workers, device
+
+
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
+    seeds = parse_seeds(args.seeds)
+    workers, device = _workers_and_device(args)
     eval_episodes = args.eval_episodes or (1 if args.env.startswith("rlcheck/") else 5)
+    cells = tuple(
+        Cell(algo, args.env, args.steps, args.warmup, args.eval_every, eval_episodes)
+        for algo in _names(args.algos, list(ALGORITHMS), "algos")
+    )
     return StudyConfig(
-        algos=_names(args.algos, list(ALGORITHMS), "algos"),
+        cells=cells,
         nets=_names(args.nets, list(BUILTIN_NETS), "nets"),
         baseline=args.baseline,
         seeds=seeds,
         max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
-        env_id=args.env,
-        steps=args.steps,
-        warmup=args.warmup,
-        eval_every=args.eval_every,
-        eval_episodes=eval_episodes,
         hidden=parse_hidden(args.hidden),
         device=device,
         workers=workers,
@@ -162,40 +186,97 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool) -> dict:
+    data = write_json(study, out / "results.json")
+    written = [out / "results.json", *(plot_curves(study, out) if figures else [])]
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(study))
+        print(f"\nwrote {', '.join(str(f) for f in written)}")
+    return data
+
+
+def _guarded(out_arg: str, body: Callable[[], int]) -> int:
+    """Run a command body; turn user mistakes and interruptions into one line and an exit code."""
     try:
-        config = config_from_args(args)
-        out = prepare_out(Path(args.out))
-        log_path = out / "runs.jsonl"
-        progress = None if args.quiet else ProgressPrinter()
-        if not args.quiet:
-            print(
-                f"rlcheck: {','.join(config.algos)} x {','.join(config.nets)} x {len(config.seeds)} seeds "
-                f"(up to {config.max_seeds}) on {config.env_id}, {config.steps} steps, "
-                f"{config.workers} worker(s); runs saved to {log_path}",
-                file=sys.stderr,
-            )
-        study = run_study(config, log_path, progress, resume=args.resume)
+        return body()
     except UsageError as exc:
         print(f"rlcheck: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
-        print(f"rlcheck: a run failed: {exc}; finished runs are in {args.out}/runs.jsonl", file=sys.stderr)
+        print(f"rlcheck: a run failed: {exc}; finished runs are in {out_arg}/runs.jsonl", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
-            f"\nrlcheck: interrupted; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", file=sys.stderr
+            f"\nrlcheck: interrupted; finished runs are in {out_arg}/runs.jsonl (rerun with --resume)", file=sys.stderr
         )
         return 130
-    data = write_json(study, out / "results.json")
-    figures = plot_curves(study, out)
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(format_table(study))
-        print(f"\nwrote {out / 'results.json'}, {', '.join(str(f) for f in figures)}")
-    return 0
+
+
+def study_main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        config = config_from_args(args)
+        out = prepare_out(Path(args.out))
+        log_path = out / "runs.jsonl"
+        if not args.quiet:
+            print(
+                f"rlcheck: {','.join(config.algos)} x {','.join(config.nets)} x {len(config.seeds)} seeds "
+                f"(up to {config.max_seeds}) on {args.env}, {args.steps} steps, "
+                f"{config.workers} worker(s); runs saved to {log_path}",
+                file=sys.stderr,
+            )
+        study = run_study(config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume)
+        _finish(study, out, args.json, figures=True)
+        return 0
+
+    return _guarded(args.out, body)
+
+
+def check_main(argv: Sequence[str]) -> int:
+    args = build_check_parser().parse_args(argv)
+
+    def body() -> int:
+        net = NetUnderTest.of(args.net, args.actor_net, args.critic_net)
+        workers, device = _workers_and_device(args)
+        config = check_config(
+            net,
+            algos=_names(args.algos, list(ALGORITHMS), "algos"),
+            probes=parse_probes(args.probes),
+            seeds=parse_seeds(args.seeds),
+            max_seeds=args.max_seeds,
+            hidden=parse_hidden(args.hidden),
+            device=device,
+            workers=workers,
+        )
+        out = prepare_out(Path(args.out))
+        log_path = out / "runs.jsonl"
+        log_path.unlink(missing_ok=True)  # a check always starts fresh
+        if not args.quiet:
+            print(
+                f"rlcheck check: {net.label} vs plain on {len(config.cells)} (algo, probe) cells x "
+                f"{len(config.seeds)} seeds; runs saved to {log_path}",
+                file=sys.stderr,
+            )
+        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path)
+        _finish(result.study, out, args.json, figures=False)
+        report = sys.stderr if args.json else sys.stdout
+        print("\n" + result.report(), file=report)
+        return 0 if result.passed else 1
+
+    return _guarded(args.out, body)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    return study_main(argv)
 
 
 def entry_point() -> None:  # pragma: no cover - the console script

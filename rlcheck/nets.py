@@ -99,8 +99,13 @@ def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFac
     return factory  # type: ignore[no-any-return]
 
 
-def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int) -> None:
-    """Build one network and check the contract on a random batch, before any training."""
+def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int, device: str = "cpu") -> None:
+    """Build one network and check the contract before any training; raise a one-line UsageError.
+
+    Checks: the factory runs and returns an ``nn.Module`` whose parameters live on the CPU
+    (rlcheck moves networks to ``device`` itself); a (8, in_dim) batch on ``device`` gives
+    finite (8, out_dim) output in train mode; a batch of one runs in eval mode (how an agent acts).
+    """
     try:
         net = factory(in_dim, out_dim)
     except Exception as exc:
@@ -112,12 +117,21 @@ def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int) -> 
             f"net {name!r} returned {type(net).__name__}, not a torch.nn.Module; "
             "make the factory return the module itself"
         )
-    batch = torch.randn(8, in_dim, generator=torch.Generator().manual_seed(0))
+    placed = {str(t.device) for t in (*net.parameters(), *net.buffers())} - {"cpu"}
+    if placed:
+        raise UsageError(
+            f"net {name!r} builds its parameters on {', '.join(sorted(placed))}; build it on the CPU "
+            "and let rlcheck move it (--device)"
+        )
+    net = net.to(device).train()
+    batch = torch.randn(8, in_dim, generator=torch.Generator().manual_seed(0)).to(device)
     try:
         with torch.no_grad():
             out = net(batch)
     except Exception as exc:
-        raise UsageError(f"net {name!r} failed on a (8, {in_dim}) batch with {type(exc).__name__}: {exc}") from None
+        raise UsageError(
+            f"net {name!r} failed on a (8, {in_dim}) batch on {device} with {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (8, out_dim):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UsageError(
@@ -126,3 +140,11 @@ def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int) -> 
         )
     if not torch.isfinite(out).all():
         raise UsageError(f"net {name!r} outputs NaN or inf on a random batch; check its initialisation")
+    try:
+        with torch.no_grad():
+            net.eval()(batch[:1])
+    except Exception as exc:
+        raise UsageError(
+            f"net {name!r} cannot run a batch of one in eval mode ({type(exc).__name__}: {exc}); "
+            "agents act one observation at a time in eval mode"
+        ) from None

@@ -18,17 +18,21 @@ def _p(value: float) -> str:
 
 def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
     """Per (algo, net): final returns, steps to the threshold, and the comparison's verdict."""
-    verdicts = {(c.algo, c.candidate): c.stats for c in study.comparisons}
+    verdicts = {(c.cell, c.candidate): c.stats for c in study.comparisons}
     rows = []
-    for algo in study.config.algos:
+    for cell in study.config.cells:
         for net in study.config.nets:
-            runs = study.runs_of(algo, net)
+            runs = study.runs_of(cell, net)
             finals = np.array([r.final_return for r in runs])
+            if cell.metric == "value_error":
+                finals = np.array([r.eval_value_errors[-1] for r in runs if r.eval_value_errors])
             reached = [r.steps_to_threshold for r in runs if r.steps_to_threshold is not None]
-            stats = verdicts.get((algo, net))
+            stats = verdicts.get((cell, net))
             rows.append(
                 {
-                    "algo": algo,
+                    "algo": cell.algo,
+                    "env": cell.env_id,
+                    "metric": cell.metric,
                     "net": net,
                     "n_seeds": len(runs),
                     "final_mean": float(finals.mean()),
@@ -49,16 +53,22 @@ def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
 
 def format_table(study: StudyResult) -> str:
     rows = summary_rows(study)
+    several_envs = len({row["env"] for row in rows}) > 1
     threshold = rows[0]["threshold"] if rows else None
     reach = f"steps to {threshold:g}" if threshold is not None else "steps to threshold"
+    first = f"{'algo':<5} {'env':<19} " if several_envs else f"{'algo':<5} "
+    measure = "final: mean [min, max]" if several_envs else "final return: mean [min, max]"
+    width = 37 if several_envs else 30
     header = (
-        f"{'algo':<5} {'net':<14} {'seeds':>5}  {'final return: mean [min, max]':<30} {reach:<20} "
+        f"{first}{'net':<14} {'seeds':>5}  {measure:<{width}} {reach:<20} "
         f"{'Welch p':>8} {'MW p':>8} {'BF p':>8} {'jump p':>8}  verdict"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         final = f"{row['final_mean']:7.2f} [{row['final_min']:7.2f}, {row['final_max']:7.2f}]"
-        if threshold is None:
+        if several_envs:
+            final += " |Q err|" if row["metric"] == "value_error" else " return"
+        if row["threshold"] is None:
             steps = "-"
         elif row["n_reached"]:
             steps = f"{row['median_steps_to_threshold']:.0f} ({row['n_reached']}/{row['n_seeds']} seeds)"
@@ -66,14 +76,16 @@ def format_table(study: StudyResult) -> str:
             steps = f"never (0/{row['n_seeds']})"
         ps = [row[k] for k in ("welch_p", "mannwhitney_p", "spread_p", "instability_p")]
         p_cells = " ".join(f"{_p(p) if p is not None else '':>8}" for p in ps)
-        cells = f"{row['algo']:<5} {row['net']:<14} {row['n_seeds']:>5}  {final:<30} {steps:<20} {p_cells}"
+        env = f"{row['env'].split('/')[-1]:<19} " if several_envs else ""
+        cells = f"{row['algo']:<5} {env}{row['net']:<14} {row['n_seeds']:>5}  {final:<{width}} {steps:<20} {p_cells}"
         lines.append(f"{cells}  {row['verdict']}")
     lines.append("")
     for c in study.comparisons:
-        lines.append(f"{c.algo} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}")
+        where = c.cell.label if several_envs else c.algo
+        lines.append(f"{where} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}")
     lines.append(
-        f"(score = mean evaluation return over the last third of training; tests one-sided at "
-        f"alpha {study.config.alpha_per_look:.3g} per look, {study.config.looks} planned looks)"
+        f"(score = mean evaluation {'measure' if several_envs else 'return'} over the last third of training; "
+        f"tests one-sided at alpha {study.config.alpha_per_look:.3g} per look, {study.config.looks} planned looks)"
     )
     return "\n".join(lines)
 
@@ -101,22 +113,23 @@ def plot_curves(study: StudyResult, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths = []
-    for algo in study.config.algos:
+    several_envs = len({c.env_id for c in study.config.cells}) > 1
+    for cell in study.config.cells:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for net in study.config.nets:
-            runs = study.runs_of(algo, net)
+            runs = study.runs_of(cell, net)
             steps = np.asarray(runs[0].eval_steps)
             returns = np.asarray([r.eval_returns for r in runs])
             (line,) = ax.plot(steps, returns.mean(axis=0), label=f"{net} (mean of {len(runs)} seeds)")
             ax.fill_between(steps, returns.min(axis=0), returns.max(axis=0), color=line.get_color(), alpha=0.2)
         if runs[0].optimal_return is not None:
             ax.axhline(runs[0].optimal_return, color="grey", lw=0.8, ls="--", label="optimal return")
-        ax.set_title(f"{algo.upper()} on {study.config.env_id}: mean, min and max over seeds")
+        ax.set_title(f"{cell.algo.upper()} on {cell.env_id}: mean, min and max over seeds")
         ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation return (deterministic policy)")
         ax.legend(loc="lower right")
         fig.tight_layout()
-        path = out_dir / f"{algo}.png"
+        path = out_dir / (f"{cell.algo}-{cell.env_name}.png" if several_envs else f"{cell.algo}.png")
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import platform
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -25,24 +25,52 @@ from rlcheck.runner import ProgressCallback, run_all
 from rlcheck.stats import Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, make_env
 
+Metric = Literal["return", "value_error"]
+
 
 @dataclass(frozen=True)
-class StudyConfig:
-    algos: tuple[str, ...] = ("td3", "sac")
-    nets: tuple[str, ...] = ("plain", "batchnorm")
-    baseline: str = "plain"
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_seeds: int = 15  # seeds per (algo, net) that an inconclusive verdict may grow to
+class Cell:
+    """One (algorithm, environment) pairing: its training budget and what it is judged on.
+
+    ``metric`` is ``"return"`` (evaluation return, higher is better) or ``"value_error"``
+    (mean |Q - true Q| of the critic on an environment that knows its Q, lower is better).
+    """
+
+    algo: str
     env_id: str = RANDOM_ENV_ID
     steps: int = 2000
     warmup: int = 250
     eval_every: int = 100
     eval_episodes: int = 1
+    metric: Metric = "return"
+
+    @property
+    def env_name(self) -> str:
+        return self.env_id.split("/")[-1]
+
+    @property
+    def label(self) -> str:
+        return f"{self.algo} {self.env_name}"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    cells: tuple[Cell, ...] = (Cell("td3"), Cell("sac"))
+    nets: tuple[str, ...] = ("plain", "batchnorm")
+    baseline: str = "plain"
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    max_seeds: int = 15  # seeds per (cell, net) that an inconclusive verdict may grow to
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
     device: str = "cpu"
     workers: int = 1
     threads: int = 1
     alpha: float = 0.05
+    # (label, actor factory, critic factory) for a net whose actor and critic differ
+    split_nets: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def algos(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.algo for c in self.cells))
 
     @property
     def looks(self) -> int:
@@ -52,32 +80,41 @@ class StudyConfig:
     def alpha_per_look(self) -> float:
         return self.alpha / self.looks
 
-    def spec(self, algo: str, net: str, seed: int) -> RunSpec:
+    def spec(self, cell: Cell, net: str, seed: int) -> RunSpec:
+        actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
         return RunSpec(
-            algo=algo,
+            algo=cell.algo,
             net=net,
             seed=seed,
-            env_id=self.env_id,
-            steps=self.steps,
-            warmup=self.warmup,
-            eval_every=self.eval_every,
-            eval_episodes=self.eval_episodes,
+            env_id=cell.env_id,
+            steps=cell.steps,
+            warmup=cell.warmup,
+            eval_every=cell.eval_every,
+            eval_episodes=cell.eval_episodes,
             hidden=self.hidden,
             device=self.device,
             threads=self.threads,
+            actor_net=actor,
+            critic_net=critic,
         )
 
 
 @dataclass
-class AlgoComparison:
-    algo: str
+class CellComparison:
+    cell: Cell
     baseline: str
     candidate: str
     stats: Comparison
 
+    @property
+    def algo(self) -> str:
+        return self.cell.algo
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "algo": self.algo,
+            "algo": self.cell.algo,
+            "env": self.cell.env_id,
+            "metric": self.cell.metric,
             "baseline": self.baseline,
             "candidate": self.candidate,
             "n_seeds": self.stats.n_candidate,
@@ -92,24 +129,29 @@ class AlgoComparison:
 class StudyResult:
     config: StudyConfig
     runs: list[RunResult]
-    comparisons: list[AlgoComparison]
+    comparisons: list[CellComparison]
     versions: dict[str, str] = field(default_factory=lambda: versions())
 
-    def runs_of(self, algo: str, net: str) -> list[RunResult]:
-        return [r for r in self.runs if r.spec.algo == algo and r.spec.net == net]
+    def runs_of(self, cell: Cell, net: str) -> list[RunResult]:
+        return [r for r in self.runs if _in_cell(r, cell) and r.spec.net == net]
 
     def to_dict(self) -> dict[str, Any]:
+        config = self.config
         return {
-            "config": {**asdict(self.config), "looks": self.config.looks, "alpha_per_look": self.config.alpha_per_look},
+            "config": {**asdict(config), "looks": config.looks, "alpha_per_look": config.alpha_per_look},
             "versions": self.versions,
             "seeds": {
-                f"{a}/{n}": [r.spec.seed for r in self.runs_of(a, n)]
-                for a in self.config.algos
-                for n in self.config.nets
+                f"{c.algo}/{c.env_id}/{n}": [r.spec.seed for r in self.runs_of(c, n)]
+                for c in config.cells
+                for n in config.nets
             },
             "runs": [r.to_dict() for r in self.runs],
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
+
+
+def _in_cell(run: RunResult, cell: Cell) -> bool:
+    return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id
 
 
 def versions() -> dict[str, str]:
@@ -130,40 +172,50 @@ def check_config(config: StudyConfig) -> None:
         raise UsageError("--seeds lists a seed twice; give distinct seeds")
     if config.max_seeds < len(config.seeds):
         raise UsageError(f"--max-seeds {config.max_seeds} is below the {len(config.seeds)} seeds given")
-    if config.steps <= config.warmup:
-        raise UsageError(
-            f"--steps {config.steps} leaves no training after the {config.warmup}-step warm-up; "
-            f"give --steps above {config.warmup} or lower --warmup"
-        )
-    if config.eval_every < 1 or config.eval_episodes < 1:
-        raise UsageError("--eval-every and --eval-episodes must be at least 1")
-    env = make_env(config.env_id)
-    generator = torch.Generator().manual_seed(0)
-    for algo in config.algos:
+    for cell in config.cells:
+        if cell.steps <= cell.warmup:
+            raise UsageError(
+                f"--steps {cell.steps} leaves no training after the {cell.warmup}-step warm-up; "
+                f"give --steps above {cell.warmup} or lower --warmup"
+            )
+        if cell.eval_every < 1 or cell.eval_episodes < 1:
+            raise UsageError("--eval-every and --eval-episodes must be at least 1")
+        env = make_env(cell.env_id)
+        generator = torch.Generator(device=config.device).manual_seed(0)
         for net in config.nets:
-            build_agent(replace(config.spec(algo, net, 0), device="cpu"), env, generator)
-    env.close()
+            build_agent(config.spec(cell, net, 0), env, generator)
+        env.close()
 
 
-def _compare_algo(config: StudyConfig, results: list[RunResult], algo: str) -> list[AlgoComparison]:
-    def group(net: str) -> list[RunResult]:
-        return [r for r in results if r.spec.algo == algo and r.spec.net == net]
+def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float]:
+    """(curve, score, instability) with higher always better: value errors are negated."""
+    if metric == "return":
+        return run.eval_returns, run.score, run.instability
+    if run.eval_value_errors is None:
+        raise UsageError(f"env {run.spec.env_id!r} does not know its Q values; judge it on metric 'return'")
+    curve = [-e for e in run.eval_value_errors]
+    return (curve, *run.curve_measures(curve))
 
-    baseline_runs = group(config.baseline)
-    initial = float(np.mean([r.eval_returns[0] for r in baseline_runs]))
-    optimum = baseline_runs[0].optimal_return
-    best = optimum if optimum is not None else float(np.max(np.mean([r.eval_returns for r in baseline_runs], axis=0)))
+
+def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
+    def group(net: str) -> tuple[Group, list[list[float]]]:
+        measured = [_measures(r, cell.metric) for r in results if _in_cell(r, cell) and r.spec.net == net]
+        return Group.of([m[1] for m in measured], [m[2] for m in measured]), [m[0] for m in measured]
+
+    base, base_curves = group(config.baseline)
+    initial = float(np.mean([curve[0] for curve in base_curves]))
+    if cell.metric == "value_error":
+        best = 0.0  # a perfect critic
+    else:
+        optimum = next(r.optimal_return for r in results if _in_cell(r, cell))
+        best = optimum if optimum is not None else float(np.max(np.mean(base_curves, axis=0)))
     margin = practical_margin(initial, best)
-    base = Group.of([r.score for r in baseline_runs], [r.instability for r in baseline_runs])
     comparisons = []
     for net in config.nets:
-        if net == config.baseline:
-            continue
-        runs = group(net)
-        candidate = Group.of([r.score for r in runs], [r.instability for r in runs])
-        comparisons.append(
-            AlgoComparison(algo, config.baseline, net, compare(base, candidate, margin, config.alpha_per_look))
-        )
+        if net != config.baseline:
+            candidate, _ = group(net)
+            stats = compare(base, candidate, margin, config.alpha_per_look)
+            comparisons.append(CellComparison(cell, config.baseline, net, stats))
     return comparisons
 
 
@@ -173,32 +225,33 @@ def run_study(
     progress: ProgressCallback | None = None,
     resume: bool = False,
 ) -> StudyResult:
-    """Run the study, growing the seed set of an algo while any of its verdicts is inconclusive."""
+    """Run the study, growing the seeds of a cell while any of its verdicts is inconclusive."""
     check_config(config)
-    seeds = {algo: list(config.seeds) for algo in config.algos}
-    pending = list(config.algos)
+    seeds = {cell: list(config.seeds) for cell in config.cells}
+    pending = list(config.cells)
     results: list[RunResult] = []
-    comparisons: dict[str, list[AlgoComparison]] = {}
+    comparisons: dict[Cell, list[CellComparison]] = {}
     while pending:
+        done = {r.spec for r in results}
         specs = [
-            config.spec(algo, net, seed)
-            for algo in pending
+            spec
+            for cell in pending
             for net in config.nets
-            for seed in seeds[algo]
-            if not any(r.spec == config.spec(algo, net, seed) for r in results)
+            for seed in seeds[cell]
+            if (spec := config.spec(cell, net, seed)) not in done
         ]
         results += run_all(specs, config.workers, log_path, progress, resume)
         still_open = []
-        for algo in pending:
-            comparisons[algo] = _compare_algo(config, results, algo)
-            undecided = any(c.stats.verdict == "inconclusive" for c in comparisons[algo])
-            if undecided and len(seeds[algo]) < config.max_seeds:
-                start = max(seeds[algo]) + 1
-                extra = min(len(config.seeds), config.max_seeds - len(seeds[algo]))
-                seeds[algo] += list(range(start, start + extra))
-                still_open.append(algo)
+        for cell in pending:
+            comparisons[cell] = _compare_cell(config, results, cell)
+            undecided = any(c.stats.verdict == "inconclusive" for c in comparisons[cell])
+            if undecided and len(seeds[cell]) < config.max_seeds:
+                start = max(seeds[cell]) + 1
+                extra = min(len(config.seeds), config.max_seeds - len(seeds[cell]))
+                seeds[cell] += list(range(start, start + extra))
+                still_open.append(cell)
         pending = still_open
     ordered = [
-        r for algo in config.algos for net in config.nets for r in results if r.spec.algo == algo and r.spec.net == net
+        r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]
-    return StudyResult(config, ordered, [c for algo in config.algos for c in comparisons[algo]])
+    return StudyResult(config, ordered, [c for cell in config.cells for c in comparisons[cell]])

@@ -169,8 +169,8 @@ def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agen
     make_actor_net = resolve_factory(spec.actor_net_name, spec.hidden)
     make_critic_net = resolve_factory(spec.critic_net_name, spec.hidden)
     actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
-    check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out)
-    check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1)
+    check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out, spec.device)
+    check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1, spec.device)
     algo = ALGORITHMS[spec.algo]
     agent: Agent = algo(
         obs_dim, act_dim, make_actor_net, make_critic_net, generator=generator, device=torch.device(spec.device)

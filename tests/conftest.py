@@ -8,3 +8,6 @@ def mode_log() -> list[tuple[str, bool]]:
     """The (network, training?) log of every ModeRecorder forward pass in this test."""
     ModeRecorder.log = []
     return ModeRecorder.log
+
+
+pytest_plugins = ["pytester"]

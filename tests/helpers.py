@@ -34,3 +34,11 @@ def random_batch(n: int = 32, obs_dim: int = 3, act_dim: int = 1, seed: int = 0)
         torch.randn(n, obs_dim, generator=g),
         torch.zeros(n),
     )
+
+
+def exit_code(main, argv) -> int:
+    """A CLI main()'s exit code, whether it returns it or argparse raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code

@@ -6,6 +6,7 @@ import pytest
 
 import rlcheck.runner
 from rlcheck.cli import main, parse_seeds
+from tests.helpers import exit_code
 
 TINY = ["--algos", "td3", "--seeds", "2", "--max-seeds", "2", "--steps", "300", "--warmup", "100", "--workers", "1"]
 
@@ -23,7 +24,7 @@ def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     assert comparison["baseline"] == "plain" and comparison["candidate"] == "batchnorm"
     assert comparison["n_seeds"] == 2 and comparison["verdict"] in ("underperforms", "unreliable", "inconclusive", "ok")
     assert 0 <= comparison["p_value"] <= 1
-    assert data["config"]["steps"] == 300 and data["versions"]["torch"]
+    assert data["config"]["cells"][0]["steps"] == 300 and data["versions"]["torch"]
     assert (tmp_path / "td3.png").stat().st_size > 1000
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
 
@@ -38,14 +39,6 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     assert main([*TINY, "--nets", "plain,layernorm", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "runs saved to" in err and "[  4/4]" in err
-
-
-def _exit_code(argv):
-    """main()'s exit code, whether it returns it or argparse raises SystemExit."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
 
 
 @pytest.mark.parametrize(
@@ -69,7 +62,7 @@ def _exit_code(argv):
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, args, message):
-    assert _exit_code([*args, "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert exit_code(main, [*args, "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -1,0 +1,77 @@
+"""The probe suite, learned: plain nets reach each probe's bar within the gate's budget,
+and the gate tells good networks from naive BatchNorm ones (``pytest benchmarks/ -k probe``).
+
+Bars were measured on seeds 0-9 with ``python benchmarks/measure_gate.py probes`` (plain
+64x64 nets, the gate's warm-up and evaluation schedule); each says how far under it the
+slowest seed was. SAC's bars sit below TD3's for a reason, not a weakness: its entropy
+bonus keeps the deterministic action short of the optimum (ActionReward: at most
+tanh(m*) = 0.9145, see benchmarks/test_batchnorm.py) and adds the entropy term to its soft
+Q values (DelayedReward: Q(0, a) = gamma * (1 + alpha * entropy), not gamma).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.runner import default_workers, run_all, threads_per_worker
+from rlcheck.training import RunSpec
+
+# (probe, algo) -> (the gate's steps, bar): final |Q error| <= bar on value probes,
+# final return >= bar on the others.
+PROBE_BARS: dict[tuple[str, str], tuple[int, float]] = {
+    ("constant", "td3"): (600, 0.05),
+    ("constant", "sac"): (600, 0.05),
+    ("observed", "td3"): (600, 0.05),
+    ("observed", "sac"): (600, 0.05),
+    ("delayed", "td3"): (600, 0.35),
+    ("delayed", "sac"): (600, 0.25),
+    ("action", "td3"): (600, 0.9),
+    ("action", "sac"): (600, 0.5),
+    ("track", "td3"): (600, -0.05),
+    ("track", "sac"): (600, -0.08),
+    ("random", "td3"): (1000, 28.0),
+    ("random", "sac"): (1000, 18.0),
+}
+
+
+@pytest.mark.parametrize(("probe", "algo"), list(PROBE_BARS), ids=[f"{p}-{a}" for p, a in PROBE_BARS])
+def test_probe_plain_nets_learn_within_the_gate_budget(probe, algo):
+    steps, bar = PROBE_BARS[(probe, algo)]
+    cell = PROBES_BY_NAME[probe].cell(algo)
+    assert cell.steps == steps, "the gate's budget changed: re-measure the bar"
+    workers = default_workers()
+    specs = [
+        RunSpec(algo, "plain", seed, env_id=cell.env_id, steps=steps, warmup=cell.warmup,
+                eval_every=cell.eval_every, eval_episodes=cell.eval_episodes, threads=threads_per_worker(workers))
+        for seed in range(5)
+    ]  # fmt: skip
+    runs = run_all(specs, workers)
+    if cell.metric == "value_error":
+        finals = [r.eval_value_errors[-1] for r in runs]
+        assert max(finals) <= bar, f"critic |Q error| per seed {finals}, bar {bar}"
+    else:
+        finals = [r.final_return for r in runs]
+        assert min(finals) >= bar, f"returns per seed {finals}, bar {bar}"
+
+
+def _gate(net: str, algo: str):
+    under_test = NetUnderTest.of(net)
+    return run_check(check_config(under_test, algos=(algo,), probes=parse_probes("all")), under_test)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+@pytest.mark.parametrize("net", ["layernorm", "tests.user_nets:wide_mlp"])
+def test_probe_gate_passes_good_nets_on_the_whole_suite(net, algo):
+    result = _gate(net, algo)
+    assert result.passed, result.report()
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_probe_gate_fails_naive_batchnorm(algo):
+    under_test = NetUnderTest.of("tests.user_nets:naive_batchnorm")
+    config = check_config(under_test, algos=(algo,), probes=parse_probes("action,track"))
+    result = run_check(config, under_test)
+    assert not result.passed
+    assert {c.cell.env_name for c in result.failures} & {"ActionReward-v0", "TrackObservation-v0"}

@@ -1,0 +1,198 @@
+"""The gate for a user's own networks: their factory vs the plain baseline on the probe suite.
+
+Each probe isolates one part of an off-policy agent, so a failure points somewhere. The
+comparison is the study's (same statistics, same verdicts); the gate fails when any
+(algorithm, probe) cell is flagged ``underperforms`` or ``unreliable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.errors import UsageError
+from rlcheck.nets import DEFAULT_HIDDEN
+from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
+from rlcheck.stats import FLAGGED
+from rlcheck.study import Cell, CellComparison, Metric, StudyConfig, StudyResult, run_study
+
+BASELINE = "plain"
+CANDIDATE = "yours"
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    env_id: str
+    tests: str  # the part of an agent a failure points at
+    metric: Metric
+    steps: int
+    warmup: int = 100
+    eval_every: int = 50
+    eval_episodes: int = 1
+
+    def cell(self, algo: str) -> Cell:
+        return Cell(algo, self.env_id, self.steps, self.warmup, self.eval_every, self.eval_episodes, self.metric)
+
+
+# Budgets: the plain nets have learned each probe well within them (tests/test_check.py
+# and benchmarks/test_probes.py train them and assert it).
+PROBE_SUITE: tuple[Probe, ...] = (
+    Probe("constant", "rlcheck/ConstantReward-v0", "value fitting and the optimiser", "value_error", 600),
+    Probe(
+        "observed",
+        "rlcheck/ObservedReward-v0",
+        "the critic's observation path (states that differ within a batch)",
+        "value_error",
+        600,
+        eval_episodes=10,
+    ),
+    Probe(
+        "delayed",
+        "rlcheck/DelayedReward-v0",
+        "discounting and bootstrapping through a non-terminal step",
+        "value_error",
+        600,
+    ),
+    Probe(
+        "action",
+        "rlcheck/ActionReward-v0",
+        "the policy gradient dQ/da through the critic, with identical states in a batch",
+        "return",
+        600,
+    ),
+    Probe(
+        "track",
+        "rlcheck/TrackObservation-v0",
+        "policy and critic together: a state-dependent action, states that differ in a batch",
+        "return",
+        600,
+        eval_episodes=10,
+    ),
+    Probe(
+        "random",
+        RANDOM_ENV_ID,
+        "the policy gradient through the critic over 30-step episodes (the BatchNorm blog's env)",
+        "return",
+        1000,
+        warmup=250,
+    ),
+)
+PROBES_BY_NAME = {p.name: p for p in PROBE_SUITE}
+PROBES_BY_ENV = {p.env_id: p for p in PROBE_SUITE}
+
+
+@dataclass(frozen=True)
+class NetUnderTest:
+    """The user's networks: one factory for both, or separate actor and critic factories."""
+
+    actor: str
+    critic: str
+
+    @classmethod
+    def of(cls, net: str | None = None, actor_net: str | None = None, critic_net: str | None = None) -> NetUnderTest:
+        if net and (actor_net or critic_net):
+            raise UsageError("give either --net or --actor-net/--critic-net, not both")
+        if net:
+            return cls(net, net)
+        if actor_net or critic_net:
+            # One side given: the other is the plain baseline, so only the given one is judged.
+            return cls(actor_net or BASELINE, critic_net or BASELINE)
+        raise UsageError("no network to check: give --net package.module:function (or --actor-net/--critic-net)")
+
+    @property
+    def label(self) -> str:
+        return self.actor if self.actor == self.critic else f"actor {self.actor}, critic {self.critic}"
+
+
+def parse_probes(names: str | Sequence[str] | None) -> tuple[Probe, ...]:
+    if names is None or names == "all":
+        return PROBE_SUITE
+    chosen = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    unknown = [n for n in chosen if n not in PROBES_BY_NAME]
+    if unknown or not chosen:
+        raise UsageError(
+            f"unknown probe {', '.join(map(repr, unknown)) or '(none given)'}: choose from "
+            f"{', '.join(PROBES_BY_NAME)} or 'all'"
+        )
+    return tuple(PROBES_BY_NAME[n] for n in chosen)
+
+
+def check_config(
+    net: NetUnderTest,
+    algos: Sequence[str] = ("td3", "sac"),
+    probes: Sequence[Probe] = PROBE_SUITE,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    max_seeds: int | None = None,
+    hidden: Sequence[int] = DEFAULT_HIDDEN,
+    device: str = "cpu",
+    workers: int | None = None,
+) -> StudyConfig:
+    workers = workers or default_workers()
+    split = () if net.actor == net.critic else ((CANDIDATE, net.actor, net.critic),)
+    candidate = net.actor if not split else CANDIDATE
+    if candidate == BASELINE:
+        raise UsageError("the network to check is the plain baseline itself; give your own factory")
+    return StudyConfig(
+        cells=tuple(p.cell(algo) for p in probes for algo in algos),
+        nets=(BASELINE, candidate),
+        baseline=BASELINE,
+        seeds=tuple(seeds),
+        max_seeds=max_seeds if max_seeds is not None else 3 * len(seeds),
+        hidden=tuple(hidden),
+        device=device,
+        workers=workers,
+        threads=threads_per_worker(workers),
+        split_nets=split,
+    )
+
+
+@dataclass
+class CheckResult:
+    net: NetUnderTest
+    study: StudyResult
+
+    @property
+    def failures(self) -> list[CellComparison]:
+        return [c for c in self.study.comparisons if c.stats.verdict in FLAGGED]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def report(self) -> str:
+        """PASS, or FAIL with one plain-words finding per failed (algo, probe) cell."""
+        if self.passed:
+            return f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline."
+        lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
+        lines += [f"  - {self.finding(c)}" for c in self.failures]
+        return "\n".join(lines)
+
+    def finding(self, comparison: CellComparison) -> str:
+        """What failed, in plain words, with how far from optimal."""
+        probe = PROBES_BY_ENV[comparison.cell.env_id]
+        s = comparison.stats
+        where = f"{comparison.cell.algo} on {probe.name} ({comparison.cell.env_name})"
+        if probe.metric == "value_error":
+            measured = (
+                f"critic error |Q - true Q| {-s.candidate_mean:.3f} vs {-s.baseline_mean:.3f} for the plain "
+                f"baseline (0 is perfect)"
+            )
+        else:
+            optimum = next(r.optimal_return for r in self.study.runs if r.spec.env_id == comparison.cell.env_id)
+            measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for the plain baseline"
+            if optimum is not None:
+                measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
+        return f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {s.reason}."
+
+
+def run_check(
+    config: StudyConfig,
+    net: NetUnderTest,
+    progress: ProgressCallback | None = None,
+    log_path: Path | None = None,
+) -> CheckResult:
+    """Train and compare on every (algo, probe) cell; the study checks every factory at the door first."""
+    return CheckResult(net, run_study(config, log_path, progress))

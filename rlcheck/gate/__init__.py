@@ -1,0 +1,1 @@
+"""The shipped gate: ``pytest --pyargs rlcheck.gate --rlcheck-net mypkg.nets:make_net``."""

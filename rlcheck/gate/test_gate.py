@@ -1,0 +1,15 @@
+"""rlcheck's gate as tests: your network vs the plain baseline, one test per (algo, probe).
+
+Run with ``pytest --pyargs rlcheck.gate --rlcheck-net mypkg.nets:make_net`` (add ``-n auto``
+to spread the cells over cores). Settings: see ``rlcheck.plugin``.
+"""
+
+import pytest
+
+from rlcheck.study import Cell
+
+
+@pytest.mark.rlcheck_gate
+def test_network_learns_probe_like_plain_baseline(rlcheck_gate, rlcheck_cell: Cell) -> None:
+    result = rlcheck_gate(cells=(rlcheck_cell,))
+    assert result.passed, result.report()

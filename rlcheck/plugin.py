@@ -1,0 +1,131 @@
+"""rlcheck's pytest plugin (entry point ``pytest11: rlcheck``): gate your network code from pytest.
+
+Settings come from the command line or from ``[tool.pytest.ini_options]`` in your
+``pyproject.toml`` (the command line wins)::
+
+    rlcheck_net = "mypkg.nets:make_net"   # or rlcheck_actor_net / rlcheck_critic_net
+    rlcheck_algos = "td3,sac"
+    rlcheck_seeds = "5"
+    rlcheck_probes = "all"
+
+Use it either way:
+
+* run the shipped gate: ``pytest --pyargs rlcheck.gate`` (one test per algo and probe);
+* or call the ``rlcheck_gate`` fixture from your own test::
+
+      def test_my_net_passes(rlcheck_gate):
+          result = rlcheck_gate("mypkg.nets:make_net", probes="action,random")
+          assert result.passed, result.report()
+
+The plugin does nothing unless one of its fixtures is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from rlcheck.algos import ALGORITHMS
+from rlcheck.check import CheckResult, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.errors import UsageError
+from rlcheck.study import Cell
+
+SETTINGS: dict[str, str] = {
+    "net": "your network factory for actor and critic, 'package.module:function'",
+    "actor_net": "your actor factory (the critic stays plain unless a critic factory is given)",
+    "critic_net": "your critic factory (the actor stays plain unless an actor factory is given)",
+    "algos": "algorithms to gate with, comma-separated (default td3,sac)",
+    "seeds": "seeds: a count (default 5) or a list like 100,101,102",
+    "probes": "probes, comma-separated names or 'all' (default)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rlcheck", "rlcheck: gate your RL network code")
+    for key, help_text in SETTINGS.items():
+        group.addoption(
+            f"--rlcheck-{key.replace('_', '-')}",
+            dest=f"rlcheck_{key}",
+            default=None,
+            help=f"{help_text} [ini: rlcheck_{key}]",
+        )
+        parser.addini(f"rlcheck_{key}", help=help_text, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rlcheck_gate: trains agents to gate a network factory (minutes, not seconds)")
+
+
+def setting(config: pytest.Config, key: str) -> str | None:
+    value = config.getoption(f"rlcheck_{key}")
+    if value is None:
+        value = config.getini(f"rlcheck_{key}") or None
+    return value
+
+
+def _algos(config: pytest.Config) -> tuple[str, ...]:
+    algos = tuple(a.strip() for a in (setting(config, "algos") or "td3,sac").split(",") if a.strip())
+    unknown = [a for a in algos if a not in ALGORITHMS]
+    if unknown or not algos:
+        pytest.fail(f"rlcheck: unknown algo {unknown}: choose from {', '.join(ALGORITHMS)}", pytrace=False)
+    return algos
+
+
+def _cells(config: pytest.Config) -> list[tuple[str, Cell]]:
+    try:
+        probes = parse_probes(setting(config, "probes"))
+    except UsageError as exc:
+        pytest.fail(f"rlcheck: {exc}", pytrace=False)
+    return [(f"{algo}-{probe.name}", probe.cell(algo)) for probe in probes for algo in _algos(config)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One shipped gate test per (algo, probe) cell, so a failure names its cell and xdist spreads them."""
+    if "rlcheck_cell" in metafunc.fixturenames:
+        cells = _cells(metafunc.config)
+        metafunc.parametrize("rlcheck_cell", [c for _, c in cells], ids=[i for i, _ in cells])
+
+
+GateRunner = Callable[..., CheckResult]
+
+
+@pytest.fixture(scope="session")
+def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
+    """A function that runs the gate and returns a :class:`rlcheck.check.CheckResult`.
+
+    Arguments default to the rlcheck settings: ``net``, ``actor_net``, ``critic_net``,
+    ``algos``, ``seeds``, ``probes``; ``cells`` runs only the given (algo, probe) cells.
+    A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
+    """
+    from rlcheck.cli import parse_seeds
+
+    def run(
+        net: str | None = None,
+        *,
+        actor_net: str | None = None,
+        critic_net: str | None = None,
+        algos: str | None = None,
+        seeds: str | None = None,
+        probes: str | None = None,
+        cells: Sequence[Cell] | None = None,
+    ) -> CheckResult:
+        try:
+            if net is None and actor_net is None and critic_net is None:
+                net, actor_net, critic_net = (setting(pytestconfig, k) for k in ("net", "actor_net", "critic_net"))
+            under_test = NetUnderTest.of(net, actor_net, critic_net)
+            algo_names = tuple((algos or ",".join(_algos(pytestconfig))).split(","))
+            config = check_config(
+                under_test,
+                algos=algo_names,
+                probes=parse_probes(probes or setting(pytestconfig, "probes")),
+                seeds=parse_seeds(seeds or setting(pytestconfig, "seeds") or "5"),
+            )
+            if cells is not None:
+                config = dataclasses.replace(config, cells=tuple(cells))
+            return run_check(config, under_test)
+        except UsageError as exc:
+            pytest.fail(f"rlcheck: {exc}", pytrace=False)
+
+    return run

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from rlcheck.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes
+from rlcheck.cli import main
+from rlcheck.errors import UsageError
+from tests.helpers import exit_code
+
+CHEAP = ["--algos", "td3", "--probes", "action", "--seeds", "3", "--max-seeds", "3", "--workers", "1", "--quiet"]
+
+
+@pytest.mark.parametrize(
+    ("net", "message"),
+    [
+        ("tests.no_such_module:make", "cannot import 'tests.no_such_module'"),
+        ("tests.user_nets:missing", "has no callable 'missing'"),
+        ("tests.user_nets:NOT_CALLABLE", "has no callable 'NOT_CALLABLE'"),
+        ("tests.user_nets:raises", "raised ValueError when built as"),
+        ("tests.user_nets:returns_a_function", "returned function, not a torch.nn.Module"),
+        ("tests.user_nets:squeezes_output", "to (8,) with B=8; expected (B, 1)"),
+        ("tests.user_nets:outputs_nan", "outputs NaN or inf"),
+        ("tests.user_nets:on_meta_device", "builds its parameters on meta"),
+        ("tests.user_nets:needs_a_batch", "cannot run a batch of one in eval mode"),
+    ],
+)
+def test_contract_is_checked_at_the_door_with_one_line_and_exit_2(tmp_path, capsys, net, message):
+    assert exit_code(main, ["check", "--net", net, "--out", str(tmp_path), *CHEAP]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs.jsonl").exists()  # nothing was trained
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no network to check"),
+        (["--net", "plain"], "is the plain baseline itself"),
+        (["--net", "tests.user_nets:wide_mlp", "--actor-net", "tests.user_nets:wide_mlp"], "not both"),
+        (["--net", "tests.user_nets:wide_mlp", "--probes", "action,nope"], "unknown probe 'nope'"),
+        (["--net", "tests.user_nets:wide_mlp", "--algos", "ddpg"], "unknown algo 'ddpg'"),
+    ],
+)
+def test_check_usage_errors(tmp_path, capsys, args, message):
+    assert exit_code(main, ["check", *args, "--out", str(tmp_path), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_probe_suite_has_five_probes_and_random_env_each_saying_what_it_tests():
+    assert [p.name for p in PROBE_SUITE] == ["constant", "observed", "delayed", "action", "track", "random"]
+    assert all(len(p.tests) > 20 for p in PROBE_SUITE)
+    assert parse_probes("all") == PROBE_SUITE
+    assert [p.name for p in parse_probes("random,action")] == ["random", "action"]
+
+
+def test_split_actor_and_critic_factories():
+    net = NetUnderTest.of(actor_net="tests.user_nets:wide_mlp")
+    assert (net.actor, net.critic) == ("tests.user_nets:wide_mlp", "plain")
+    config = check_config(net, algos=("td3",), probes=parse_probes("action"), workers=1)
+    spec = config.spec(config.cells[0], config.nets[1], 0)
+    assert (spec.actor_net_name, spec.critic_net_name) == ("tests.user_nets:wide_mlp", "plain")
+    with pytest.raises(UsageError, match="plain baseline itself"):
+        check_config(NetUnderTest.of("plain"))
+
+
+def test_gate_fails_naive_batchnorm_with_a_finding_and_exit_1(tmp_path, capsys):
+    code = exit_code(main, ["check", "--net", "tests.user_nets:naive_batchnorm", "--out", str(tmp_path), *CHEAP])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL: tests.user_nets:naive_batchnorm breaks learning" in out
+    assert "td3 on action (ActionReward-v0): underperforms" in out
+    assert "the policy gradient dQ/da through the critic" in out and "short)" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["comparisons"][0]["verdict"] == "underperforms"
+
+
+def test_gate_passes_a_correct_user_mlp_and_exit_0(tmp_path, capsys):
+    code = exit_code(main, ["check", "--net", "tests.user_nets:wide_mlp", "--out", str(tmp_path), *CHEAP])
+    assert code == 0
+    assert "PASS: tests.user_nets:wide_mlp" in capsys.readouterr().out

@@ -1,0 +1,74 @@
+"""rlcheck's pytest plugin in a throwaway user project, as a user would run it."""
+
+import pytest
+
+USER_NETS = """
+from torch import nn
+
+
+def make_net(in_dim, out_dim):
+    return nn.Sequential(nn.Linear(in_dim, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, out_dim))
+
+
+def bn_net(in_dim, out_dim):
+    return nn.Sequential(nn.Linear(in_dim, 48), nn.BatchNorm1d(48), nn.ReLU(), nn.Linear(48, out_dim))
+"""
+
+PYPROJECT = """
+[tool.pytest.ini_options]
+pythonpath = ["."]
+rlcheck_net = "mynets:make_net"
+rlcheck_algos = "td3"
+rlcheck_probes = "action"
+rlcheck_seeds = "3"
+"""
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makepyfile(mynets=USER_NETS)
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    return pytester
+
+
+def test_options_are_registered_in_their_own_group(pytester):
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["rlcheck: gate your RL network code:", "*--rlcheck-net=*", "*--rlcheck-seeds=*"])
+
+
+def test_fixture_gates_the_net_from_pyproject_settings(project):
+    project.makepyfile(
+        test_mine="""
+        def test_my_net_passes(rlcheck_gate):
+            result = rlcheck_gate()
+            assert result.passed, result.report()
+            assert [c.cell.label for c in result.study.comparisons] == ["td3 ActionReward-v0"]
+        """
+    )
+    project.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:bn_net", "-n", "2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*td3-action*", "*td3 on action (ActionReward-v0): underperforms*"])
+
+
+def test_shipped_gate_passes_a_plain_user_net_without_xdist(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_network_learns_probe_like_plain_baseline?td3-action? PASSED*"])
+
+
+def test_a_bad_factory_path_fails_with_one_line(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:nope")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rlcheck: 'mynets' has no callable 'nope'*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unknown_probe_setting_is_a_one_line_collection_error(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-probes", "nope")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*rlcheck: unknown probe 'nope': choose from constant*"])
+    assert "Traceback" not in result.stdout.str() and "plugin.py" not in result.stdout.str()

@@ -1,0 +1,72 @@
+"""Network factories as a user would write them, good and bad, for the gate's tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def wide_mlp(in_dim: int, out_dim: int) -> nn.Module:
+    """A correct plain MLP, written differently from rlcheck's baseline (wider, Tanh)."""
+    return nn.Sequential(nn.Linear(in_dim, 96), nn.Tanh(), nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, out_dim))
+
+
+def naive_batchnorm(in_dim: int, out_dim: int) -> nn.Module:
+    """The bug: BatchNorm1d copied from a supervised-learning project."""
+    return nn.Sequential(
+        nn.Linear(in_dim, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(),
+        nn.Linear(64, out_dim),
+    )  # fmt: skip
+
+
+def layernorm_mlp(in_dim: int, out_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, out_dim))
+
+
+def squeezes_output(in_dim: int, out_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.Flatten(0))
+
+
+def raises(in_dim: int, out_dim: int) -> nn.Module:
+    raise ValueError("hidden sizes not configured")
+
+
+def returns_a_function(in_dim: int, out_dim: int):
+    return lambda x: x
+
+
+class _NaN(nn.Module):
+    def __init__(self, out_dim: int) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.layer = nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((x.shape[0], self.out_dim), float("nan"))
+
+
+def outputs_nan(in_dim: int, out_dim: int) -> nn.Module:
+    return _NaN(out_dim)
+
+
+def on_meta_device(in_dim: int, out_dim: int) -> nn.Module:
+    """Parameters built on another device than the one rlcheck runs on (here: meta)."""
+    return nn.Linear(in_dim, out_dim, device="meta")
+
+
+class _NeedsBatch(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.layer = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and x.shape[0] == 1:
+            raise RuntimeError("expected more than 1 value per channel")
+        return self.layer(x)
+
+
+def needs_a_batch(in_dim: int, out_dim: int) -> nn.Module:
+    return _NeedsBatch(in_dim, out_dim)
+
+
+NOT_CALLABLE = 3
