@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from rlcheck.algos import ALGORITHMS
 from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
-from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN
+from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
 from rlcheck.report import format_table, plot_curves, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--nets",
         default="plain,batchnorm",
-        help=f"comma-separated, from {', '.join(BUILTIN_NETS)} or 'package.module:function'",
+        help=f"comma-separated, from {', '.join(NET_CHOICES)} or 'package.module:function'",
     )
     parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
     parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
@@ -175,7 +176,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     )
     return StudyConfig(
         cells=cells,
-        nets=_names(args.nets, list(BUILTIN_NETS), "nets"),
+        nets=_names(args.nets, list(NET_CHOICES), "nets"),
         baseline=args.baseline,
         seeds=seeds,
         max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
@@ -274,6 +275,9 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Factories are named relative to where the user stands, as with `python -m`.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if argv and argv[0] in COMMANDS:
         return COMMANDS[argv[0]](argv[1:])
     return study_main(argv)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -67,6 +68,34 @@ BUILTIN_NETS: dict[str, Callable[..., nn.Module]] = {
     "batchnorm": batchnorm,
     "layernorm": layernorm,
 }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named choice of actor net, critic net and train/eval schedule (see algos/modes.py)."""
+
+    actor: str
+    critic: str
+    modes: str
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "batchnorm-modeaware": Variant(
+        "batchnorm",
+        "batchnorm",
+        "mode-aware",
+        "BatchNorm in both nets; critic in eval mode for actor loss and TD target",
+    ),
+    "batchnorm-critic": Variant("plain", "batchnorm", "naive", "BatchNorm in the critic only, naive modes"),
+    "batchnorm-critic-modeaware": Variant(
+        "plain",
+        "batchnorm",
+        "mode-aware",
+        "BatchNorm in the critic only; critic in eval mode for actor loss and TD target",
+    ),
+}
+NET_CHOICES = (*BUILTIN_NETS, *VARIANTS)
 
 
 def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFactory:

@@ -20,7 +20,7 @@ import torch
 
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
-from rlcheck.nets import DEFAULT_HIDDEN
+from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, run_all
 from rlcheck.stats import Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, make_env
@@ -82,6 +82,10 @@ class StudyConfig:
 
     def spec(self, cell: Cell, net: str, seed: int) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
+        modes = "naive"
+        if net in VARIANTS:
+            variant = VARIANTS[net]
+            actor, critic, modes = variant.actor, variant.critic, variant.modes
         return RunSpec(
             algo=cell.algo,
             net=net,
@@ -96,6 +100,7 @@ class StudyConfig:
             threads=self.threads,
             actor_net=actor,
             critic_net=critic,
+            modes=modes,
         )
 
 

@@ -17,6 +17,7 @@ import torch
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
+from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
@@ -46,6 +47,7 @@ class RunSpec:
     threads: int = 1
     actor_net: str | None = None
     critic_net: str | None = None
+    modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
 
     @property
     def actor_net_name(self) -> str:
@@ -172,8 +174,16 @@ def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agen
     check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out, spec.device)
     check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1, spec.device)
     algo = ALGORITHMS[spec.algo]
+    if spec.modes not in MODE_SCHEDULES:
+        raise UsageError(f"unknown train/eval schedule {spec.modes!r}: choose from {', '.join(MODE_SCHEDULES)}")
     agent: Agent = algo(
-        obs_dim, act_dim, make_actor_net, make_critic_net, generator=generator, device=torch.device(spec.device)
+        obs_dim,
+        act_dim,
+        make_actor_net,
+        make_critic_net,
+        generator=generator,
+        modes=MODE_SCHEDULES[spec.modes],
+        device=torch.device(spec.device),
     )
     return agent
 
@@ -217,6 +227,11 @@ def value_error(agent: Agent, env: gym.Env, seed: int, device: torch.device, n: 
 
 def run(spec: RunSpec) -> RunResult:
     """Train one agent as `spec` says and return its learning curve."""
+    return train(spec)[2]
+
+
+def train(spec: RunSpec) -> tuple[Agent, ReplayBuffer, RunResult]:
+    """Train one agent as `spec` says; return it, its replay buffer and its learning curve."""
     if spec.threads > 0 and torch.get_num_threads() != spec.threads:
         torch.set_num_threads(spec.threads)
     device = torch.device(spec.device)
@@ -268,12 +283,16 @@ def run(spec: RunSpec) -> RunResult:
             agent.update(buffer.sample(agent.config.batch_size, generator))
     env.close()
     eval_env.close()
-    return RunResult(
-        spec=spec,
-        eval_steps=eval_steps,
-        eval_returns=eval_returns,
-        wall_time_s=time.perf_counter() - start,
-        threshold=env.spec.reward_threshold if env.spec is not None else None,
-        optimal_return=optimal_return(env),
-        eval_value_errors=value_errors or None,
+    return (
+        agent,
+        buffer,
+        RunResult(
+            spec=spec,
+            eval_steps=eval_steps,
+            eval_returns=eval_returns,
+            wall_time_s=time.perf_counter() - start,
+            threshold=env.spec.reward_threshold if env.spec is not None else None,
+            optimal_return=optimal_return(env),
+            eval_value_errors=value_errors or None,
+        ),
     )

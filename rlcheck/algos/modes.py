@@ -42,6 +42,14 @@ class ModeSchedule:
 # to act. This is the setting of the BatchNorm blog post.
 NAIVE = ModeSchedule()
 
+# "Mode-aware" BatchNorm: the critic the actor differentiates through, and every network
+# computing the TD target, run in eval mode (running statistics), so a batch of identical
+# states cannot normalise the action away; online critics still fit in train mode. Targets
+# get the online networks' buffers at every update (see `update_target`).
+MODE_AWARE = ModeSchedule(td_target="eval", critic_in_actor_update="eval")
+
+MODE_SCHEDULES: dict[str, ModeSchedule] = {"naive": NAIVE, "mode-aware": MODE_AWARE}
+
 
 def set_mode(mode: Mode, *modules: nn.Module) -> None:
     training = mode == "train"
