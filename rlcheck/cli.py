@@ -19,6 +19,7 @@ import torch
 
 from rlcheck.algos import ALGORITHMS
 from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.diagnose import diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rlcheck",
         description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
         "several seeds, statistics, a table, results.json and figures. "
-        "To gate your own networks: rlcheck check --help.",
+        "To gate your own networks: rlcheck check --help; to see why one fails: rlcheck diagnose --help.",
     )
     _add_common(parser, "rlcheck-results")
     parser.add_argument(
@@ -270,7 +271,45 @@ def check_main(argv: Sequence[str]) -> int:
     return _guarded(args.out, body)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main}
+def build_diagnose_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rlcheck diagnose",
+        description="Why does a network break TD3/SAC? Train an agent briefly and measure the mechanisms: "
+        "the action gradient reaching the actor (train vs eval mode), BatchNorm amplification, the actor's "
+        "train/eval gap, target buffers. Exit 0 nothing found, 1 findings, 2 usage error.",
+    )
+    parser.add_argument("--net", default="batchnorm", help=f"{', '.join(NET_CHOICES)} or 'package.module:function'")
+    parser.add_argument("--algo", default="td3", help=f"one of {', '.join(ALGORITHMS)}")
+    parser.add_argument("--env", default=RANDOM_ENV_ID, help="environment to train on")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps before measuring (0: a fresh agent)")
+    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    return parser
+
+
+def diagnose_main(argv: Sequence[str]) -> int:
+    args = build_diagnose_parser().parse_args(argv)
+
+    def body() -> int:
+        (algo,) = _names(args.algo, list(ALGORITHMS), "algos")
+        (net,) = _names(args.net, list(NET_CHOICES), "nets")
+        if args.steps < 0:
+            raise UsageError(f"--steps {args.steps}: give 0 (a fresh agent) or more")
+        cell = Cell(algo, args.env, args.steps, min(args.warmup, args.steps), eval_every=max(args.steps, 1))
+        config = StudyConfig(cells=(cell,), nets=(net,), baseline=net, hidden=parse_hidden(args.hidden),
+                             device=check_device(args.device))  # fmt: skip
+        spec = config.spec(cell, net, args.seed)
+        diagnosis = diagnose_run(spec)
+        print(f"{algo} with {net} on {args.env}, {args.steps} training steps, seed {args.seed}:")
+        print(diagnosis.report())
+        return 1 if diagnosis.findings else 0
+
+    return _guarded("(no output folder)", body)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main, "diagnose": diagnose_main}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,95 @@
+import pytest
+import torch
+from torch import nn
+
+from rlcheck.algos import TD3
+from rlcheck.algos.modes import MODE_AWARE
+from rlcheck.algos.sac import SAC
+from rlcheck.cli import main
+from rlcheck.diagnose import (
+    action_gradient,
+    actor_mode_gap,
+    bn_amplification,
+    diagnose,
+    mode_dependent_layers,
+    target_buffer_gap,
+)
+from rlcheck.nets import batchnorm, layernorm, plain
+from tests.helpers import exit_code
+
+
+def _agent(factory, algo=TD3, **kwargs):
+    torch.manual_seed(0)
+    return algo(3, 1, factory, factory, torch.Generator().manual_seed(0), **kwargs)
+
+
+def test_bn_critic_in_train_mode_cancels_the_action_gradient_on_identical_states():
+    agent = _agent(batchnorm)
+    constant = torch.zeros(64, 3)
+    in_train = action_gradient(agent, constant, "train")
+    in_eval = action_gradient(agent, constant, "eval")
+    assert in_train < 1e-6 < in_eval
+    assert action_gradient(agent, torch.randn(64, 3), "train") > 1e-3  # differing states: it flows
+
+
+@pytest.mark.parametrize("factory", [plain, layernorm])
+def test_per_sample_nets_pass_the_same_gradient_in_both_modes(factory):
+    agent = _agent(factory)
+    constant = torch.zeros(64, 3)
+    assert action_gradient(agent, constant, "train") == pytest.approx(action_gradient(agent, constant, "eval"))
+    assert action_gradient(agent, constant, "eval") > 0
+
+
+def test_measuring_changes_nothing_in_the_agent():
+    agent = _agent(batchnorm)
+    before = {k: v.clone() for k, v in {**agent.q1.state_dict(), **agent.actor.state_dict()}.items()}
+    diagnose(agent, 3)
+    after = {**agent.q1.state_dict(), **agent.actor.state_dict()}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_bn_amplification_grows_when_the_actor_sees_only_identical_states():
+    actor = batchnorm(3, 1, hidden=(8,)).train()
+    assert bn_amplification(actor) == pytest.approx(1 / (1 + 1e-5) ** 0.5)
+    with torch.no_grad():
+        for _ in range(2000):
+            actor(torch.zeros(16, 3))
+    assert bn_amplification(actor) > 100
+    assert bn_amplification(plain(3, 1)) == 1.0
+
+
+def test_actor_mode_gap_is_zero_without_batch_dependence():
+    assert actor_mode_gap(_agent(plain), torch.randn(32, 3)) == 0.0
+    assert actor_mode_gap(_agent(batchnorm), torch.randn(32, 3)) > 0.01
+
+
+def test_stale_target_buffers_are_found_and_the_fix_named():
+    agent = _agent(batchnorm)
+    assert target_buffer_gap(agent) == 0.0
+    with torch.no_grad():
+        agent.q1.net[1].running_mean.add_(0.5)  # online statistics moved, target not updated
+    diagnosis = diagnose(agent, 3)
+    assert diagnosis.target_buffer_gap == pytest.approx(0.5)
+    assert any("copy buffers" in f.fix for f in diagnosis.findings)
+
+
+def test_mode_dependent_layers_are_listed():
+    net = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Dropout(0.1), nn.LayerNorm(4))
+    assert mode_dependent_layers(net) == ["1 (BatchNorm1d)", "2 (Dropout)"]
+
+
+@pytest.mark.parametrize("algo", [TD3, SAC])
+def test_naive_bn_gets_the_vanishing_gradient_finding_and_mode_aware_does_not(algo):
+    naive = diagnose(_agent(batchnorm, algo), 3)
+    assert any("vanishes" in f.what and "mode-aware" in f.fix for f in naive.findings)
+    aware = diagnose(_agent(batchnorm, algo, modes=MODE_AWARE), 3)
+    assert not any("vanishes" in f.what for f in aware.findings)
+    assert not diagnose(_agent(plain, algo), 3).findings
+
+
+def test_diagnose_command(capsys):
+    assert exit_code(main, ["diagnose", "--net", "batchnorm", "--steps", "300", "--warmup", "100"]) == 1
+    out = capsys.readouterr().out
+    assert "FINDING: The action gradient dQ/da reaching the actor vanishes" in out
+    assert exit_code(main, ["diagnose", "--net", "plain", "--steps", "0"]) == 0
+    assert exit_code(main, ["diagnose", "--net", "nope"]) == 2
