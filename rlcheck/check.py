@@ -8,17 +8,15 @@ comparison is the study's (same statistics, same verdicts); the gate fails when 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
 from rlcheck.stats import FLAGGED
 from rlcheck.study import Cell, CellComparison, Metric, StudyConfig, StudyResult, run_study
-from rlcheck.training import RunSpec
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -155,8 +153,6 @@ def check_config(
 class CheckResult:
     net: NetUnderTest
     study: StudyResult
-    # per failing algorithm: the user's net trained on its first failing probe, diagnosed
-    diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[CellComparison]:
@@ -172,13 +168,7 @@ class CheckResult:
             return f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline."
         lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
         lines += [f"  - {self.finding(c)}" for c in self.failures]
-        for algo, (spec, diagnosis) in self.diagnoses.items():
-            lines.append(
-                f"\nWhy ({algo}; your net trained on {spec.env_id} for {spec.steps} steps, seed {spec.seed}, "
-                "then measured):"
-            )
-            lines += [f"  {line}" for line in diagnosis.report().splitlines()]
-        return "\n".join(lines)
+        return "\n".join(lines) + self.study.diagnoses_report()
 
     def finding(self, comparison: CellComparison) -> str:
         """What failed, in plain words, with how far from optimal."""
@@ -206,9 +196,6 @@ def run_check(
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
     first); for each algorithm that fails, diagnose the user's net on its first failing probe."""
-    result = CheckResult(net, run_study(config, log_path, progress))
-    for failure in result.failures:
-        if failure.algo not in result.diagnoses:
-            spec = config.spec(failure.cell, failure.candidate, config.seeds[0])
-            result.diagnoses[failure.algo] = (spec, diagnose_run(spec))
-    return result
+    study = run_study(config, log_path, progress)
+    study.diagnose_failures()
+    return CheckResult(net, study)

@@ -231,7 +231,10 @@ def study_main(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
         study = run_study(config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume)
+        study.diagnose_failures()
         _finish(study, out, args.json, figures=True)
+        if not args.json:
+            print(study.diagnoses_report())
         return 0
 
     return _guarded(args.out, body)
@@ -263,7 +266,7 @@ def check_main(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
         result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path)
-        _finish(result.study, out, args.json, figures=False)
+        _finish(result.study, out, args.json, figures=False)  # results.json holds the diagnoses too
         report = sys.stderr if args.json else sys.stdout
         print("\n" + result.report(), file=report)
         return 0 if result.passed else 1

@@ -18,11 +18,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, run_all
-from rlcheck.stats import Comparison, Group, compare, practical_margin
+from rlcheck.stats import FLAGGED, Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, make_env
 
 Metric = Literal["return", "value_error"]
@@ -136,6 +137,26 @@ class StudyResult:
     runs: list[RunResult]
     comparisons: list[CellComparison]
     versions: dict[str, str] = field(default_factory=lambda: versions())
+    # "algo/net" -> (the run diagnosed, its diagnosis), for flagged nets (see `diagnose_failures`)
+    diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
+
+    def diagnose_failures(self) -> None:
+        """Say why: for each flagged (algo, net), train its first seed on the first flagged cell again
+        and measure the mechanisms (rlcheck.diagnose)."""
+        for comparison in self.comparisons:
+            key = f"{comparison.algo}/{comparison.candidate}"
+            if comparison.stats.verdict in FLAGGED and key not in self.diagnoses:
+                spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
+                self.diagnoses[key] = (spec, diagnose_run(spec))
+
+    def diagnoses_report(self) -> str:
+        lines = []
+        for key, (spec, diagnosis) in self.diagnoses.items():
+            lines.append(
+                f"\nWhy {key} fails (seed {spec.seed} trained on {spec.env_id} for {spec.steps} steps, measured):"
+            )
+            lines += [f"  {line}" for line in diagnosis.report().splitlines()]
+        return "\n".join(lines)
 
     def runs_of(self, cell: Cell, net: str) -> list[RunResult]:
         return [r for r in self.runs if _in_cell(r, cell) and r.spec.net == net]
@@ -152,6 +173,7 @@ class StudyResult:
             },
             "runs": [r.to_dict() for r in self.runs],
             "comparisons": [c.to_dict() for c in self.comparisons],
+            "diagnoses": {key: {"run": spec.to_dict(), **asdict(d)} for key, (spec, d) in self.diagnoses.items()},
         }
 
 

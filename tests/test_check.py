@@ -70,8 +70,12 @@ def test_gate_fails_naive_batchnorm_with_a_finding_and_exit_1(tmp_path, capsys):
     assert "FAIL: tests.user_nets:naive_batchnorm breaks learning" in out
     assert "td3 on action (ActionReward-v0): underperforms" in out
     assert "the policy gradient dQ/da through the critic" in out and "short)" in out
+    assert "Why td3/tests.user_nets:naive_batchnorm fails" in out
+    assert "FINDING: The action gradient dQ/da reaching the actor vanishes" in out
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["comparisons"][0]["verdict"] == "underperforms"
+    diagnosis = data["diagnoses"]["td3/tests.user_nets:naive_batchnorm"]
+    assert diagnosis["run"]["env_id"] == "rlcheck/ActionReward-v0" and diagnosis["findings"]
 
 
 def test_gate_passes_a_correct_user_mlp_and_exit_0(tmp_path, capsys):
