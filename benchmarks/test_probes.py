@@ -17,21 +17,21 @@ from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_prob
 from rlcheck.runner import default_workers, run_all, threads_per_worker
 from rlcheck.training import RunSpec
 
-# (probe, algo) -> (the gate's steps, bar): final |Q error| <= bar on value probes,
-# final return >= bar on the others.
+# (probe, algo) -> (the gate's steps, bar): final |Q error| <= bar on value probes, final
+# return >= bar on the others. Comments: the range over seeds 0-9 at the budget, measured.
 PROBE_BARS: dict[tuple[str, str], tuple[int, float]] = {
-    ("constant", "td3"): (600, 0.05),
-    ("constant", "sac"): (600, 0.05),
-    ("observed", "td3"): (600, 0.05),
-    ("observed", "sac"): (600, 0.05),
-    ("delayed", "td3"): (600, 0.35),
-    ("delayed", "sac"): (600, 0.25),
-    ("action", "td3"): (600, 0.9),
-    ("action", "sac"): (600, 0.5),
-    ("track", "td3"): (600, -0.05),
-    ("track", "sac"): (600, -0.08),
-    ("random", "td3"): (1000, 28.0),
-    ("random", "sac"): (1000, 18.0),
+    ("constant", "td3"): (600, 0.05),  # 0.011..0.026
+    ("constant", "sac"): (600, 0.05),  # 0.001..0.003
+    ("observed", "td3"): (600, 0.05),  # 0.003..0.011
+    ("observed", "sac"): (600, 0.05),  # 0.001..0.002
+    ("delayed", "td3"): (600, 0.30),  # 0.174..0.229 (bootstrapping through tau = 0.005 targets is slow)
+    ("delayed", "sac"): (600, 0.20),  # 0.139..0.173 (soft Q carries the entropy bonus)
+    ("action", "td3"): (600, 0.90),  # 0.943..0.995 (optimum 1)
+    ("action", "sac"): (600, 0.50),  # 0.595..0.623 (entropy limit 0.9145, reached slowly)
+    ("track", "td3"): (600, -0.05),  # -0.009..-0.001 (optimum 0)
+    ("track", "sac"): (600, -0.08),  # -0.041..-0.006
+    ("random", "td3"): (1000, 28.0),  # 29.35..29.82 (optimum 30)
+    ("random", "sac"): (1000, 18.0),  # 20.19..21.01 (entropy limit 27.44)
 }
 
 

@@ -54,13 +54,14 @@ def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
 def format_table(study: StudyResult) -> str:
     rows = summary_rows(study)
     several_envs = len({row["env"] for row in rows}) > 1
+    net_width = max([14, *(len(row["net"]) for row in rows)])
     threshold = rows[0]["threshold"] if rows else None
     reach = f"steps to {threshold:g}" if threshold is not None else "steps to threshold"
     first = f"{'algo':<5} {'env':<19} " if several_envs else f"{'algo':<5} "
     measure = "final: mean [min, max]" if several_envs else "final return: mean [min, max]"
     width = 37 if several_envs else 30
     header = (
-        f"{first}{'net':<14} {'seeds':>5}  {measure:<{width}} {reach:<20} "
+        f"{first}{'net':<{net_width}} {'seeds':>5}  {measure:<{width}} {reach:<20} "
         f"{'Welch p':>8} {'MW p':>8} {'BF p':>8} {'jump p':>8}  verdict"
     )
     lines = [header, "-" * len(header)]
@@ -77,8 +78,8 @@ def format_table(study: StudyResult) -> str:
         ps = [row[k] for k in ("welch_p", "mannwhitney_p", "spread_p", "instability_p")]
         p_cells = " ".join(f"{_p(p) if p is not None else '':>8}" for p in ps)
         env = f"{row['env'].split('/')[-1]:<19} " if several_envs else ""
-        cells = f"{row['algo']:<5} {env}{row['net']:<14} {row['n_seeds']:>5}  {final:<{width}} {steps:<20} {p_cells}"
-        lines.append(f"{cells}  {row['verdict']}")
+        who = f"{row['algo']:<5} {env}{row['net']:<{net_width}} {row['n_seeds']:>5}"
+        lines.append(f"{who}  {final:<{width}} {steps:<20} {p_cells}  {row['verdict']}")
     lines.append("")
     for c in study.comparisons:
         where = c.cell.label if several_envs else c.algo

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,8 +231,11 @@ def run(spec: RunSpec) -> RunResult:
     return train(spec)[2]
 
 
-def train(spec: RunSpec) -> tuple[Agent, ReplayBuffer, RunResult]:
-    """Train one agent as `spec` says; return it, its replay buffer and its learning curve."""
+def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) -> tuple[Agent, ReplayBuffer, RunResult]:
+    """Train one agent as `spec` says; return it, its replay buffer and its learning curve.
+
+    ``on_eval(agent, step)`` is called at every evaluation, e.g. to measure the agent as it learns.
+    """
     if spec.threads > 0 and torch.get_num_threads() != spec.threads:
         torch.set_num_threads(spec.threads)
     device = torch.device(spec.device)
@@ -261,6 +265,8 @@ def train(spec: RunSpec) -> tuple[Agent, ReplayBuffer, RunResult]:
             error = value_error(agent, eval_env, eval_seed, device)
             if error is not None:
                 value_errors.append(error)
+            if on_eval is not None:
+                on_eval(agent, step)
         if step == spec.steps:
             break
         if step < spec.warmup:

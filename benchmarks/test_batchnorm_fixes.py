@@ -1,0 +1,69 @@
+"""BatchNorm done right vs naive, measured (slow: ``pytest benchmarks/ -k batchnorm -m slow``).
+
+Every variant is compared with plain networks on RandomEnv by the study's statistics
+(5 seeds, growing to 15 while inconclusive). The expectations are what rlcheck measured
+(README, "Why BatchNorm breaks TD3 and SAC"), including where a published fix does not
+hold here: BatchNorm in TD3's *actor* stays broken on RandomEnv even with mode-aware
+critics, because a constant observation starves any batch-statistics layer in the actor
+(its running variance collapses to 0 and eval mode amplifies drift by ~316x).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from rlcheck.runner import default_workers, threads_per_worker
+from rlcheck.stats import FLAGGED
+from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
+
+VARIANTS = ("batchnorm-critic", "batchnorm-modeaware", "batchnorm-critic-modeaware", "layernorm")
+
+EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
+    # the critic's BatchNorm alone breaks both algorithms (dQ/da ~ 1e-8 in train mode)
+    ("td3", "batchnorm-critic"): FLAGGED,
+    ("sac", "batchnorm-critic"): FLAGGED,
+    # mode-aware fixes the critic; TD3's actor BatchNorm still collapses on constant states
+    ("td3", "batchnorm-modeaware"): FLAGGED,
+    ("sac", "batchnorm-modeaware"): ("ok",),
+    ("sac", "batchnorm-critic-modeaware"): ("ok",),
+    ("td3", "layernorm"): ("ok",),
+    ("sac", "layernorm"): ("ok",),
+}
+
+
+@functools.cache
+def fixes_study(algo: str) -> StudyResult:
+    workers = default_workers()
+    config = StudyConfig(
+        cells=(Cell(algo),),
+        nets=("plain", *VARIANTS),
+        max_seeds=15,
+        workers=workers,
+        threads=threads_per_worker(workers),
+    )
+    return run_study(config)
+
+
+def _comparison(algo: str, net: str):
+    return next(c for c in fixes_study(algo).comparisons if c.candidate == net)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("algo", "net"), list(EXPECTED), ids=[f"{a}-{n}" for a, n in EXPECTED])
+def test_batchnorm_variant_verdict(algo, net):
+    comparison = _comparison(algo, net)
+    assert comparison.stats.verdict in EXPECTED[(algo, net)], comparison.stats.reason
+
+
+@pytest.mark.slow
+def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underperform():
+    # Measured: 14 of 15 seeds reach 28; one (seed 0) collapses to about -14, so the
+    # return tests cannot decide (12% power) -- reported as inconclusive, not as ok.
+    comparison = _comparison("td3", "batchnorm-critic-modeaware")
+    study = fixes_study("td3")
+    runs = study.runs_of(study.config.cells[0], "batchnorm-critic-modeaware")
+    learned = sum(r.steps_to_threshold is not None for r in runs)
+    assert learned >= 0.8 * len(runs)
+    assert comparison.stats.verdict != "underperforms", comparison.stats.reason
