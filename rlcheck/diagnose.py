@@ -26,9 +26,10 @@ from torch import nn
 
 from rlcheck.algos import SAC, TD3
 from rlcheck.algos.modes import Mode, set_mode
+from rlcheck.nets import BatchRenorm1d
 from rlcheck.training import RunSpec, train
 
-BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, BatchRenorm1d)
 MODE_DEPENDENT = (*BATCH_DEPENDENT, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
 VANISHING_RATIO = 1e-3  # dQ/da in the training mode this much smaller than in eval mode: vanished
 AMPLIFICATION_LIMIT = 10.0  # 1/sqrt(running_var + eps) above this: eval mode amplifies drift
@@ -100,7 +101,7 @@ def bn_amplification(module: nn.Module) -> float:
     factors = [
         float((1.0 / torch.sqrt(m.running_var + m.eps)).max())
         for m in module.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is not None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm | BatchRenorm1d) and isinstance(m.running_var, torch.Tensor)
     ]
     return max(factors, default=1.0)
 
@@ -117,6 +118,8 @@ def actor_mode_gap(agent: TD3 | SAC, obs: torch.Tensor) -> float:
 
 
 def target_buffer_gap(agent: TD3 | SAC) -> float:
+    if not hasattr(agent, "q1_target"):
+        return 0.0  # no target networks (CrossQ)
     pairs: list[tuple[nn.Module, nn.Module]] = [(agent.q1_target, agent.q1), (agent.q2_target, agent.q2)]
     if isinstance(agent, TD3):
         pairs.append((agent.actor_target, agent.actor))

@@ -33,6 +33,56 @@ NetFactory = Callable[[int, int], nn.Module]
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
 
 
+class BatchRenorm1d(nn.Module):
+    """Batch Renormalization (Ioffe, NeurIPS 2017, https://arxiv.org/abs/1702.03275), as CrossQ uses it.
+
+    In train mode it normalises with the batch statistics, then corrects toward the running
+    ones: ``x_hat = (x - mu_B) / sigma_B * r + d`` with ``r = sigma_B / sigma`` clipped to
+    [1/r_max, r_max] and ``d = (mu_B - mu) / sigma`` clipped to [-d_max, d_max], both without
+    gradient. For the first ``warmup_steps`` batches r = 1 and d = 0 (plain BatchNorm) while
+    the running statistics settle. Eval mode uses the running statistics. Defaults are
+    CrossQ's (Bhatt et al., ICLR 2024): momentum 0.01, eps 1e-3, warm-up 100,000, r_max 3, d_max 5.
+    """
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
+    def __init__(
+        self,
+        num_features: int,
+        momentum: float = 0.01,
+        eps: float = 1e-3,
+        warmup_steps: int = 100_000,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.momentum, self.eps, self.warmup_steps, self.r_max, self.d_max = momentum, eps, warmup_steps, r_max, d_max
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self.weight * (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) + self.bias
+        mean, var = x.mean(0), x.var(0, unbiased=False)
+        std = torch.sqrt(var + self.eps)
+        x_hat = (x - mean) / std
+        if self.num_batches_tracked >= self.warmup_steps:
+            running_std = torch.sqrt(self.running_var + self.eps)
+            r = (std / running_std).detach().clamp(1 / self.r_max, self.r_max)
+            d = ((mean - self.running_mean) / running_std).detach().clamp(-self.d_max, self.d_max)
+            x_hat = x_hat * r + d
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.num_batches_tracked += 1
+        return self.weight * x_hat + self.bias
+
+
 def _mlp(in_dim: int, out_dim: int, hidden: Sequence[int], norm: str | None) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = in_dim
@@ -42,6 +92,8 @@ def _mlp(in_dim: int, out_dim: int, hidden: Sequence[int], norm: str | None) -> 
             layers.append(nn.BatchNorm1d(size))
         elif norm == "layernorm":
             layers.append(nn.LayerNorm(size))
+        elif norm == "batchrenorm":
+            layers.append(BatchRenorm1d(size))
         layers.append(nn.ReLU())
         width = size
     layers.append(nn.Linear(width, out_dim))
@@ -63,10 +115,16 @@ def layernorm(in_dim: int, out_dim: int, hidden: Sequence[int] = DEFAULT_HIDDEN)
     return _mlp(in_dim, out_dim, hidden, norm="layernorm")
 
 
+def batchrenorm(in_dim: int, out_dim: int, hidden: Sequence[int] = DEFAULT_HIDDEN) -> nn.Module:
+    """Linear-BatchRenorm1d-ReLU: CrossQ's networks."""
+    return _mlp(in_dim, out_dim, hidden, norm="batchrenorm")
+
+
 BUILTIN_NETS: dict[str, Callable[..., nn.Module]] = {
     "plain": plain,
     "batchnorm": batchnorm,
     "layernorm": layernorm,
+    "batchrenorm": batchrenorm,
 }
 
 
@@ -78,6 +136,7 @@ class Variant:
     critic: str
     modes: str
     description: str
+    recipe: str = "standard"  # "crossq": the algorithm's CrossQ version (rlcheck/algos/crossq.py)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -94,7 +153,16 @@ VARIANTS: dict[str, Variant] = {
         "mode-aware",
         "BatchNorm in the critic only; critic in eval mode for actor loss and TD target",
     ),
+    "crossq": Variant(
+        "batchrenorm",
+        "batchrenorm",
+        "crossq",
+        "CrossQ: Batch Renormalization in both nets, no target networks, joint (s,a)/(s',a') critic pass",
+        recipe="crossq",
+    ),
 }
+
+
 NET_CHOICES = (*BUILTIN_NETS, *VARIANTS)
 
 

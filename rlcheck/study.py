@@ -83,10 +83,10 @@ class StudyConfig:
 
     def spec(self, cell: Cell, net: str, seed: int) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
-        modes = "naive"
+        modes, recipe = "naive", "standard"
         if net in VARIANTS:
             variant = VARIANTS[net]
-            actor, critic, modes = variant.actor, variant.critic, variant.modes
+            actor, critic, modes, recipe = variant.actor, variant.critic, variant.modes, variant.recipe
         return RunSpec(
             algo=cell.algo,
             net=net,
@@ -102,6 +102,7 @@ class StudyConfig:
             actor_net=actor,
             critic_net=critic,
             modes=modes,
+            recipe=recipe,
         )
 
 

@@ -18,6 +18,7 @@ import torch
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
+from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
@@ -49,6 +50,7 @@ class RunSpec:
     actor_net: str | None = None
     critic_net: str | None = None
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
+    recipe: str = "standard"  # or "crossq": the algorithm's CrossQ version (SAC only)
 
     @property
     def actor_net_name(self) -> str:
@@ -175,6 +177,12 @@ def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agen
     check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out, spec.device)
     check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1, spec.device)
     algo = ALGORITHMS[spec.algo]
+    if spec.recipe == "crossq":
+        if spec.algo != "sac":
+            raise UsageError("crossq is a SAC recipe (Bhatt et al., ICLR 2024); run it with --algos sac")
+        algo = CrossQ
+    elif spec.recipe != "standard":
+        raise UsageError(f"unknown recipe {spec.recipe!r}: choose standard or crossq")
     if spec.modes not in MODE_SCHEDULES:
         raise UsageError(f"unknown train/eval schedule {spec.modes!r}: choose from {', '.join(MODE_SCHEDULES)}")
     agent: Agent = algo(

@@ -48,7 +48,9 @@ NAIVE = ModeSchedule()
 # get the online networks' buffers at every update (see `update_target`).
 MODE_AWARE = ModeSchedule(td_target="eval", critic_in_actor_update="eval")
 
-MODE_SCHEDULES: dict[str, ModeSchedule] = {"naive": NAIVE, "mode-aware": MODE_AWARE}
+# CrossQ (algos/crossq.py) runs the same modes: next action from the actor in eval mode, the
+# actor loss through the critic in eval mode; what differs is its update, not its modes.
+MODE_SCHEDULES: dict[str, ModeSchedule] = {"naive": NAIVE, "mode-aware": MODE_AWARE, "crossq": MODE_AWARE}
 
 
 def set_mode(mode: Mode, *modules: nn.Module) -> None:

@@ -1,0 +1,81 @@
+import pytest
+import torch
+from torch import nn
+
+from rlcheck.algos.crossq import CrossQ, CrossQConfig
+from rlcheck.diagnose import diagnose
+from rlcheck.errors import UsageError
+from rlcheck.nets import BatchRenorm1d, batchrenorm
+from rlcheck.study import Cell, StudyConfig
+from rlcheck.training import run
+from tests.helpers import random_batch
+
+
+def test_batch_renorm_acts_as_batchnorm_during_warmup():
+    torch.manual_seed(0)
+    brn, bn = BatchRenorm1d(4), nn.BatchNorm1d(4, eps=1e-3, momentum=0.01)
+    x = torch.randn(32, 4) * 3 + 1
+    torch.testing.assert_close(brn(x), bn(x))
+    torch.testing.assert_close(brn.running_mean, bn.running_mean)
+    assert brn.num_batches_tracked == 1
+
+
+def test_batch_renorm_corrects_toward_running_statistics_after_warmup():
+    brn = BatchRenorm1d(3, warmup_steps=0, r_max=3.0, d_max=5.0)
+    with torch.no_grad():
+        brn.running_mean.fill_(10.0)  # far from the batch: d clips at 5
+        brn.running_var.fill_(1.0)
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+    mean, std = x.mean(0), torch.sqrt(x.var(0, unbiased=False) + 1e-3)
+    r = (std / torch.sqrt(torch.tensor(1.0 + 1e-3))).clamp(1 / 3, 3)
+    expected = (x - mean) / std * r - 5.0
+    torch.testing.assert_close(brn(x), expected)
+
+
+def test_batch_renorm_eval_uses_running_statistics_and_runs_a_batch_of_one():
+    brn = BatchRenorm1d(2).eval()
+    with torch.no_grad():
+        brn.running_mean.copy_(torch.tensor([1.0, -1.0]))
+        brn.running_var.copy_(torch.tensor([4.0, 1.0]))
+    out = brn(torch.tensor([[3.0, 0.0]]))
+    torch.testing.assert_close(out, torch.tensor([[2.0 / (4.0 + 1e-3) ** 0.5, 1.0 / (1.0 + 1e-3) ** 0.5]]))
+
+
+def _agent():
+    torch.manual_seed(0)
+    return CrossQ(3, 1, batchrenorm, batchrenorm, torch.Generator().manual_seed(0))
+
+
+def test_crossq_has_no_target_networks_and_the_papers_optimiser():
+    agent = _agent()
+    assert not hasattr(agent, "q1_target") and not hasattr(agent, "q2_target")
+    for optimizer in (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer):
+        assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+        assert optimizer.param_groups[0]["lr"] == 1e-3
+    assert CrossQConfig().policy_delay == 3
+
+
+def test_crossq_joint_critic_pass_and_delayed_actor():
+    agent = _agent()
+    actor_before = [p.clone() for p in agent.actor.parameters()]
+    for seed in range(2):
+        assert "actor_loss" not in agent.update(random_batch(seed=seed))
+    assert all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
+    # one train-mode critic pass per update, over [(s, a); (s', a')] together
+    critic_norm = next(m for m in agent.q1.modules() if isinstance(m, BatchRenorm1d))
+    assert critic_norm.num_batches_tracked == 2
+    assert "actor_loss" in agent.update(random_batch(seed=2))
+    assert not all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
+
+
+def test_crossq_diagnosis_sees_batch_renorm_and_no_targets():
+    diagnosis = diagnose(_agent(), 3)
+    assert any("BatchRenorm1d" in layer for layer in diagnosis.mode_dependent_layers["critic"])
+    assert diagnosis.target_buffer_gap == 0.0
+
+
+def test_crossq_is_a_sac_recipe():
+    cell = Cell("td3", steps=300, warmup=100)
+    spec = StudyConfig(cells=(cell,), nets=("crossq",), baseline="crossq").spec(cell, "crossq", 0)
+    with pytest.raises(UsageError, match="crossq is a SAC recipe"):
+        run(spec)
