@@ -199,20 +199,20 @@ def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool) -> dict
     return data
 
 
-def _guarded(out_arg: str, body: Callable[[], int]) -> int:
-    """Run a command body; turn user mistakes and interruptions into one line and an exit code."""
+def _guarded(saved: str, body: Callable[[], int]) -> int:
+    """Run a command body; turn user mistakes and interruptions into one line and an exit code.
+
+    ``saved`` tells the user where finished work is (empty when a command saves none)."""
     try:
         return body()
     except UsageError as exc:
         print(f"rlcheck: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
-        print(f"rlcheck: a run failed: {exc}; finished runs are in {out_arg}/runs.jsonl", file=sys.stderr)
+        print(f"rlcheck: a run failed: {exc}{saved}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(
-            f"\nrlcheck: interrupted; finished runs are in {out_arg}/runs.jsonl (rerun with --resume)", file=sys.stderr
-        )
+        print(f"\nrlcheck: interrupted{saved}", file=sys.stderr)
         return 130
 
 
@@ -237,7 +237,7 @@ def study_main(argv: Sequence[str]) -> int:
             print(study.diagnoses_report())
         return 0
 
-    return _guarded(args.out, body)
+    return _guarded(f"; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", body)
 
 
 def check_main(argv: Sequence[str]) -> int:
@@ -271,7 +271,7 @@ def check_main(argv: Sequence[str]) -> int:
         print("\n" + result.report(), file=report)
         return 0 if result.passed else 1
 
-    return _guarded(args.out, body)
+    return _guarded(f"; finished runs are in {args.out}/runs.jsonl", body)
 
 
 def build_diagnose_parser() -> argparse.ArgumentParser:
@@ -309,7 +309,7 @@ def diagnose_main(argv: Sequence[str]) -> int:
         print(diagnosis.report())
         return 1 if diagnosis.findings else 0
 
-    return _guarded("(no output folder)", body)
+    return _guarded("", body)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main, "diagnose": diagnose_main}

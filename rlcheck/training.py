@@ -224,14 +224,19 @@ def evaluate(agent: Agent, env: gym.Env, episodes: int, seed: int, device: torch
     return total / episodes
 
 
-def value_error(agent: Agent, env: gym.Env, seed: int, device: torch.device, n: int = 256) -> float | None:
-    """Mean |Q(s, a) - true Q(s, a)| of the agent's first critic, where the env knows Q."""
-    probe = env.unwrapped
-    if not isinstance(probe, KnownQ):
-        return None
-    obs, actions = probe.sample_state_actions(n, np.random.default_rng(seed))
-    predicted = agent.q_value(torch.as_tensor(obs, device=device), torch.as_tensor(actions, device=device))
-    return float(np.abs(predicted.cpu().numpy() - probe.true_q(obs, actions)).mean())
+class ValueProbe:
+    """A fixed batch of (s, a) with their true Q values, on envs that know Q (rlcheck's probes)."""
+
+    def __init__(self, probe: KnownQ, seed: int, device: torch.device, n: int = 256) -> None:
+        obs, actions = probe.sample_state_actions(n, np.random.default_rng(seed))
+        self.true_q = probe.true_q(obs, actions)
+        self.obs = torch.as_tensor(obs, device=device)
+        self.actions = torch.as_tensor(actions, device=device)
+
+    def error(self, agent: Agent) -> float:
+        """Mean |Q(s, a) - true Q(s, a)| of the agent's first critic."""
+        predicted = agent.q_value(self.obs, self.actions).cpu().numpy()
+        return float(np.abs(predicted - self.true_q).mean())
 
 
 def run(spec: RunSpec) -> RunResult:
@@ -255,6 +260,8 @@ def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) ->
     buffer = ReplayBuffer(min(spec.steps, 1_000_000), obs_dim, act_dim, device)
     scale = _ActionScaler(_box(env.action_space))
     eval_seed = spec.seed + EVAL_SEED_OFFSET
+    probe = eval_env.unwrapped
+    value_probe = ValueProbe(probe, eval_seed, device) if isinstance(probe, KnownQ) else None
 
     def to_tensor(o: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(o, dtype=torch.float32, device=device).reshape(-1)
@@ -270,9 +277,8 @@ def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) ->
         if step % spec.eval_every == 0 or step == spec.steps:
             eval_steps.append(step)
             eval_returns.append(evaluate(agent, eval_env, spec.eval_episodes, eval_seed, device))
-            error = value_error(agent, eval_env, eval_seed, device)
-            if error is not None:
-                value_errors.append(error)
+            if value_probe is not None:
+                value_errors.append(value_probe.error(agent))
             if on_eval is not None:
                 on_eval(agent, step)
         if step == spec.steps:
