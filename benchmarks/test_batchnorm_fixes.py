@@ -30,6 +30,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("sac", "batchnorm-critic-modeaware"): ("ok",),
     ("td3", "layernorm"): ("ok",),
     ("sac", "layernorm"): ("ok",),
+    # CrossQ as published (SAC only): its actor's Batch Renormalization meets the same
+    # constant states -- 9 of 10 seeds touched 28, but the finals spread from 6 to 26
+    ("sac", "crossq"): FLAGGED,
 }
 
 
@@ -38,7 +41,7 @@ def fixes_study(algo: str) -> StudyResult:
     workers = default_workers()
     config = StudyConfig(
         cells=(Cell(algo),),
-        nets=("plain", *VARIANTS),
+        nets=("plain", *VARIANTS, *(("crossq",) if algo == "sac" else ())),
         max_seeds=15,
         workers=workers,
         threads=threads_per_worker(workers),
