@@ -22,6 +22,7 @@ CrossQ is compared with the other variants at equal width.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,6 @@ import torch.nn.functional as F
 from rlcheck.algos.common import Batch
 from rlcheck.algos.modes import MODE_AWARE, ModeSchedule, set_mode
 from rlcheck.algos.sac import SAC, SACConfig
-from rlcheck.nets import NetFactory
 
 
 @dataclass(frozen=True)
@@ -37,30 +37,17 @@ class CrossQConfig(SACConfig):
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     alpha_lr: float = 1e-3
-    adam_betas: tuple[float, float] = (0.5, 0.999)
+    adam_betas: tuple[float, float] = (0.5, 0.999)  # the paper's beta1
     policy_delay: int = 3
 
 
 class CrossQ(SAC):
-    def __init__(
-        self,
-        obs_dim: int,
-        act_dim: int,
-        make_actor_net: NetFactory,
-        make_critic_net: NetFactory,
-        generator: torch.Generator,
-        config: CrossQConfig = CrossQConfig(),
-        modes: ModeSchedule = MODE_AWARE,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        super().__init__(obs_dim, act_dim, make_actor_net, make_critic_net, generator, config, modes, device)
+    default_config: SACConfig = CrossQConfig()
+    default_modes: ModeSchedule = MODE_AWARE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         del self.q1_target, self.q2_target  # CrossQ has none
-        betas = config.adam_betas
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
-        self.critic_optimizer = torch.optim.Adam(
-            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas
-        )
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
         self.updates = 0
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -37,6 +37,7 @@ class SACConfig:
     alpha_lr: float = 1e-3  # learning rate of log(alpha), the entropy coefficient
     initial_alpha: float = 1.0
     target_entropy_per_dim: float = -1.0  # target entropy is this times |A|
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # torch's default
 
 
 class SquashedGaussianActor(nn.Module):
@@ -68,6 +69,9 @@ class SquashedGaussianActor(nn.Module):
 
 
 class SAC:
+    default_config: SACConfig = SACConfig()
+    default_modes: ModeSchedule = NAIVE
+
     def __init__(
         self,
         obs_dim: int,
@@ -75,11 +79,12 @@ class SAC:
         make_actor_net: NetFactory,
         make_critic_net: NetFactory,
         generator: torch.Generator,
-        config: SACConfig = SACConfig(),
-        modes: ModeSchedule = NAIVE,
+        config: SACConfig | None = None,
+        modes: ModeSchedule | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.config, self.modes, self.generator = config, modes, generator
+        config = config or self.default_config
+        self.config, self.modes, self.generator = config, modes or self.default_modes, generator
         device = torch.device(device)
         self.actor = SquashedGaussianActor(make_actor_net, obs_dim, act_dim).to(device)
         self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
@@ -89,9 +94,12 @@ class SAC:
         self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(config.initial_alpha), device=device, requires_grad=True)
         self.target_entropy = config.target_entropy_per_dim * act_dim
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+        betas = config.adam_betas
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
+        self.critic_optimizer = torch.optim.Adam(
+            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas
+        )
+        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
 
     @property
     def alpha(self) -> torch.Tensor:
