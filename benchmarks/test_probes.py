@@ -69,7 +69,7 @@ def test_probe_gate_passes_good_nets_on_the_whole_suite(net, algo):
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
-def test_probe_gate_fails_naive_batchnorm(algo):
+def test_probe_gate_fails_naive_bn_nets(algo):
     under_test = NetUnderTest.of("tests.user_nets:naive_batchnorm")
     config = check_config(under_test, algos=(algo,), probes=parse_probes("action,track"))
     result = run_check(config, under_test)

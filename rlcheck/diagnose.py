@@ -51,6 +51,7 @@ class Diagnosis:
     actor_bn_amplification: float  # max 1/sqrt(running_var + eps) over the actor's BatchNorm layers
     actor_mode_gap: float  # mean |action(train mode) - action(eval mode)| on a replay-like batch
     target_buffer_gap: float  # max |target buffer - online buffer|
+    forward_modes: dict[str, str]  # phase -> the mode its forward pass runs in (the agent's ModeSchedule)
     findings: list[Finding] = field(default_factory=list)
 
     def report(self) -> str:
@@ -66,6 +67,7 @@ class Diagnosis:
             f"{self.actor_bn_amplification:.3g}",
             f"actor train-vs-eval action gap: {self.actor_mode_gap:.3g}",
             f"target vs online buffer gap: {self.target_buffer_gap:.3g}",
+            "mode of each forward pass: " + ", ".join(f"{phase} {mode}" for phase, mode in self.forward_modes.items()),
         ]
         lines += [f"FINDING: {f}" for f in self.findings] or ["no mechanism found that breaks learning"]
         return "\n".join(lines)
@@ -160,6 +162,13 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
         actor_bn_amplification=bn_amplification(agent.actor),
         actor_mode_gap=actor_mode_gap(agent, varied),
         target_buffer_gap=target_buffer_gap(agent),
+        forward_modes={
+            "acting: actor": agent.modes.acting,
+            "critic fit: critics": agent.modes.critic_update,
+            "TD target: next action and target critics": agent.modes.td_target,
+            "actor update: actor": agent.modes.actor_update,
+            "actor update: critic": agent.modes.critic_in_actor_update,
+        },
     )
     diagnosis.findings = _findings(diagnosis, update_mode)
     return diagnosis

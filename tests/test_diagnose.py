@@ -73,6 +73,15 @@ def test_stale_target_buffers_are_found_and_the_fix_named():
     assert any("copy buffers" in f.fix for f in diagnosis.findings)
 
 
+def test_diagnosis_names_the_mode_of_each_forward_pass():
+    naive = diagnose(_agent(batchnorm), 3)
+    assert naive.forward_modes["acting: actor"] == "eval"
+    assert naive.forward_modes["actor update: critic"] == "train"
+    aware = diagnose(_agent(batchnorm, modes=MODE_AWARE), 3)
+    assert aware.forward_modes["actor update: critic"] == "eval"
+    assert "mode of each forward pass: acting: actor eval" in aware.report()
+
+
 def test_mode_dependent_layers_are_listed():
     net = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Dropout(0.1), nn.LayerNorm(4))
     assert mode_dependent_layers(net) == ["1 (BatchNorm1d)", "2 (Dropout)"]
