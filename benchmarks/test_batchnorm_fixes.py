@@ -14,6 +14,7 @@ import functools
 
 import pytest
 
+from rlcheck.check import NetUnderTest, check_config, run_check
 from rlcheck.runner import default_workers, threads_per_worker
 from rlcheck.stats import FLAGGED
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
@@ -70,3 +71,29 @@ def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underp
     learned = sum(r.steps_to_threshold is not None for r in runs)
     assert learned >= 0.8 * len(runs)
     assert comparison.stats.verdict != "underperforms", comparison.stats.reason
+
+
+# The fixes on the whole probe suite (rlcheck check), measured with seeds 0-4 (growing while
+# inconclusive): which (net, algo) gates pass. A mode-aware BatchNorm critic passes every
+# probe with both algorithms; BatchNorm in TD3's actor fails exactly the probes whose
+# states are identical (action, random) and passes the one whose states differ (track).
+PROBE_GATE_EXPECTED: dict[tuple[str, str], bool] = {
+    ("batchnorm-critic-modeaware", "td3"): True,
+    ("batchnorm-critic-modeaware", "sac"): True,
+    ("batchnorm-modeaware", "td3"): False,
+    ("batchnorm-modeaware", "sac"): True,
+    # CrossQ as published fails 5 of 6 probes at the gate's budgets (Q errors 0.13-0.24 where
+    # plain SAC has 0.003; erratic returns where states are identical)
+    ("crossq", "sac"): False,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("net", "algo"), list(PROBE_GATE_EXPECTED), ids=[f"{n}-{a}" for n, a in PROBE_GATE_EXPECTED])
+def test_batchnorm_fix_on_the_probe_suite(net, algo):
+    under_test = NetUnderTest.of(net)
+    result = run_check(check_config(under_test, algos=(algo,)), under_test)
+    assert result.passed == PROBE_GATE_EXPECTED[(net, algo)], result.report()
+    if net == "batchnorm-modeaware" and algo == "td3":
+        failed = {c.cell.env_name for c in result.failures}
+        assert failed <= {"ActionReward-v0", "RandomEnv-v0"}, failed
