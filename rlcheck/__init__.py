@@ -1,5 +1,7 @@
 """rlcheck: a pytest-native sanity gate and regression benchmark for RL network code."""
 
+from rlcheck.check import CheckResult, NetUnderTest, check_config, run_check
+from rlcheck.diagnose import Diagnosis, diagnose, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
 from rlcheck.errors import UsageError
 from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
@@ -12,8 +14,11 @@ __version__ = "0.1.0"
 __all__ = [
     "RANDOM_ENV_ID",
     "Cell",
+    "CheckResult",
     "Comparison",
+    "Diagnosis",
     "NetFactory",
+    "NetUnderTest",
     "RandomEnv",
     "RunResult",
     "RunSpec",
@@ -21,9 +26,13 @@ __all__ = [
     "StudyResult",
     "UsageError",
     "batchnorm",
+    "check_config",
     "compare",
+    "diagnose",
+    "diagnose_run",
     "layernorm",
     "plain",
     "run",
+    "run_check",
     "run_study",
 ]
