@@ -7,7 +7,9 @@ from rlcheck.envs import PROBES, RANDOM_ENV_ID, RandomEnv, optimal_return
 
 
 def test_random_env_passes_gymnasium_check_env():
-    check_env(RandomEnv(), skip_render_check=True)
+    env = RandomEnv()
+    check_env(env, skip_render_check=True)  # raises on any violation of the gymnasium API
+    assert env.observation_space.contains(env.reset(seed=0)[0])
 
 
 def test_registered_id_makes_a_random_env_with_the_blog_spaces():

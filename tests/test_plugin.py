@@ -33,6 +33,7 @@ def project(pytester):
 
 def test_options_are_registered_in_their_own_group(pytester):
     result = pytester.runpytest("--help")
+    assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["rlcheck: gate your RL network code:", "*--rlcheck-net=*", "*--rlcheck-seeds=*"])
 
 
