@@ -27,6 +27,7 @@ from torch import nn
 from rlcheck.algos import SAC, TD3
 from rlcheck.algos.modes import Mode, set_mode
 from rlcheck.nets import BatchRenorm1d
+from rlcheck.seedstack import SeedStack
 from rlcheck.training import RunSpec, train
 
 BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, BatchRenorm1d)
@@ -73,8 +74,22 @@ class Diagnosis:
         return "\n".join(lines)
 
 
+def _stacks(module: nn.Module) -> list[SeedStack]:
+    return [m for m in module.modules() if isinstance(m, SeedStack)]
+
+
 def mode_dependent_layers(module: nn.Module) -> list[str]:
-    return [f"{name} ({type(m).__name__})" for name, m in module.named_modules() if isinstance(m, MODE_DEPENDENT)]
+    """The batch- or mode-dependent layers of the user's network(s) in `module`, as the factory named them."""
+    layers = [(name, m) for stack in _stacks(module) for name, m in stack.member_layers()] or list(
+        module.named_modules()
+    )
+    return [f"{name} ({type(m).__name__})" for name, m in layers if isinstance(m, MODE_DEPENDENT)]
+
+
+def _per_seed(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
+    """A (B, obs_dim) batch given to every seed of the agent: (S, B, obs_dim)."""
+    seeds = agent.noise.seeds
+    return obs.unsqueeze(0).expand(seeds, *obs.shape)
 
 
 def _actions(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
@@ -82,10 +97,12 @@ def _actions(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
 
 
 def action_gradient(agent: TD3 | SAC, obs: torch.Tensor, critic_mode: Mode) -> float:
-    """Mean |dQ1/da| at a = the actor's action, with the critic in `critic_mode`.
+    """Mean |dQ1/da| at a = the actor's action, with the critic in `critic_mode`, for a
+    (B, obs_dim) batch given to every seed (mean over seeds).
 
     Parameters and BatchNorm buffers are restored afterwards: measuring changes nothing.
     """
+    obs = _per_seed(agent, obs)
     state = {k: v.clone() for k, v in agent.q1.state_dict().items()}
     was_training = agent.q1.training
     with torch.no_grad():
@@ -100,15 +117,19 @@ def action_gradient(agent: TD3 | SAC, obs: torch.Tensor, critic_mode: Mode) -> f
 
 
 def bn_amplification(module: nn.Module) -> float:
+    """Max 1/sqrt(running_var + eps) over the BatchNorm layers of every seed's network in `module`."""
+    members = [stack.member(s) for stack in _stacks(module) for s in range(stack.size)] or [module]
     factors = [
         float((1.0 / torch.sqrt(m.running_var + m.eps)).max())
-        for m in module.modules()
+        for member in members
+        for m in member.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm | BatchRenorm1d) and isinstance(m.running_var, torch.Tensor)
     ]
     return max(factors, default=1.0)
 
 
 def actor_mode_gap(agent: TD3 | SAC, obs: torch.Tensor) -> float:
+    obs = _per_seed(agent, obs)
     state = {k: v.clone() for k, v in agent.actor.state_dict().items()}
     with torch.no_grad():
         agent.actor.train()
@@ -178,8 +199,8 @@ def diagnose_run(spec: RunSpec) -> Diagnosis:
     """Train an agent as `spec` says (``steps=0``: a fresh one) and diagnose it on its own replay data."""
     agent, buffer, _ = train(spec)
     assert isinstance(agent, TD3 | SAC)
-    replay = buffer.obs[: min(buffer.size, 256)] if buffer.size >= 2 else None
-    return diagnose(agent, buffer.obs.shape[1], replay)
+    replay = buffer.obs[0, : min(buffer.size, 256)] if buffer.size >= 2 else None  # the one seed's replay
+    return diagnose(agent, buffer.obs.shape[2], replay)
 
 
 def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:

@@ -1,7 +1,10 @@
-"""Run many (algo, net, seed) trainings, in parallel processes, saving each as it finishes.
+"""Run many (algo, net, seed) trainings, batched and in parallel processes, saving each as it finishes.
 
-Finished runs are appended to a JSON-lines log the moment they complete, so a crash or
-Ctrl-C loses only the runs still in flight; ``resume`` picks them up again.
+Runs that differ only in their seed train together as one batched computation (a job);
+jobs go to parallel processes. Finished runs are appended to a JSON-lines log the moment
+their job completes, so a crash or Ctrl-C loses only the runs still in flight; ``resume``
+picks them up again. A seed's curve does not depend on the job it trains in, so how runs
+are grouped changes the wall time, never a result.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from rlcheck.training import RunResult, RunSpec, run
+from rlcheck.training import RunResult, RunSpec, run_group
 
 ProgressCallback = Callable[[RunResult, int, int], None]
+
+# Seeds per batched job. Past a dozen or so seeds a job is compute-bound and gains little
+# from growing; smaller jobs spread better over processes and lose less to a Ctrl-C.
+MAX_SEEDS_PER_JOB = 16
 
 
 def default_workers() -> int:
@@ -66,8 +73,8 @@ class ProgressPrinter:
         spec = result.spec
         print(
             f"[{self.done:>3}/{self.done + remaining}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
-            f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s, "
-            f"{result.env_steps_per_s:5.0f} steps/s)  eta {eta:4.0f} s",
+            f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s for {result.batched_with} "
+            f"seed{'s' if result.batched_with > 1 else ''} together)  eta {eta:4.0f} s",
             file=self.stream or sys.stderr,
             flush=True,
         )
@@ -102,24 +109,41 @@ def run_all(
         if progress is not None:
             progress(result, len(results), len(specs))
 
+    jobs = batch_jobs(todo, workers)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for spec in todo:
-                finish(run(spec))
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                for result in run_group(job):
+                    finish(result)
         else:
-            _run_parallel(todo, workers, finish)
+            _run_parallel(jobs, workers, finish)
     finally:
         if log is not None:
             log.close()
     return [results[s] for s in specs]
 
 
-def _run_parallel(specs: Iterable[RunSpec], workers: int, finish: Callable[[RunResult], None]) -> None:
+def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_SEEDS_PER_JOB) -> list[list[RunSpec]]:
+    """Group runs that differ only in their seed into jobs of at most `max_seeds`; while
+    there are fewer jobs than workers, halve the largest so that every worker has one."""
+    groups: dict[RunSpec, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.group_key(), []).append(spec)
+    jobs = [group[i : i + max_seeds] for group in groups.values() for i in range(0, len(group), max_seeds)]
+    while 0 < len(jobs) < workers and max(len(job) for job in jobs) > 1:
+        largest = max(range(len(jobs)), key=lambda i: len(jobs[i]))
+        job = jobs.pop(largest)
+        jobs[largest:largest] = [job[: len(job) // 2], job[len(job) // 2 :]]
+    return jobs
+
+
+def _run_parallel(jobs: Iterable[list[RunSpec]], workers: int, finish: Callable[[RunResult], None]) -> None:
     # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
     try:
-        for result in pool.imap_unordered(run, specs):
-            finish(result)
+        for results in pool.imap_unordered(run_group, jobs):
+            for result in results:
+                finish(result)
     except BaseException:
         pool.terminate()
         raise

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
@@ -209,9 +208,8 @@ def check_config(config: StudyConfig) -> None:
         if cell.eval_every < 1 or cell.eval_episodes < 1:
             raise UsageError("--eval-every and --eval-episodes must be at least 1")
         env = make_env(cell.env_id)
-        generator = torch.Generator(device=config.device).manual_seed(0)
         for net in config.nets:
-            build_agent(config.spec(cell, net, 0), env, generator)
+            build_agent(config.spec(cell, net, 0), env)
         env.close()
 
 

@@ -1,6 +1,9 @@
-"""One training run: a seeded agent, its environment, and evaluation along the way.
+"""Training runs: seeded agents, their environments, and evaluation along the way.
 
 A run is a pure function of its :class:`RunSpec`: same spec, same device, same curve.
+Runs that differ only in their seed train together as one batched computation
+(:func:`train_seeds`): each seed has its own networks, environments, replay data and
+random streams, so its curve is the one it gets when trained alone.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,10 @@ class RunSpec:
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
     recipe: str = "standard"  # or "crossq": the algorithm's CrossQ version (SAC only)
 
+    def group_key(self) -> RunSpec:
+        """What runs must share to train in one batch: everything but the seed."""
+        return dataclasses.replace(self, seed=0)
+
     @property
     def actor_net_name(self) -> str:
         return self.actor_net or self.net
@@ -78,6 +85,7 @@ class RunResult:
     optimal_return: float | None
     # mean |Q - true Q| of the first critic at each evaluation, on probes whose Q is known
     eval_value_errors: list[float] | None = None
+    batched_with: int = 1  # seeds trained in the same batched computation (wall time is shared)
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
     instability: float = field(init=False)  # mean |change| between evaluations, last third
@@ -116,6 +124,7 @@ class RunResult:
             "optimal_return": self.optimal_return,
             "wall_time_s": self.wall_time_s,
             "env_steps_per_s": self.env_steps_per_s,
+            "batched_with": self.batched_with,
             "curve": {"steps": self.eval_steps, "returns": self.eval_returns, "value_errors": self.eval_value_errors},
             "spec": spec,
         }
@@ -130,6 +139,7 @@ class RunResult:
             threshold=data["threshold"],
             optimal_return=data["optimal_return"],
             eval_value_errors=data["curve"].get("value_errors"),
+            batched_with=data.get("batched_with", 1),
         )
 
 
@@ -166,8 +176,9 @@ def _box(space: gym.Space) -> gym.spaces.Box:
     return space
 
 
-def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agent:
-    """The agent a spec describes, its networks checked against the factory contract."""
+def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None) -> Agent:
+    """The agent a spec describes, for `seeds` (default: the spec's own), its networks
+    checked against the factory contract first."""
     if spec.algo not in ALGORITHMS:
         raise UsageError(f"unknown algo {spec.algo!r}: choose from {', '.join(ALGORITHMS)}")
     obs_dim, act_dim = _dims(env)
@@ -190,7 +201,7 @@ def build_agent(spec: RunSpec, env: gym.Env, generator: torch.Generator) -> Agen
         act_dim,
         make_actor_net,
         make_critic_net,
-        generator=generator,
+        seeds=list(seeds) if seeds is not None else [spec.seed],
         modes=MODE_SCHEDULES[spec.modes],
         device=torch.device(spec.device),
     )
@@ -203,116 +214,164 @@ class _ActionScaler:
     def __init__(self, space: gym.spaces.Box) -> None:
         self.low, self.high, self.shape = space.low.astype(np.float64), space.high.astype(np.float64), space.shape
 
-    def __call__(self, action: torch.Tensor) -> np.ndarray:
-        unit = action.detach().cpu().numpy().astype(np.float64).reshape(self.shape)
+    def __call__(self, unit: np.ndarray) -> np.ndarray:
+        """(S, act_dim) actions in [-1, 1] -> S actions in the env's shape and bounds."""
+        unit = unit.astype(np.float64).reshape(-1, *self.shape)
         return (self.low + (unit + 1.0) * 0.5 * (self.high - self.low)).astype(np.float32)
 
 
-def evaluate(agent: Agent, env: gym.Env, episodes: int, seed: int, device: torch.device) -> float:
-    """Mean return of the deterministic policy over `episodes` episodes (fixed start seeds)."""
-    scale = _ActionScaler(_box(env.action_space))
-    total = 0.0
+class _Envs:
+    """One environment per seed, stepped in lockstep; observations as one (S, obs_dim) tensor."""
+
+    def __init__(self, env_id: str, seeds: int, device: torch.device) -> None:
+        self.envs = [make_env(env_id) for _ in range(seeds)]
+        self.scale = _ActionScaler(_box(self.envs[0].action_space))
+        self.device = device
+
+    def tensor(self, observations: Sequence[np.ndarray]) -> torch.Tensor:
+        flat = np.stack([np.asarray(o, dtype=np.float32).reshape(-1) for o in observations])
+        return torch.from_numpy(flat).to(self.device)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def evaluate(agent: Agent, envs: _Envs, episodes: int, seeds: Sequence[int]) -> list[float]:
+    """Mean return per seed of the deterministic policy over `episodes` episodes (fixed start seeds)."""
+    totals = np.zeros(len(envs.envs))
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=device).reshape(1, -1)
-            action = agent.act(obs_t, explore=False)[0]
-            obs, reward, terminated, truncated, _ = env.step(scale(action))
-            total += float(reward)
-            done = terminated or truncated
-    return total / episodes
+        observations = [env.reset(seed=seed + episode)[0] for env, seed in zip(envs.envs, seeds, strict=True)]
+        running = np.ones(len(envs.envs), dtype=bool)
+        while running.any():
+            actions = envs.scale(agent.act(envs.tensor(observations).unsqueeze(1), explore=False).cpu().numpy())
+            for s in np.flatnonzero(running):  # a seed whose episode ended waits for the others
+                observations[s], reward, terminated, truncated, _ = envs.envs[s].step(actions[s])
+                totals[s] += float(reward)
+                running[s] = not (terminated or truncated)
+    return list(totals / episodes)
 
 
 class ValueProbe:
-    """A fixed batch of (s, a) with their true Q values, on envs that know Q (rlcheck's probes)."""
+    """A fixed batch of (s, a) per seed with their true Q values, on envs that know Q (rlcheck's probes)."""
 
-    def __init__(self, probe: KnownQ, seed: int, device: torch.device, n: int = 256) -> None:
-        obs, actions = probe.sample_state_actions(n, np.random.default_rng(seed))
-        self.true_q = probe.true_q(obs, actions)
-        self.obs = torch.as_tensor(obs, device=device)
-        self.actions = torch.as_tensor(actions, device=device)
+    def __init__(self, probe: KnownQ, seeds: Sequence[int], device: torch.device, n: int = 256) -> None:
+        drawn = [probe.sample_state_actions(n, np.random.default_rng(seed)) for seed in seeds]
+        self.true_q = np.stack([probe.true_q(obs, actions) for obs, actions in drawn])
+        self.obs = torch.as_tensor(np.stack([obs for obs, _ in drawn]), device=device)
+        self.actions = torch.as_tensor(np.stack([actions for _, actions in drawn]), device=device)
 
-    def error(self, agent: Agent) -> float:
-        """Mean |Q(s, a) - true Q(s, a)| of the agent's first critic."""
+    def errors(self, agent: Agent) -> list[float]:
+        """Mean |Q(s, a) - true Q(s, a)| of each seed's first critic."""
         predicted = agent.q_value(self.obs, self.actions).cpu().numpy()
-        return float(np.abs(predicted - self.true_q).mean())
+        return list(np.abs(predicted - self.true_q).mean(axis=1).astype(float))
 
 
 def run(spec: RunSpec) -> RunResult:
     """Train one agent as `spec` says and return its learning curve."""
-    return train(spec)[2]
+    return train_seeds([spec])[2][0]
+
+
+def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
+    """Train runs that differ only in their seed as one batched computation."""
+    return train_seeds(specs)[2]
 
 
 def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) -> tuple[Agent, ReplayBuffer, RunResult]:
-    """Train one agent as `spec` says; return it, its replay buffer and its learning curve.
+    """Train one agent as `spec` says; return it, its replay buffer and its learning curve."""
+    agent, buffer, (result,) = train_seeds([spec], on_eval)
+    return agent, buffer, result
 
-    ``on_eval(agent, step)`` is called at every evaluation, e.g. to measure the agent as it learns.
+
+def train_seeds(
+    specs: Sequence[RunSpec], on_eval: Callable[[Agent, int], None] | None = None
+) -> tuple[Agent, ReplayBuffer, list[RunResult]]:
+    """Train every seed of `specs` (runs that differ only in their seed) as one batched agent.
+
+    Returns the agent (its networks stacked over the seeds, in the order of `specs`), the
+    replay buffer and one learning curve per spec. ``on_eval(agent, step)`` is called at
+    every evaluation, e.g. to measure the agent as it learns.
     """
+    if not specs:
+        raise ValueError("train_seeds needs at least one spec")
+    spec = specs[0]
+    if any(s.group_key() != spec.group_key() for s in specs):
+        raise ValueError("train_seeds trains runs that differ only in their seed; group them first")
+    seeds = [s.seed for s in specs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"train_seeds got a seed twice: {seeds}")
     if spec.threads > 0 and torch.get_num_threads() != spec.threads:
         torch.set_num_threads(spec.threads)
     device = torch.device(spec.device)
-    env, eval_env = make_env(spec.env_id), make_env(spec.env_id)
-    torch.manual_seed(spec.seed)  # network initialisation
-    generator = torch.Generator(device=device).manual_seed(spec.seed)  # every other draw
-    agent = build_agent(spec, env, generator)
+    envs, eval_envs = _Envs(spec.env_id, len(seeds), device), _Envs(spec.env_id, len(seeds), device)
+    env = envs.envs[0]
+    agent = build_agent(spec, env, seeds)
     obs_dim, act_dim = _dims(env)
-    buffer = ReplayBuffer(min(spec.steps, 1_000_000), obs_dim, act_dim, device)
-    scale = _ActionScaler(_box(env.action_space))
-    eval_seed = spec.seed + EVAL_SEED_OFFSET
-    probe = eval_env.unwrapped
-    value_probe = ValueProbe(probe, eval_seed, device) if isinstance(probe, KnownQ) else None
-
-    def to_tensor(o: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(o, dtype=torch.float32, device=device).reshape(-1)
+    buffer = ReplayBuffer(len(seeds), min(spec.steps, 1_000_000), obs_dim, act_dim, device)
+    eval_seeds = [seed + EVAL_SEED_OFFSET for seed in seeds]
+    probe = env.unwrapped
+    value_probe = ValueProbe(probe, eval_seeds, device) if isinstance(probe, KnownQ) else None
 
     start = time.perf_counter()
     eval_steps: list[int] = []
-    eval_returns: list[float] = []
-    value_errors: list[float] = []
-    obs_np, _ = env.reset(seed=spec.seed)
-    env.action_space.seed(spec.seed)
-    obs = to_tensor(obs_np)
+    eval_returns: list[list[float]] = []
+    value_errors: list[list[float]] = []
+    for e, seed in zip(envs.envs, seeds, strict=True):
+        e.action_space.seed(seed)
+    observations = [e.reset(seed=seed)[0] for e, seed in zip(envs.envs, seeds, strict=True)]
+    obs = envs.tensor(observations)
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
             eval_steps.append(step)
-            eval_returns.append(evaluate(agent, eval_env, spec.eval_episodes, eval_seed, device))
+            eval_returns.append(evaluate(agent, eval_envs, spec.eval_episodes, eval_seeds))
             if value_probe is not None:
-                value_errors.append(value_probe.error(agent))
+                value_errors.append(value_probe.errors(agent))
             if on_eval is not None:
                 on_eval(agent, step)
         if step == spec.steps:
             break
         if step < spec.warmup:
-            action = torch.rand(act_dim, generator=generator, device=device) * 2.0 - 1.0
+            action = agent.noise.uniform(act_dim).to(device) * 2.0 - 1.0
         else:
-            action = agent.act(obs.unsqueeze(0), explore=True)[0]
-            if not torch.isfinite(action).all():
-                raise TrainingDiverged(
-                    f"{spec.algo}/{spec.net} seed {spec.seed}: the policy output NaN/inf at step {step}"
-                )
-        next_obs_np, reward, terminated, truncated, _ = env.step(scale(action))
-        next_obs = to_tensor(next_obs_np)
-        # Only true termination stops bootstrapping; a time-limit truncation does not.
-        buffer.add(obs, action, float(reward), next_obs, terminated)
-        if terminated or truncated:
-            obs_np, _ = env.reset()
-            next_obs = to_tensor(obs_np)
-        obs = next_obs
+            action = agent.act(obs.unsqueeze(1), explore=True).squeeze(1)
+        action_np = action.cpu().numpy()
+        if not np.isfinite(action_np).all():
+            bad = seeds[int(np.flatnonzero(~np.isfinite(action_np).all(axis=1))[0])]
+            raise TrainingDiverged(f"{spec.algo}/{spec.net} seed {bad}: the policy output NaN/inf at step {step}")
+        env_actions = envs.scale(action_np)
+        rewards = np.zeros(len(seeds), dtype=np.float32)
+        terminated = np.zeros(len(seeds), dtype=np.float32)
+        next_observations = []
+        for s, e in enumerate(envs.envs):
+            next_o, reward, term, trunc, _ = e.step(env_actions[s])
+            rewards[s], terminated[s] = float(reward), float(term)
+            next_observations.append(next_o)
+            # Only true termination stops bootstrapping; a time-limit truncation does not.
+            observations[s] = e.reset()[0] if (term or trunc) else next_o
+        buffer.add(
+            obs,
+            action,
+            torch.from_numpy(rewards).to(device),
+            envs.tensor(next_observations),
+            torch.from_numpy(terminated).to(device),
+        )
+        obs = envs.tensor(observations)
         if step >= spec.warmup:
-            agent.update(buffer.sample(agent.config.batch_size, generator))
-    env.close()
-    eval_env.close()
-    return (
-        agent,
-        buffer,
+            agent.update(buffer.sample(agent.config.batch_size, agent.noise))
+    envs.close()
+    eval_envs.close()
+    wall = time.perf_counter() - start
+    results = [
         RunResult(
-            spec=spec,
+            spec=run_spec,
             eval_steps=eval_steps,
-            eval_returns=eval_returns,
-            wall_time_s=time.perf_counter() - start,
+            eval_returns=[returns[s] for returns in eval_returns],
+            wall_time_s=wall,
             threshold=env.spec.reward_threshold if env.spec is not None else None,
             optimal_return=optimal_return(env),
-            eval_value_errors=value_errors or None,
-        ),
-    )
+            eval_value_errors=[errors[s] for errors in value_errors] or None,
+            batched_with=len(specs),
+        )
+        for s, run_spec in enumerate(specs)
+    ]
+    return agent, buffer, results

@@ -25,14 +25,15 @@ class ModeRecorder(nn.Module):
         return self.body(x)
 
 
-def random_batch(n: int = 32, obs_dim: int = 3, act_dim: int = 1, seed: int = 0) -> Batch:
+def random_batch(n: int = 32, obs_dim: int = 3, act_dim: int = 1, seed: int = 0, seeds: int = 1) -> Batch:
+    """A replay batch for an agent of `seeds` seeds: (seeds, n, ...) tensors."""
     g = torch.Generator().manual_seed(seed)
     return Batch(
-        torch.randn(n, obs_dim, generator=g),
-        torch.rand(n, act_dim, generator=g) * 2 - 1,
-        torch.randn(n, generator=g),
-        torch.randn(n, obs_dim, generator=g),
-        torch.zeros(n),
+        torch.randn(seeds, n, obs_dim, generator=g),
+        torch.rand(seeds, n, act_dim, generator=g) * 2 - 1,
+        torch.randn(seeds, n, generator=g),
+        torch.randn(seeds, n, obs_dim, generator=g),
+        torch.zeros(seeds, n),
     )
 
 

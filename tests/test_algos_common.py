@@ -1,58 +1,112 @@
 import copy
 
+import pytest
 import torch
-from torch import nn
 
-from rlcheck.algos.common import QNetwork, ReplayBuffer, update_target
+from rlcheck.algos.common import NetSpec, QNetwork, ReplayBuffer, SeedNoise, seed_stacked_nets, update_target
 from rlcheck.nets import batchnorm, plain
+
+CPU = torch.device("cpu")
+
+
+def _add(buffer: ReplayBuffer, value: float, terminated: bool = False, seeds: int = 1) -> None:
+    """One transition per seed; seed s stores value + 100 s, so seeds can be told apart."""
+    offset = torch.arange(seeds, dtype=torch.float32) * 100
+    obs = (value + offset).unsqueeze(1).expand(seeds, buffer.obs.shape[2])
+    terminal = torch.full((seeds,), float(terminated))
+    buffer.add(obs, (value / 10 + offset).unsqueeze(1), value + offset, obs + 1, terminal)
 
 
 def test_replay_buffer_stores_and_samples_transitions():
-    buffer = ReplayBuffer(capacity=4, obs_dim=2, act_dim=1, device=torch.device("cpu"))
+    buffer = ReplayBuffer(1, capacity=4, obs_dim=2, act_dim=1, device=CPU)
     for i in range(3):
-        buffer.add(torch.full((2,), float(i)), torch.full((1,), i / 10), float(i), torch.full((2,), i + 1.0), i == 2)
-    batch = buffer.sample(64, torch.Generator().manual_seed(0))
-    assert batch.obs.shape == (64, 2) and batch.actions.shape == (64, 1) and batch.rewards.shape == (64,)
-    assert set(batch.rewards.tolist()) == {0.0, 1.0, 2.0}  # only filled slots are drawn
-    torch.testing.assert_close(batch.next_obs[:, 0], batch.obs[:, 0] + 1)
+        _add(buffer, float(i), terminated=i == 2)
+    batch = buffer.sample(64, SeedNoise([0], CPU))
+    assert batch.obs.shape == (1, 64, 2) and batch.actions.shape == (1, 64, 1) and batch.rewards.shape == (1, 64)
+    assert set(batch.rewards.flatten().tolist()) == {0.0, 1.0, 2.0}  # only filled slots are drawn
+    torch.testing.assert_close(batch.next_obs[..., 0], batch.obs[..., 0] + 1)
     torch.testing.assert_close(batch.terminated, (batch.rewards == 2).float())
 
 
 def test_replay_buffer_overwrites_the_oldest_when_full():
-    buffer = ReplayBuffer(capacity=2, obs_dim=1, act_dim=1, device=torch.device("cpu"))
+    buffer = ReplayBuffer(1, capacity=2, obs_dim=1, act_dim=1, device=CPU)
     for i in range(5):
-        buffer.add(torch.zeros(1), torch.zeros(1), float(i), torch.zeros(1), False)
+        _add(buffer, float(i))
     assert buffer.size == 2
-    assert set(buffer.sample(32, torch.Generator().manual_seed(0)).rewards.tolist()) == {3.0, 4.0}
+    assert set(buffer.sample(32, SeedNoise([0], CPU)).rewards.flatten().tolist()) == {3.0, 4.0}
 
 
-def test_replay_sampling_is_reproducible_from_the_generator():
-    buffer = ReplayBuffer(capacity=100, obs_dim=1, act_dim=1, device=torch.device("cpu"))
+def test_each_seed_samples_only_its_own_transitions():
+    buffer = ReplayBuffer(3, capacity=10, obs_dim=1, act_dim=1, device=CPU)
+    for i in range(10):
+        _add(buffer, float(i), seeds=3)
+    batch = buffer.sample(50, SeedNoise([0, 1, 2], CPU))
+    for s in range(3):
+        assert set(batch.rewards[s].tolist()) <= {i + 100.0 * s for i in range(10)}
+        torch.testing.assert_close(batch.actions[s, :, 0], (batch.rewards[s] - 100 * s) / 10 + 100 * s)
+
+
+def test_replay_sampling_is_reproducible_and_independent_of_the_other_seeds():
+    buffer = ReplayBuffer(3, capacity=100, obs_dim=1, act_dim=1, device=CPU)
     for i in range(100):
-        buffer.add(torch.zeros(1), torch.zeros(1), float(i), torch.zeros(1), False)
-    a = buffer.sample(16, torch.Generator().manual_seed(3)).rewards
-    b = buffer.sample(16, torch.Generator().manual_seed(3)).rewards
-    torch.testing.assert_close(a, b)
+        _add(buffer, float(i), seeds=3)
+    alone = ReplayBuffer(1, capacity=100, obs_dim=1, act_dim=1, device=CPU)
+    for i in range(100):
+        _add(alone, float(i))
+    together = buffer.sample(16, SeedNoise([7, 3, 9], CPU)).rewards
+    torch.testing.assert_close(together, buffer.sample(16, SeedNoise([7, 3, 9], CPU)).rewards)
+    # seed 3 draws the same slots whether it samples alone or beside seeds 7 and 9
+    torch.testing.assert_close(together[1] - 100, alone.sample(16, SeedNoise([3], CPU)).rewards[0])
+
+
+def test_seed_noise_streams_do_not_depend_on_the_other_seeds_or_on_blocks():
+    together, alone = SeedNoise([0, 5], CPU), SeedNoise([5], CPU)
+    for _ in range(300):  # crosses a block boundary (256 draws per block of this shape)
+        torch.testing.assert_close(together.normal(4)[1], alone.normal(4)[0])
+    assert not torch.equal(together.normal(4)[0], together.normal(4)[1])
+    draws = SeedNoise([1], CPU).integers(10, 10_000)
+    assert draws.min() == 0 and draws.max() == 9
+    assert SeedNoise([1], CPU).uniform(3).shape == (1, 3)
+
+
+def test_stacked_nets_start_from_each_seeds_own_weights():
+    specs = [NetSpec("actor", plain, 3, 1), NetSpec("critic", plain, 4, 1)]
+    alone = seed_stacked_nets(specs, [4], CPU)
+    together = seed_stacked_nets(specs, [2, 4], CPU)
+    for a, t in zip(alone, together, strict=True):
+        for pa, pt in zip(a.parameters(), t.parameters(), strict=True):
+            torch.testing.assert_close(pa[0], pt[1], rtol=0, atol=0)
+    torch.manual_seed(0)
+    expected = plain(3, 1)  # seed 0's first net: what torch.manual_seed(0) builds
+    (actor,) = seed_stacked_nets(specs[:1], [0], CPU)
+    torch.testing.assert_close(actor.member(0).state_dict(), expected.state_dict())
 
 
 def test_q_network_returns_one_value_per_row():
-    q = QNetwork(plain, obs_dim=3, act_dim=2)
-    assert q(torch.zeros(5, 3), torch.zeros(5, 2)).shape == (5,)
+    (net,) = seed_stacked_nets([NetSpec("critic", plain, 5, 1)], [0, 1], CPU)
+    q = QNetwork(net)
+    assert q(torch.zeros(2, 7, 3), torch.zeros(2, 7, 2)).shape == (2, 7)
 
 
-def test_update_target_averages_parameters_and_copies_batchnorm_buffers():
-    online = batchnorm(3, 1, hidden=(4,))
+@pytest.mark.parametrize("stacked", [False, True])
+def test_update_target_averages_parameters_and_copies_batchnorm_buffers(stacked):
+    if stacked:
+        (online,) = seed_stacked_nets([NetSpec("critic", lambda i, o: batchnorm(i, o, hidden=(4,)), 3, 1)], [0, 1], CPU)
+        batch = torch.randn(2, 16, 3)
+    else:
+        online, batch = batchnorm(3, 1, hidden=(4,)), torch.randn(16, 3)
     target = copy.deepcopy(online)
     before = [p.clone() for p in target.parameters()]
     with torch.no_grad():
         for p in online.parameters():
             p.add_(1.0)
-    online.train()(torch.randn(16, 3))  # move the running statistics
+        online.train()(batch)  # move the running statistics
     update_target(target, online, tau=0.25)
     for t, b, o in zip(target.parameters(), before, online.parameters(), strict=True):
         torch.testing.assert_close(t, 0.75 * b + 0.25 * o)
-    bn_online = next(m for m in online.modules() if isinstance(m, nn.BatchNorm1d))
-    bn_target = next(m for m in target.modules() if isinstance(m, nn.BatchNorm1d))
-    torch.testing.assert_close(bn_target.running_mean, bn_online.running_mean)
-    torch.testing.assert_close(bn_target.running_var, bn_online.running_var)
-    assert bn_target.num_batches_tracked == bn_online.num_batches_tracked == 1
+    buffers = dict(online.named_buffers())
+    assert any("running_var" in name for name in buffers)
+    for name, buffer in target.named_buffers():
+        torch.testing.assert_close(buffer, buffers[name])
+    bn = [b for name, b in online.named_buffers() if name.endswith("num_batches_tracked")]
+    assert bn and all(int(n) == 1 for n in bn)

@@ -6,6 +6,7 @@ from rlcheck.algos.crossq import CrossQ, CrossQConfig
 from rlcheck.diagnose import diagnose
 from rlcheck.errors import UsageError
 from rlcheck.nets import BatchRenorm1d, batchrenorm
+from rlcheck.seedstack import StackedBatchRenorm1d
 from rlcheck.study import Cell, StudyConfig
 from rlcheck.training import run
 from tests.helpers import random_batch
@@ -42,8 +43,7 @@ def test_batch_renorm_eval_uses_running_statistics_and_runs_a_batch_of_one():
 
 
 def _agent():
-    torch.manual_seed(0)
-    return CrossQ(3, 1, batchrenorm, batchrenorm, torch.Generator().manual_seed(0))
+    return CrossQ(3, 1, batchrenorm, batchrenorm, seeds=[0])
 
 
 def test_crossq_has_no_target_networks_and_the_papers_optimiser():
@@ -62,7 +62,7 @@ def test_crossq_joint_critic_pass_and_delayed_actor():
         assert "actor_loss" not in agent.update(random_batch(seed=seed))
     assert all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))
     # one train-mode critic pass per update, over [(s, a); (s', a')] together
-    critic_norm = next(m for m in agent.q1.modules() if isinstance(m, BatchRenorm1d))
+    critic_norm = next(m for m in agent.q1.modules() if isinstance(m, StackedBatchRenorm1d))
     assert critic_norm.num_batches_tracked == 2
     assert "actor_loss" in agent.update(random_batch(seed=2))
     assert not all(torch.equal(a, b) for a, b in zip(actor_before, agent.actor.parameters(), strict=True))

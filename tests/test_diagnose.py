@@ -19,8 +19,7 @@ from tests.helpers import exit_code
 
 
 def _agent(factory, algo=TD3, **kwargs):
-    torch.manual_seed(0)
-    return algo(3, 1, factory, factory, torch.Generator().manual_seed(0), **kwargs)
+    return algo(3, 1, factory, factory, seeds=[0], **kwargs)
 
 
 def test_bn_critic_in_train_mode_cancels_the_action_gradient_on_identical_states():
@@ -67,7 +66,7 @@ def test_stale_target_buffers_are_found_and_the_fix_named():
     agent = _agent(batchnorm)
     assert target_buffer_gap(agent) == 0.0
     with torch.no_grad():
-        agent.q1.net[1].running_mean.add_(0.5)  # online statistics moved, target not updated
+        agent.q1.net.body[1].running_mean.add_(0.5)  # online statistics moved, target not updated
     diagnosis = diagnose(agent, 3)
     assert diagnosis.target_buffer_gap == pytest.approx(0.5)
     assert any("copy buffers" in f.fix for f in diagnosis.findings)

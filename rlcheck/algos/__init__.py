@@ -6,17 +6,20 @@ from typing import Protocol
 
 import torch
 
-from rlcheck.algos.common import Batch, ReplayBuffer
+from rlcheck.algos.common import Batch, ReplayBuffer, SeedNoise
 from rlcheck.algos.modes import NAIVE, ModeSchedule
 from rlcheck.algos.sac import SAC, SACConfig
 from rlcheck.algos.td3 import TD3, TD3Config
 
 
 class Agent(Protocol):
-    """What the training loop needs from an algorithm."""
+    """What the training loop needs from an algorithm. Tensors have the seed first: (S, B, ...)."""
 
     @property
     def config(self) -> TD3Config | SACConfig: ...
+
+    @property
+    def noise(self) -> SeedNoise: ...
 
     def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor: ...
 
@@ -37,5 +40,6 @@ __all__ = [
     "ModeSchedule",
     "ReplayBuffer",
     "SACConfig",
+    "SeedNoise",
     "TD3Config",
 ]

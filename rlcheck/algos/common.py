@@ -1,38 +1,98 @@
-"""Pieces TD3 and SAC share: the replay buffer, the Q-network wrapper, target updates.
+"""Pieces TD3 and SAC share: seed-stacked networks, per-seed randomness, replay, target updates.
 
-All state lives in tensors on the agent's device, drawn from an explicit
-``torch.Generator``, so that a run is a pure function of its seed and so that the
-state of several seeds could later be stacked and trained as one batched computation.
+Every agent trains S seeds at once (S = 1 is one ordinary run). Every tensor carries the
+seed first: observations ``(S, B, obs_dim)``, actions ``(S, B, act_dim)``, Q values and
+rewards ``(S, B)``. Seeds share nothing -- not parameters, not replay data, not random
+numbers -- so seed ``s`` trained beside others computes what it computes alone.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from rlcheck.nets import NetFactory
+from rlcheck.seedstack import SeedStack
 
 
 class Batch(NamedTuple):
-    obs: torch.Tensor  # (B, obs_dim)
-    actions: torch.Tensor  # (B, act_dim), normalised to [-1, 1]
-    rewards: torch.Tensor  # (B,)
-    next_obs: torch.Tensor  # (B, obs_dim)
-    terminated: torch.Tensor  # (B,), 1.0 where the episode truly ended (no bootstrap)
+    obs: torch.Tensor  # (S, B, obs_dim)
+    actions: torch.Tensor  # (S, B, act_dim), normalised to [-1, 1]
+    rewards: torch.Tensor  # (S, B)
+    next_obs: torch.Tensor  # (S, B, obs_dim)
+    terminated: torch.Tensor  # (S, B), 1.0 where the episode truly ended (no bootstrap)
+
+
+def per_seed_mean(x: torch.Tensor) -> torch.Tensor:
+    """Sum over seeds of each seed's mean over its batch: the loss of S independent runs.
+
+    Its gradient for seed s's parameters is exactly the gradient of seed s's own mean loss
+    (a mean over all S*B values would scale every gradient by 1/S)."""
+    return x.flatten(1).mean(1).sum()
+
+
+class SeedNoise:
+    """Independent random streams, one per seed, drawn in blocks.
+
+    Seed ``s`` draws from a ``torch.Generator`` seeded with ``s`` alone, so its numbers do
+    not depend on which other seeds train beside it. Draws of one shape are made ahead, a
+    block of calls at a time, so that S seeds cost S generator calls per block instead of
+    per step.
+    """
+
+    BLOCK_ELEMENTS = 1 << 18  # per seed, per block
+
+    def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.device = device
+        self._blocks: dict[tuple[str, tuple[int, ...], torch.dtype], tuple[torch.Tensor, int]] = {}
+
+    @property
+    def seeds(self) -> int:
+        return len(self.generators)
+
+    def _draw(self, kind: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        key = (kind, shape, dtype)
+        block, used = self._blocks.get(key, (None, 0))
+        if block is None or used == block.shape[1]:
+            calls = max(1, min(256, self.BLOCK_ELEMENTS // max(1, int(torch.Size(shape).numel()))))
+            draw = torch.randn if kind == "normal" else torch.rand
+            block = torch.stack([draw((calls, *shape), generator=g, dtype=dtype) for g in self.generators])
+            block, used = block.to(self.device), 0
+        self._blocks[key] = (block, used + 1)
+        return block[:, used]
+
+    def normal(self, *shape: int) -> torch.Tensor:
+        """(S, *shape) standard normal draws, one independent set per seed."""
+        return self._draw("normal", shape, torch.float32)
+
+    def uniform(self, *shape: int) -> torch.Tensor:
+        """(S, *shape) draws from U[0, 1)."""
+        return self._draw("uniform", shape, torch.float32)
+
+    def integers(self, high: int, *shape: int) -> torch.Tensor:
+        """(S, *shape) integers uniform in [0, high) (from float64 uniforms: high may change per call)."""
+        return (self._draw("uniform", shape, torch.float64) * high).long()
 
 
 class ReplayBuffer:
-    """A fixed-size ring buffer of transitions, stored as preallocated tensors."""
+    """A ring buffer per seed, stored as preallocated ``(S, capacity, ...)`` tensors.
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, device: torch.device) -> None:
+    All seeds step their environments in lockstep, so they fill the same slot each step.
+    """
+
+    def __init__(self, seeds: int, capacity: int, obs_dim: int, act_dim: int, device: torch.device) -> None:
         self.capacity = capacity
-        self.obs = torch.zeros(capacity, obs_dim, device=device)
-        self.actions = torch.zeros(capacity, act_dim, device=device)
-        self.rewards = torch.zeros(capacity, device=device)
-        self.next_obs = torch.zeros(capacity, obs_dim, device=device)
-        self.terminated = torch.zeros(capacity, device=device)
+        self.obs = torch.zeros(seeds, capacity, obs_dim, device=device)
+        self.actions = torch.zeros(seeds, capacity, act_dim, device=device)
+        self.rewards = torch.zeros(seeds, capacity, device=device)
+        self.next_obs = torch.zeros(seeds, capacity, obs_dim, device=device)
+        self.terminated = torch.zeros(seeds, capacity, device=device)
+        self._seed_index = torch.arange(seeds, device=device).unsqueeze(1)
         self.size = 0
         self._next = 0
 
@@ -40,37 +100,80 @@ class ReplayBuffer:
         self,
         obs: torch.Tensor,
         action: torch.Tensor,
-        reward: float,
+        reward: torch.Tensor,
         next_obs: torch.Tensor,
-        terminated: bool,
+        terminated: torch.Tensor,
     ) -> None:
+        """One transition per seed: ``obs`` (S, obs_dim), ``action`` (S, act_dim), the rest (S,)."""
         i = self._next
-        self.obs[i] = obs
-        self.actions[i] = action
-        self.rewards[i] = reward
-        self.next_obs[i] = next_obs
-        self.terminated[i] = float(terminated)
+        self.obs[:, i] = obs
+        self.actions[:, i] = action
+        self.rewards[:, i] = reward
+        self.next_obs[:, i] = next_obs
+        self.terminated[:, i] = terminated
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
+    def sample(self, batch_size: int, noise: SeedNoise) -> Batch:
+        """A batch per seed, each drawn uniformly from that seed's own transitions."""
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (batch_size,), generator=generator, device=generator.device).to(
-            self.obs.device
+        idx = noise.integers(self.size, batch_size).to(self.obs.device)
+        seeds = self._seed_index
+        return Batch(
+            self.obs[seeds, idx],
+            self.actions[seeds, idx],
+            self.rewards[seeds, idx],
+            self.next_obs[seeds, idx],
+            self.terminated[seeds, idx],
         )
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx])
+
+
+class NetSpec(NamedTuple):
+    name: str  # for messages
+    make_net: NetFactory
+    in_dim: int
+    out_dim: int
+
+
+def seed_stacked_nets(nets: Sequence[NetSpec], seeds: Sequence[int], device: torch.device) -> list[SeedStack]:
+    """Build each seed's networks in the order given, under ``torch.manual_seed(seed)``, and
+    stack each network across seeds: seed s starts from the same weights whoever trains
+    beside it. The global torch generator is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        per_seed = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            per_seed.append([net.make_net(net.in_dim, net.out_dim) for net in nets])
+    sample = torch.Generator().manual_seed(0)
+    return [
+        SeedStack.of(
+            [built[k] for built in per_seed], net.name, torch.randn(len(seeds), 8, net.in_dim, generator=sample)
+        )
+        .to(device)
+        .requires_grad_(True)
+        for k, net in enumerate(nets)
+    ]
 
 
 class QNetwork(nn.Module):
-    """Q(s, a): the user's network applied to the concatenation [s, a], one value per row."""
+    """Q(s, a) for S seeds: the stacked user network applied to [s, a], one value per row."""
 
-    def __init__(self, make_net: NetFactory, obs_dim: int, act_dim: int) -> None:
+    def __init__(self, net: SeedStack) -> None:
         super().__init__()
-        self.net = make_net(obs_dim + act_dim, 1)
+        self.net = net
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
+
+
+def adam(params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """Adam, as one fused kernel where this torch has it (same update, far less per-step overhead)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # torch < 2.4 fuses on CUDA only
+        return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 @torch.no_grad()
@@ -82,6 +185,23 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     as SB3 does: averaging only the parameters would leave a target network in eval mode
     normalising with statistics from its first step.
     """
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
-    for target_buffer, buffer in zip(target.buffers(), online.buffers(), strict=True):
+    pair = _target_pairs.get(target)
+    if pair is None or pair[0] is not online:
+        # Listing the tensors walks both module trees; do it once per target, not per update.
+        pair = (
+            online,
+            list(target.parameters()),
+            list(online.parameters()),
+            list(target.buffers()),
+            list(online.buffers()),
+        )
+        _target_pairs[target] = pair
+    _, target_params, online_params, target_buffers, online_buffers = pair
+    torch._foreach_lerp_(target_params, online_params, tau)
+    for target_buffer, buffer in zip(target_buffers, online_buffers, strict=True):
         target_buffer.copy_(buffer)
+
+
+_target_pairs: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Module, list, list, list, list]] = (
+    weakref.WeakKeyDictionary()
+)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from rlcheck.algos.common import Batch
+from rlcheck.algos.common import Batch, per_seed_mean
 from rlcheck.algos.modes import MODE_AWARE, ModeSchedule, set_mode
 from rlcheck.algos.sac import SAC, SACConfig
 
@@ -59,18 +58,18 @@ class CrossQ(SAC):
 
         set_mode(self.modes.td_target, self.actor)
         with torch.no_grad():
-            next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+            next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.noise)
 
         # One pass over (s, a) and (s', a'): the normalisation sees both distributions at once.
         set_mode(self.modes.critic_update, self.q1, self.q2)
-        joint_obs = torch.cat([batch.obs, batch.next_obs])
-        joint_actions = torch.cat([batch.actions, next_actions])
-        q1_now, q1_next = self.q1(joint_obs, joint_actions).chunk(2)
-        q2_now, q2_next = self.q2(joint_obs, joint_actions).chunk(2)
+        joint_obs = torch.cat([batch.obs, batch.next_obs], dim=1)
+        joint_actions = torch.cat([batch.actions, next_actions], dim=1)
+        q1_now, q1_next = self.q1(joint_obs, joint_actions).chunk(2, dim=1)
+        q2_now, q2_next = self.q2(joint_obs, joint_actions).chunk(2, dim=1)
         with torch.no_grad():
             soft_next_v = torch.min(q1_next, q2_next) - alpha * next_log_prob
             td_target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * soft_next_v
-        critic_loss = F.mse_loss(q1_now, td_target) + F.mse_loss(q2_now, td_target)
+        critic_loss = per_seed_mean((q1_now - td_target) ** 2 + (q2_now - td_target) ** 2)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
@@ -78,15 +77,15 @@ class CrossQ(SAC):
 
         if self.updates % cfg.policy_delay == 0:
             set_mode(self.modes.actor_update, self.actor)
-            actions, log_prob = self.actor.sample(batch.obs, self.generator)
-            alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+            actions, log_prob = self.actor.sample(batch.obs, self.noise)
+            alpha_loss = -per_seed_mean(self.log_alpha * (log_prob.detach() + self.target_entropy))
             self.alpha_optimizer.zero_grad(set_to_none=True)
             alpha_loss.backward()
             self.alpha_optimizer.step()
 
             set_mode(self.modes.critic_in_actor_update, self.q1, self.q2)
             q = torch.min(self.q1(batch.obs, actions), self.q2(batch.obs, actions))
-            actor_loss = (alpha * log_prob - q).mean()
+            actor_loss = per_seed_mean(alpha * log_prob - q)
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_optimizer.step()

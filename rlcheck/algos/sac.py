@@ -7,22 +7,35 @@ Defaults are CleanRL's (policy lr 3e-4, critic and entropy lr 1e-3, log-std in [
 entropy coefficient starting at 1, target entropy -|A|). One deviation: CleanRL updates the
 actor twice every second step; here it is updated once every step, as in the paper --
 the same number of actor updates, in the order the paper's algorithm box gives them.
-Actions live in [-1, 1] inside the agent; the training loop rescales them.
+Actions live in [-1, 1] inside the agent; the training loop rescales them. The agent
+trains S seeds at once: every tensor has the seed first (see rlcheck/algos/common.py), and
+each seed has its own entropy coefficient.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlcheck.algos.common import Batch, QNetwork, update_target
+from rlcheck.algos.common import (
+    Batch,
+    NetSpec,
+    QNetwork,
+    SeedNoise,
+    adam,
+    per_seed_mean,
+    seed_stacked_nets,
+    update_target,
+)
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
 from rlcheck.nets import NetFactory
+from rlcheck.seedstack import SeedStack
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -43,9 +56,9 @@ class SACConfig:
 class SquashedGaussianActor(nn.Module):
     """pi(a|s) = tanh(N(mean(s), std(s))), with mean and log-std from one user network."""
 
-    def __init__(self, make_net: NetFactory, obs_dim: int, act_dim: int) -> None:
+    def __init__(self, net: SeedStack) -> None:
         super().__init__()
-        self.net = make_net(obs_dim, 2 * act_dim)
+        self.net = net
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw_log_std = self.net(obs).chunk(2, dim=-1)
@@ -54,10 +67,10 @@ class SquashedGaussianActor(nn.Module):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw_log_std) + 1.0)
         return mean, log_std
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised action in [-1, 1] and its log-probability, shape (B,)."""
+    def sample(self, obs: torch.Tensor, noise: SeedNoise) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action in [-1, 1] and its log-probability, shape (S, B)."""
         mean, log_std = self(obs)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device)
+        eps = noise.normal(*mean.shape[1:])
         pre_tanh = mean + log_std.exp() * eps
         gaussian_log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         # log|d tanh(u)/du| = log(1 - tanh(u)^2), written stably as 2 (log 2 - u - softplus(-2u)).
@@ -78,28 +91,36 @@ class SAC:
         act_dim: int,
         make_actor_net: NetFactory,
         make_critic_net: NetFactory,
-        generator: torch.Generator,
+        seeds: Sequence[int],
         config: SACConfig | None = None,
         modes: ModeSchedule | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
         config = config or self.default_config
-        self.config, self.modes, self.generator = config, modes or self.default_modes, generator
+        self.config, self.modes = config, modes or self.default_modes
         device = torch.device(device)
-        self.actor = SquashedGaussianActor(make_actor_net, obs_dim, act_dim).to(device)
-        self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
-        self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
+        actor_net, q1_net, q2_net = seed_stacked_nets(
+            [
+                NetSpec("actor", make_actor_net, obs_dim, 2 * act_dim),
+                NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
+                NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
+            ],
+            seeds,
+            device,
+        )
+        self.actor = SquashedGaussianActor(actor_net)
+        self.q1, self.q2 = QNetwork(q1_net), QNetwork(q2_net)
         # SAC has no target actor; the target critics track the online ones (see `update_target`).
         self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
         self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
-        self.log_alpha = torch.tensor(math.log(config.initial_alpha), device=device, requires_grad=True)
+        # One entropy coefficient per seed, shaped (S, 1) to broadcast over a seed's batch.
+        self.log_alpha = torch.full((len(seeds), 1), math.log(config.initial_alpha), device=device, requires_grad=True)
         self.target_entropy = config.target_entropy_per_dim * act_dim
         betas = config.adam_betas
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
-        self.critic_optimizer = torch.optim.Adam(
-            [*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas
-        )
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
+        self.actor_optimizer = adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
+        self.critic_optimizer = adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas)
+        self.alpha_optimizer = adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -110,7 +131,7 @@ class SAC:
         """Actions in [-1, 1]: sampled from the policy if `explore`, else tanh(mean)."""
         set_mode(self.modes.acting, self.actor)
         if explore:
-            return self.actor.sample(obs, self.generator)[0]
+            return self.actor.sample(obs, self.noise)[0]
         return self.actor.deterministic(obs)
 
     @torch.no_grad()
@@ -129,7 +150,7 @@ class SAC:
         # Soft clipped double-Q target; the next action comes from the current policy.
         set_mode(self.modes.td_target, self.actor, self.q1_target, self.q2_target)
         with torch.no_grad():
-            next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.generator)
+            next_actions, next_log_prob = self.actor.sample(batch.next_obs, self.noise)
             next_q = torch.min(
                 self.q1_target(batch.next_obs, next_actions), self.q2_target(batch.next_obs, next_actions)
             )
@@ -137,8 +158,8 @@ class SAC:
             td_target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * soft_next_v
 
         set_mode(self.modes.critic_update, self.q1, self.q2)
-        critic_loss = F.mse_loss(self.q1(batch.obs, batch.actions), td_target) + F.mse_loss(
-            self.q2(batch.obs, batch.actions), td_target
+        critic_loss = per_seed_mean(
+            (self.q1(batch.obs, batch.actions) - td_target) ** 2 + (self.q2(batch.obs, batch.actions) - td_target) ** 2
         )
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -147,15 +168,15 @@ class SAC:
         # Policy: minimise alpha * log pi(a|s) - min Q(s, a), a reparameterised.
         set_mode(self.modes.actor_update, self.actor)
         set_mode(self.modes.critic_in_actor_update, self.q1, self.q2)
-        actions, log_prob = self.actor.sample(batch.obs, self.generator)
+        actions, log_prob = self.actor.sample(batch.obs, self.noise)
         q = torch.min(self.q1(batch.obs, actions), self.q2(batch.obs, actions))
-        actor_loss = (alpha * log_prob - q).mean()
+        actor_loss = per_seed_mean(alpha * log_prob - q)
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_optimizer.step()
 
         # Entropy coefficient: raise alpha when the policy's entropy is below target.
-        alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
+        alpha_loss = -per_seed_mean(self.log_alpha * (log_prob.detach() + self.target_entropy))
         self.alpha_optimizer.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_optimizer.step()

@@ -4,21 +4,32 @@ Fujimoto, van Hoof, Meger. "Addressing Function Approximation Error in Actor-Cri
 Methods", ICML 2018. https://arxiv.org/abs/1802.09477
 
 Defaults are the paper's and CleanRL's / SB3's. Actions live in [-1, 1] inside the agent;
-the training loop rescales them to the environment's bounds.
+the training loop rescales them to the environment's bounds. The agent trains S seeds at
+once: every tensor has the seed first (see rlcheck/algos/common.py).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from rlcheck.algos.common import Batch, QNetwork, update_target
+from rlcheck.algos.common import (
+    Batch,
+    NetSpec,
+    QNetwork,
+    SeedNoise,
+    adam,
+    per_seed_mean,
+    seed_stacked_nets,
+    update_target,
+)
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
 from rlcheck.nets import NetFactory
+from rlcheck.seedstack import SeedStack
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,9 @@ class TD3Config:
 class DeterministicActor(nn.Module):
     """mu(s) = tanh(net(s)): a deterministic action in [-1, 1]^act_dim."""
 
-    def __init__(self, make_net: NetFactory, obs_dim: int, act_dim: int) -> None:
+    def __init__(self, net: SeedStack) -> None:
         super().__init__()
-        self.net = make_net(obs_dim, act_dim)
+        self.net = net
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
@@ -52,16 +63,24 @@ class TD3:
         act_dim: int,
         make_actor_net: NetFactory,
         make_critic_net: NetFactory,
-        generator: torch.Generator,
+        seeds: Sequence[int],
         config: TD3Config = TD3Config(),
         modes: ModeSchedule = NAIVE,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.config, self.modes, self.generator = config, modes, generator
+        self.config, self.modes = config, modes
         device = torch.device(device)
-        self.actor = DeterministicActor(make_actor_net, obs_dim, act_dim).to(device)
-        self.q1 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
-        self.q2 = QNetwork(make_critic_net, obs_dim, act_dim).to(device)
+        self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
+        actor_net, q1_net, q2_net = seed_stacked_nets(
+            [
+                NetSpec("actor", make_actor_net, obs_dim, act_dim),
+                NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
+                NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
+            ],
+            seeds,
+            device,
+        )
+        self.actor, self.q1, self.q2 = DeterministicActor(actor_net), QNetwork(q1_net), QNetwork(q2_net)
         # Targets start as exact copies (parameters and buffers) and keep the mode they
         # are set to by `modes.td_target`; see `update_target` for what they track.
         self.actor_target = copy.deepcopy(self.actor)
@@ -69,16 +88,16 @@ class TD3:
         self.q2_target = copy.deepcopy(self.q2)
         for target in (self.actor_target, self.q1_target, self.q2_target):
             target.requires_grad_(False)
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
+        self.actor_optimizer = adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
         self.updates = 0
 
     def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:
-        return torch.randn(like.shape, generator=self.generator, device=like.device) * std
+        return self.noise.normal(*like.shape[1:]) * std
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor:
-        """Actions in [-1, 1] for a (B, obs_dim) batch; Gaussian exploration if `explore`."""
+        """Actions in [-1, 1] for a (S, B, obs_dim) batch; Gaussian exploration if `explore`."""
         set_mode(self.modes.acting, self.actor)
         action = self.actor(obs)
         if explore:
@@ -109,8 +128,8 @@ class TD3:
             td_target = batch.rewards + cfg.gamma * (1.0 - batch.terminated) * next_q
 
         set_mode(self.modes.critic_update, self.q1, self.q2)
-        critic_loss = F.mse_loss(self.q1(batch.obs, batch.actions), td_target) + F.mse_loss(
-            self.q2(batch.obs, batch.actions), td_target
+        critic_loss = per_seed_mean(
+            (self.q1(batch.obs, batch.actions) - td_target) ** 2 + (self.q2(batch.obs, batch.actions) - td_target) ** 2
         )
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -121,7 +140,7 @@ class TD3:
         if self.updates % cfg.policy_delay == 0:
             set_mode(self.modes.actor_update, self.actor)
             set_mode(self.modes.critic_in_actor_update, self.q1)
-            actor_loss = -self.q1(batch.obs, self.actor(batch.obs)).mean()
+            actor_loss = -per_seed_mean(self.q1(batch.obs, self.actor(batch.obs)))
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_optimizer.step()

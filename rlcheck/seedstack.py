@@ -1,0 +1,376 @@
+"""Many seeds' copies of one network, trained as one batched computation.
+
+A :class:`SeedStack` holds one independently initialised copy of a user's network per
+seed and maps a ``(S, B, in_dim)`` batch (seed first) to ``(S, B, out_dim)``: member ``s``
+sees only row ``s``. Members share no parameters, so the gradient of a sum of per-seed
+losses gives each member exactly the gradient it would get alone, and element-wise
+optimisers (Adam) step each member as if it were alone.
+
+Three ways to stack, tried in this order when a stack is built:
+
+* ``fused``: a network that is an ``nn.Sequential`` (nested allowed) of layers rlcheck
+  knows -- ``Linear``, ``BatchNorm1d``, ``LayerNorm``, rlcheck's ``BatchRenorm1d`` and
+  element-wise activations -- becomes the same sequence of stacked layers: one batched
+  matrix multiply (``baddbmm``) per ``Linear`` for all seeds, one normalisation call per
+  norm layer. Member ``s`` of a fused stack computes bit for bit what it computes in a
+  stack of one, so a seed's run does not depend on which seeds share its batch.
+* ``vmap``: any other module that ``torch.func`` can batch: its parameters and buffers are
+  stacked (``stack_module_state``) and the module runs under ``vmap(functional_call)``,
+  BatchNorm with per-seed running statistics included.
+* ``loop``: a module that neither can batch (data-dependent control flow, in-place tricks,
+  random layers such as Dropout): the members run one after another, with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from rlcheck.nets import BatchRenorm1d
+
+Strategy = Literal["fused", "vmap", "loop"]
+
+# Layers that act on each element (or each row) alone, with no parameters or state: they
+# apply to a (S, B, C) tensor unchanged.
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.Tanh,
+    nn.ELU,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Identity,
+    nn.Hardtanh,
+    nn.ReLU6,
+)
+
+
+class StackedLinear(nn.Module):
+    """S independent ``nn.Linear`` layers: ``y[s] = x[s] @ weight[s] + bias[s]``."""
+
+    def __init__(self, layers: Sequence[nn.Linear]) -> None:
+        super().__init__()
+        # (S, in, out): x @ W without a transpose; nn.Linear stores (out, in).
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]).contiguous())
+        has_bias = layers[0].bias is not None
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers])) if has_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.shape[2] == 1:
+            # One output: a stack of one would go to a matrix-vector kernel and round
+            # differently from the batched one; a product and a row sum round the same for any S.
+            y = (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
+            return y if self.bias is None else y + self.bias.unsqueeze(1)
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
+
+    def member_state(self, s: int) -> dict[str, torch.Tensor]:
+        state = {"weight": self.weight[s].t()}
+        if self.bias is not None:
+            state["bias"] = self.bias[s]
+        return state
+
+
+class StackedBatchNorm1d(nn.Module):
+    """S independent ``nn.BatchNorm1d`` layers, each normalising its own seed's batch.
+
+    The S x C features are handed to one ``F.batch_norm`` call as S*C channels, which is
+    what BatchNorm computes per channel anyway (same statistics, same running-average update).
+    """
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
+    def __init__(self, layers: Sequence[nn.BatchNorm1d]) -> None:
+        super().__init__()
+        first = layers[0]
+        self.num_features, self.eps, self.momentum = first.num_features, first.eps, first.momentum
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.affine else None
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.affine else None
+        self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))  # type: ignore[misc]
+        self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))  # type: ignore[misc]
+        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())  # type: ignore[union-attr]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seeds, batch, features = x.shape
+        factor = 0.0
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        flat = F.batch_norm(
+            x.transpose(0, 1).reshape(batch, seeds * features),
+            self.running_mean.view(-1),
+            self.running_var.view(-1),
+            None if self.weight is None else self.weight.view(-1),
+            None if self.bias is None else self.bias.view(-1),
+            self.training,
+            factor,
+            self.eps,
+        )
+        return flat.view(batch, seeds, features).transpose(0, 1)
+
+    def member_state(self, s: int) -> dict[str, torch.Tensor]:
+        state = {"running_mean": self.running_mean[s], "running_var": self.running_var[s]}
+        state["num_batches_tracked"] = self.num_batches_tracked
+        if self.weight is not None and self.bias is not None:
+            state |= {"weight": self.weight[s], "bias": self.bias[s]}
+        return state
+
+
+class StackedLayerNorm(nn.Module):
+    """S independent ``nn.LayerNorm`` layers over the last dimension."""
+
+    def __init__(self, layers: Sequence[nn.LayerNorm]) -> None:
+        super().__init__()
+        first = layers[0]
+        self.normalized_shape, self.eps = tuple(first.normalized_shape), first.eps
+        self.weight = (
+            nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.weight is not None else None
+        )
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
+        if self.weight is not None:
+            y = y * self.weight.unsqueeze(1)
+        if self.bias is not None:
+            y = y + self.bias.unsqueeze(1)
+        return y
+
+    def member_state(self, s: int) -> dict[str, torch.Tensor]:
+        state = {}
+        if self.weight is not None:
+            state["weight"] = self.weight[s]
+        if self.bias is not None:
+            state["bias"] = self.bias[s]
+        return state
+
+
+class StackedBatchRenorm1d(nn.Module):
+    """S independent :class:`rlcheck.nets.BatchRenorm1d` layers (statistics over each seed's batch)."""
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
+    def __init__(self, layers: Sequence[BatchRenorm1d]) -> None:
+        super().__init__()
+        first = layers[0]
+        self.momentum, self.eps, self.warmup_steps = first.momentum, first.eps, first.warmup_steps
+        self.r_max, self.d_max = first.r_max, first.d_max
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers]))
+        self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))
+        self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))
+        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = self.weight.unsqueeze(1), self.bias.unsqueeze(1)
+        if not self.training:
+            running_mean, running_var = self.running_mean.unsqueeze(1), self.running_var.unsqueeze(1)
+            return weight * (x - running_mean) / torch.sqrt(running_var + self.eps) + bias
+        mean, var = x.mean(1), x.var(1, unbiased=False)
+        std = torch.sqrt(var + self.eps)
+        x_hat = (x - mean.unsqueeze(1)) / std.unsqueeze(1)
+        if self.num_batches_tracked >= self.warmup_steps:
+            running_std = torch.sqrt(self.running_var + self.eps)
+            r = (std / running_std).detach().clamp(1 / self.r_max, self.r_max)
+            d = ((mean - self.running_mean) / running_std).detach().clamp(-self.d_max, self.d_max)
+            x_hat = x_hat * r.unsqueeze(1) + d.unsqueeze(1)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.num_batches_tracked += 1
+        return weight * x_hat + bias
+
+    def member_state(self, s: int) -> dict[str, torch.Tensor]:
+        return {
+            "weight": self.weight[s],
+            "bias": self.bias[s],
+            "running_mean": self.running_mean[s],
+            "running_var": self.running_var[s],
+            "num_batches_tracked": self.num_batches_tracked,
+        }
+
+
+STACKED_NORMS = (StackedBatchNorm1d, StackedBatchRenorm1d)  # the stacked layers that depend on the batch
+
+
+def _fusable(module: nn.Module) -> bool:
+    if type(module) is nn.Sequential:  # exactly Sequential: a subclass may override forward
+        return all(_fusable(child) for child in module)
+    if type(module) is nn.Linear or type(module) is BatchRenorm1d or type(module) in ELEMENTWISE:
+        return True
+    if type(module) is nn.BatchNorm1d:
+        return module.track_running_stats
+    if type(module) is nn.LayerNorm:
+        return len(module.normalized_shape) == 1
+    return False
+
+
+def _fuse(members: Sequence[nn.Module]) -> nn.Module:
+    """The stacked layer for one layer position of every member."""
+    first = members[0]
+    if type(first) is nn.Sequential:
+        return nn.Sequential(*(_fuse([m[i] for m in members]) for i in range(len(first))))  # type: ignore[index]
+    if type(first) is nn.Linear:
+        return StackedLinear(members)  # type: ignore[arg-type]
+    if type(first) is nn.BatchNorm1d:
+        return StackedBatchNorm1d(members)  # type: ignore[arg-type]
+    if type(first) is nn.LayerNorm:
+        return StackedLayerNorm(members)  # type: ignore[arg-type]
+    if type(first) is BatchRenorm1d:
+        return StackedBatchRenorm1d(members)  # type: ignore[arg-type]
+    return copy.deepcopy(first)  # element-wise, stateless
+
+
+class SeedStack(nn.Module):
+    """One copy of a network per seed; ``(S, B, in_dim) -> (S, B, out_dim)``.
+
+    Build it with :meth:`of` from the members (each initialised under its own seed).
+    ``strategy`` says how the members are batched (see the module docstring).
+    """
+
+    def __init__(self, members: Sequence[nn.Module], strategy: Strategy) -> None:
+        super().__init__()
+        self.size, self.strategy = len(members), strategy
+        # The members' structure, for reports (which layers the user's network has) and
+        # for `member`. Kept outside the module tree: its own tensors are stale copies.
+        self._template: tuple[nn.Module, ...] = (copy.deepcopy(members[0]),)
+        if strategy == "fused":
+            self.body: nn.Module = _fuse(members)
+        elif strategy == "vmap":
+            params, buffers = stack_module_state(list(members))  # type: ignore[arg-type]
+            self._param_names, self._buffer_names = list(params), list(buffers)
+            self.params = nn.ParameterList([nn.Parameter(p.detach()) for p in params.values()])
+            for i, b in enumerate(buffers.values()):
+                self.register_buffer(f"stacked_buffer_{i}", b.clone())
+        else:
+            self.members = nn.ModuleList(members)
+
+    @classmethod
+    def of(cls, members: Sequence[nn.Module], name: str = "net", sample_in: torch.Tensor | None = None) -> SeedStack:
+        """The fastest stack that computes what the members compute one by one.
+
+        ``sample_in`` (``(S, B, in_dim)``) is used to check a ``vmap`` stack against the
+        members before it is trusted; a module it cannot batch falls back to ``loop``.
+        """
+        if all(_fusable(m) for m in members) and len({_structure(m) for m in members}) == 1:
+            return cls(members, "fused")
+        reason = _vmap_failure(members, sample_in)
+        if reason is None:
+            return cls(members, "vmap")
+        if len(members) > 1:
+            print(
+                f"rlcheck: net {name!r} cannot be batched across seeds ({reason}); "
+                "training its seeds one after another",
+                file=sys.stderr,
+            )
+        return cls(members, "loop")
+
+    @property
+    def template(self) -> nn.Module:
+        """A member's structure (layer types and names) -- not its current weights."""
+        return self._template[0]
+
+    def _member_forward(
+        self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor
+    ) -> torch.Tensor:
+        return functional_call(self.template, (params, buffers), (x,))  # type: ignore[no-any-return]
+
+    def _stacked_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        params = dict(zip(self._param_names, self.params, strict=True))
+        buffers = {name: getattr(self, f"stacked_buffer_{i}") for i, name in enumerate(self._buffer_names)}
+        return params, buffers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.strategy == "fused":
+            return self.body(x)  # type: ignore[no-any-return]
+        if self.strategy == "vmap":
+            # Made per call, not stored: a stored wrapper would survive deepcopy bound to the original.
+            return vmap(self._member_forward)(*self._stacked_state(), x)  # type: ignore[no-any-return]
+        return torch.stack([member(x[s]) for s, member in enumerate(self.members)])
+
+    def train(self, mode: bool = True) -> SeedStack:
+        super().train(mode)
+        self.template.train(mode)  # functional_call runs the template: it must be in the same mode
+        return self
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> SeedStack:  # type: ignore[override]
+        super()._apply(fn, recurse)
+        self.template._apply(fn, recurse)  # keep the vmap template on the members' device
+        return self
+
+    def member(self, s: int) -> nn.Module:
+        """Seed ``s``'s network as a standalone module (a copy, with its current weights and buffers)."""
+        if self.strategy == "loop":
+            return copy.deepcopy(self.members[s])
+        module = copy.deepcopy(self.template)
+        if self.strategy == "vmap":
+            params, buffers = self._stacked_state()
+            state = {name: t[s] for name, t in (params | buffers).items()}
+        else:
+            state = {
+                f"{prefix}.{key}" if prefix else key: value
+                for prefix, stacked in _stacked_leaves(self.body)
+                for key, value in stacked.member_state(s).items()  # type: ignore[operator]
+            }
+        module.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+        return module.train(self.training)
+
+    def member_layers(self) -> Iterator[tuple[str, nn.Module]]:
+        """(name, layer) of each layer of a member, as the user's factory built it."""
+        return self.template.named_modules()
+
+
+def _stacked_leaves(body: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    for name, module in body.named_modules():
+        if hasattr(module, "member_state"):
+            yield name, module
+
+
+def _structure(module: nn.Module) -> tuple[tuple[str, type, tuple[tuple[int, ...], ...]], ...]:
+    return tuple(
+        (name, type(m), tuple(tuple(p.shape) for p in m.parameters(recurse=False)))
+        for name, m in module.named_modules()
+    )
+
+
+def _vmap_failure(members: Sequence[nn.Module], sample_in: torch.Tensor | None) -> str | None:
+    """Why ``vmap`` cannot stand in for the members (None: it can), tried on a sample batch
+    in train and eval mode. Every member's state is restored afterwards."""
+    if sample_in is None:
+        return "no sample batch to check it on"
+    saved = [copy.deepcopy(m.state_dict()) for m in members]
+    modes = [m.training for m in members]
+    try:
+        trial = SeedStack([copy.deepcopy(m) for m in members], "vmap")
+        for training in (True, False):
+            trial.train(training)
+            for m in members:
+                m.train(training)
+            with torch.no_grad():
+                batched = trial(sample_in)
+                one_by_one = torch.stack([m(sample_in[s]) for s, m in enumerate(members)])
+            if batched.shape != one_by_one.shape or not torch.allclose(batched, one_by_one, rtol=1e-4, atol=1e-5):
+                return f"vmap gives other outputs than the network alone in {'train' if training else 'eval'} mode"
+        return None
+    except Exception as exc:  # any failure means: not batchable this way
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"torch.func.vmap: {type(exc).__name__}: {first_line[:120]}"
+    finally:
+        for m, state, training in zip(members, saved, modes, strict=True):
+            m.load_state_dict(state)
+            m.train(training)

@@ -1,0 +1,128 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from rlcheck.nets import BatchRenorm1d, batchnorm, batchrenorm, layernorm, plain
+from rlcheck.seedstack import SeedStack
+
+SEEDS = 3
+
+
+def _members(factory, in_dim=4, out_dim=2, seeds=SEEDS):
+    members = []
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        members.append(factory(in_dim, out_dim))
+    return members
+
+
+def _sample(in_dim=4, seeds=SEEDS, batch=16, seed=0):
+    return torch.randn(seeds, batch, in_dim, generator=torch.Generator().manual_seed(seed))
+
+
+class Custom(nn.Module):
+    """A user network with its own forward: not a Sequential, so it cannot be fused."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.bn, self.fc2 = nn.Linear(in_dim, 8), nn.BatchNorm1d(8), nn.Linear(8, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+class Branchy(nn.Module):
+    """Data-dependent control flow: vmap cannot batch it."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return y * 2 if y.sum() > 0 else y
+
+
+def _wide_layernorm(i, o):
+    return nn.Sequential(nn.Linear(i, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, o))
+
+
+CASES = [
+    (plain, "fused"),
+    (batchnorm, "fused"),
+    (layernorm, "fused"),
+    (batchrenorm, "fused"),
+    (_wide_layernorm, "fused"),
+    (Custom, "vmap"),
+    (Branchy, "loop"),
+]
+
+
+@pytest.mark.parametrize(("factory", "strategy"), CASES)
+def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, strategy, capsys):
+    members = _members(factory)
+    references = copy.deepcopy(members)
+    stack = SeedStack.of(members, "net", _sample())
+    assert stack.strategy == strategy
+    if strategy == "loop":
+        assert "cannot be batched across seeds" in capsys.readouterr().err
+    for step, training in enumerate([True, True, False, True, False]):
+        x = _sample(seed=step + 1)
+        stack.train(training)
+        for m in references:
+            m.train(training)
+        with torch.no_grad():
+            expected = torch.stack([m(x[s]) for s, m in enumerate(references)])
+            torch.testing.assert_close(stack(x), expected, rtol=1e-5, atol=1e-6)
+    # running statistics (BatchNorm) moved per member, exactly as each member's own
+    for s, reference in enumerate(references):
+        torch.testing.assert_close(stack.member(s).state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[3], CASES[5], CASES[6]])
+def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strategy):
+    members = _members(factory)
+    references = copy.deepcopy(members)
+    stack = SeedStack.of(members, "net", _sample()).train()
+    assert stack.strategy == strategy
+    x = _sample(seed=9)
+    stack(x).pow(2).mean(dim=(1, 2)).sum().backward()
+    with torch.no_grad():
+        for p in stack.parameters():
+            p.copy_(p.grad)  # the stack now holds its gradients, laid out as its weights
+    for s, reference in enumerate(references):
+        reference.train()
+        reference(x[s]).pow(2).mean().backward()
+        as_gradients = stack.member(s).state_dict()
+        for name, p in reference.named_parameters():
+            torch.testing.assert_close(as_gradients[name], p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack():
+    members = _members(batchnorm, seeds=5)
+    full = SeedStack.of(copy.deepcopy(members), "net", _sample(seeds=5)).train()
+    alone = SeedStack.of([copy.deepcopy(members[3])], "net", _sample(seeds=1)).train()
+    x = _sample(seeds=5, seed=4)
+    for _ in range(3):
+        assert torch.equal(full(x)[3], alone(x[3:4])[0])
+
+
+def test_stacks_survive_deepcopy_and_move_devices_consistently():
+    stack = SeedStack.of(_members(Custom), "net", _sample())
+    twin = copy.deepcopy(stack)
+    x = _sample(seed=2)
+    stack.eval()
+    twin.eval()
+    with torch.no_grad():
+        for p in stack.parameters():
+            p.add_(1.0)  # the copy must not follow
+    assert not torch.allclose(stack(x), twin(x))
+    assert twin.to("cpu")(x).shape == (SEEDS, 16, 2)
+
+
+def test_template_keeps_the_users_layers_for_reports():
+    stack = SeedStack.of(_members(batchnorm), "net", _sample())
+    kinds = {type(m) for _, m in stack.member_layers()}
+    assert nn.BatchNorm1d in kinds and BatchRenorm1d not in kinds
