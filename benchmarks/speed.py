@@ -1,15 +1,23 @@
-"""Side-by-side speed on identical work: rlcheck vs Stable-Baselines3 (prints a table).
+"""Side-by-side speed on identical work: rlcheck's batched engine vs its per-seed loop vs SB3 (prints a table).
 
     pip install -e ".[bench]"          # Stable-Baselines3, only for this script
-    python benchmarks/speed.py [--steps 2000] [--widths 64,256] [--threads 1,2]
+    python benchmarks/speed.py [--steps 1000] [--seeds 5] [--widths 64,256] [--threads 1,2] [--device cpu]
 
-Identical configuration for both: RandomEnv, one seed, hidden widths w x w, batch 256,
-250 random warm-up steps, one gradient update per env step, Gaussian exploration noise 0.1
-for TD3. Each row is measured in this one run, side by side. "GFLOP/s" counts the matrix
-multiplications of an update analytically (forward 2*B*sum(in*out); backward twice that)
-and divides by the wall time of the run; "sgemm" is torch's own matrix multiply of the same
-shapes on this machine, so the last column is the fraction of that roofline reached.
-Asserts nothing: speed claims live here, not in tests.
+The work is the same in every column: S seeds x N environment steps of TD3 or SAC on
+RandomEnv, hidden widths w x w, batch 256, 250 random warm-up steps, one gradient update
+per environment step (TD3: Gaussian exploration noise 0.1). Each row is measured in this
+one run, side by side:
+
+* **batched**: rlcheck trains the S seeds as one batched computation (the default engine);
+* **loop**: rlcheck trains them one after another, one seed per job (the same code, S = 1);
+* **SB3**: Stable-Baselines3 trains one seed; S seeds one after another take S times as long,
+  so its seed-steps/s is its env-steps/s (measured once per row to keep the script short).
+
+Throughput is **seed-steps/s**: environment steps summed over seeds, per second of wall
+time. "GFLOP/s" counts the batched run's matrix multiplications analytically (forward
+2*B*sum(in*out), backward twice that) and divides by its wall time; "sgemm" is torch's own
+matrix multiply of one seed's (256, w) x (w, w) shapes on this machine at this thread count,
+so "roofline" is the fraction of that reached. Asserts nothing: speed claims live here, not in tests.
 """
 
 from __future__ import annotations
@@ -22,9 +30,9 @@ import numpy as np
 import torch
 
 from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
-from rlcheck.training import RunSpec, run
+from rlcheck.training import RunSpec, run, run_group
 
-OBS, ACT, BATCH = 3, 1, 256
+OBS, ACT, BATCH, WARMUP = 3, 1, 256, 250
 
 
 def mlp_flops(in_dim: int, width: int, out_dim: int) -> float:
@@ -32,7 +40,7 @@ def mlp_flops(in_dim: int, width: int, out_dim: int) -> float:
 
 
 def update_flops(algo: str, width: int) -> float:
-    """Matmul FLOPs of one update (forward F, forward+backward 3F), per the algorithms' code."""
+    """Matmul FLOPs of one update of one seed (forward F, forward+backward 3F), per the algorithms' code."""
     critic = mlp_flops(OBS + ACT, width, 1)
     if algo == "td3":
         actor = mlp_flops(OBS, width, ACT)
@@ -43,32 +51,58 @@ def update_flops(algo: str, width: int) -> float:
     return actor + 2 * critic + 6 * critic + 3 * actor + 6 * critic
 
 
-def sgemm_gflops(width: int) -> float:
-    a, b = torch.randn(BATCH, width), torch.randn(width, width)
+def sgemm_gflops(width: int, device: str) -> float:
+    a, b = torch.randn(BATCH, width, device=device), torch.randn(width, width, device=device)
     for _ in range(50):
         a @ b
-    n, start = 2000, time.perf_counter()
+    n = 2000
+    _sync(device)
+    start = time.perf_counter()
     for _ in range(n):
         a @ b
+    _sync(device)
     return 2.0 * BATCH * width * width * n / (time.perf_counter() - start) / 1e9
 
 
-def rlcheck_steps_per_s(algo: str, width: int, steps: int, threads: int) -> float:
-    spec = RunSpec(algo, "plain", 0, steps=steps, warmup=250, eval_every=steps, hidden=(width, width), threads=threads)
-    return run(spec).env_steps_per_s
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def sb3_steps_per_s(algo: str, width: int, steps: int) -> float:
+def specs(algo: str, width: int, steps: int, seeds: int, threads: int, device: str) -> list[RunSpec]:
+    return [
+        RunSpec(
+            algo, "plain", seed, steps=steps, warmup=WARMUP, eval_every=steps, hidden=(width, width),
+            threads=threads, device=device,
+        )
+        for seed in range(seeds)
+    ]  # fmt: skip
+
+
+def batched_seconds(work: list[RunSpec]) -> float:
+    start = time.perf_counter()
+    run_group(work)
+    return time.perf_counter() - start
+
+
+def loop_seconds(work: list[RunSpec]) -> float:
+    start = time.perf_counter()
+    for spec in work:
+        run(spec)
+    return time.perf_counter() - start
+
+
+def sb3_steps_per_s(algo: str, width: int, steps: int, device: str) -> float:
     from stable_baselines3 import SAC, TD3
     from stable_baselines3.common.noise import NormalActionNoise
 
     env = RandomEnv()
-    kwargs = {"policy_kwargs": {"net_arch": [width, width]}, "learning_starts": 250, "batch_size": BATCH, "seed": 0}
+    kwargs = {"policy_kwargs": {"net_arch": [width, width]}, "learning_starts": WARMUP, "batch_size": BATCH, "seed": 0}
     if algo == "td3":
         noise = NormalActionNoise(np.zeros(ACT), 0.1 * np.ones(ACT))
-        model = TD3("MlpPolicy", env, action_noise=noise, device="cpu", **kwargs)
+        model = TD3("MlpPolicy", env, action_noise=noise, device=device, **kwargs)
     else:
-        model = SAC("MlpPolicy", env, device="cpu", **kwargs)
+        model = SAC("MlpPolicy", env, device=device, **kwargs)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     return steps / (time.perf_counter() - start)
@@ -76,15 +110,24 @@ def sb3_steps_per_s(algo: str, width: int, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=1000, help="environment steps per seed")
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--widths", default="64,256")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--algos", default="td3,sac")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 (not installed)")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores, torch {torch.__version__}, env {RANDOM_ENV_ID}, {args.steps} steps, batch {BATCH}")
+    if args.steps <= WARMUP:
+        parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
+    name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"{os.cpu_count()} cores"
+    print(
+        f"{name}, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.seeds} seeds x {args.steps} steps, batch {BATCH}; "
+        "throughput in seed-steps/s (env steps summed over seeds, per wall second)"
+    )
     header = (
-        f"{'algo':<5} {'width':>5} {'threads':>7} {'rlcheck steps/s':>16} {'SB3 steps/s':>12} {'ratio':>6} "
-        f"{'GFLOP/s':>8} {'sgemm':>7} {'roofline':>8}"
+        f"{'algo':<5} {'width':>5} {'threads':>7} {'batched':>8} {'loop':>7} {'SB3':>6} {'vs loop':>8} "
+        f"{'vs SB3':>7} {'GFLOP/s':>8} {'sgemm':>7} {'roofline':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -92,13 +135,17 @@ def main() -> None:
         for width in (int(w) for w in args.widths.split(",")):
             for threads in (int(t) for t in args.threads.split(",")):
                 torch.set_num_threads(threads)
-                ours = rlcheck_steps_per_s(algo, width, args.steps, threads)
-                theirs = sb3_steps_per_s(algo, width, args.steps)
-                updates_per_s = ours * (args.steps - 250) / args.steps
+                work = specs(algo, width, args.steps, args.seeds, threads, args.device)
+                seed_steps = args.seeds * args.steps
+                batched = seed_steps / batched_seconds(work)
+                loop = seed_steps / loop_seconds(work)
+                sb3 = float("nan") if args.no_sb3 else sb3_steps_per_s(algo, width, args.steps, args.device)
+                updates_per_s = batched * (args.steps - WARMUP) / args.steps
                 achieved = update_flops(algo, width) * updates_per_s / 1e9
-                peak = sgemm_gflops(width)
+                peak = sgemm_gflops(width, args.device)
                 print(
-                    f"{algo:<5} {width:>5} {threads:>7} {ours:>16.0f} {theirs:>12.0f} {ours / theirs:>6.2f} "
+                    f"{algo:<5} {width:>5} {threads:>7} {batched:>8.0f} {loop:>7.0f} {sb3:>6.0f} "
+                    f"{batched / loop:>7.2f}x {batched / sb3:>6.2f}x "
                     f"{achieved:>8.2f} {peak:>7.1f} {achieved / peak:>8.1%}",
                     flush=True,
                 )

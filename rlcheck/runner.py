@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from rlcheck.training import RunResult, RunSpec, run_group
+from rlcheck.training import RunResult, RunSpec, fuses_seeds, run_group
 
 ProgressCallback = Callable[[RunResult, int, int], None]
 
@@ -125,16 +125,31 @@ def run_all(
 
 def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_SEEDS_PER_JOB) -> list[list[RunSpec]]:
     """Group runs that differ only in their seed into jobs of at most `max_seeds`; while
-    there are fewer jobs than workers, halve the largest so that every worker has one."""
+    there are fewer jobs than workers, halve the largest so that every worker has one.
+
+    Only jobs whose networks fuse across seeds are halved: their seeds compute the same bits
+    in any grouping. Other networks keep the grouping the spec list gives them, so that their
+    results never depend on the number of workers."""
     groups: dict[RunSpec, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.group_key(), []).append(spec)
     jobs = [group[i : i + max_seeds] for group in groups.values() for i in range(0, len(group), max_seeds)]
-    while 0 < len(jobs) < workers and max(len(job) for job in jobs) > 1:
-        largest = max(range(len(jobs)), key=lambda i: len(jobs[i]))
+    splittable = {key for key in groups if len(jobs) < workers and _fuses_seeds(key)}
+    while 0 < len(jobs) < workers:
+        candidates = [i for i, job in enumerate(jobs) if len(job) > 1 and job[0].group_key() in splittable]
+        if not candidates:
+            break
+        largest = max(candidates, key=lambda i: len(jobs[i]))
         job = jobs.pop(largest)
         jobs[largest:largest] = [job[: len(job) // 2], job[len(job) // 2 :]]
     return jobs
+
+
+def _fuses_seeds(spec: RunSpec) -> bool:
+    try:
+        return fuses_seeds(spec)
+    except Exception:  # a broken factory is reported by the run itself, with its one-line message
+        return False
 
 
 def _run_parallel(jobs: Iterable[list[RunSpec]], workers: int, finish: Callable[[RunResult], None]) -> None:

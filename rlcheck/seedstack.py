@@ -208,9 +208,10 @@ class StackedBatchRenorm1d(nn.Module):
 STACKED_NORMS = (StackedBatchNorm1d, StackedBatchRenorm1d)  # the stacked layers that depend on the batch
 
 
-def _fusable(module: nn.Module) -> bool:
+def fusable(module: nn.Module) -> bool:
+    """Whether rlcheck can fuse S copies of `module` into stacked layers (bit-identical per seed for any S)."""
     if type(module) is nn.Sequential:  # exactly Sequential: a subclass may override forward
-        return all(_fusable(child) for child in module)
+        return all(fusable(child) for child in module)
     if type(module) is nn.Linear or type(module) is BatchRenorm1d or type(module) in ELEMENTWISE:
         return True
     if type(module) is nn.BatchNorm1d:
@@ -267,7 +268,7 @@ class SeedStack(nn.Module):
         ``sample_in`` (``(S, B, in_dim)``) is used to check a ``vmap`` stack against the
         members before it is trusted; a module it cannot batch falls back to ``loop``.
         """
-        if all(_fusable(m) for m in members) and len({_structure(m) for m in members}) == 1:
+        if all(fusable(m) for m in members) and len({_structure(m) for m in members}) == 1:
             return cls(members, "fused")
         reason = _vmap_failure(members, sample_in)
         if reason is None:

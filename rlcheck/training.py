@@ -26,6 +26,7 @@ from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
+from rlcheck.seedstack import fusable
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
@@ -208,6 +209,14 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
     return agent
 
 
+def fuses_seeds(spec: RunSpec) -> bool:
+    """Whether the spec's networks fuse across seeds (rlcheck.seedstack), so that a seed's curve
+    is bit for bit the same whichever seeds share its batch. Networks batched by vmap or trained
+    seed by seed are reproducible for the same grouping, and equal up to rounding otherwise."""
+    nets = {spec.actor_net_name, spec.critic_net_name}
+    return all(fusable(resolve_factory(name, spec.hidden)(4, 2)) for name in nets)
+
+
 class _ActionScaler:
     """Maps the agent's actions in [-1, 1] to the environment's bounds."""
 
@@ -300,7 +309,9 @@ def train_seeds(
     seeds = [s.seed for s in specs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"train_seeds got a seed twice: {seeds}")
-    if spec.threads > 0 and torch.get_num_threads() != spec.threads:
+    if spec.threads > 0:
+        # Always set, even when torch reports it already: it also resets MKL's and OpenMP's own
+        # counts, and a matrix multiply split over more threads rounds differently.
         torch.set_num_threads(spec.threads)
     device = torch.device(spec.device)
     envs, eval_envs = _Envs(spec.env_id, len(seeds), device), _Envs(spec.env_id, len(seeds), device)

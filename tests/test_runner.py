@@ -1,6 +1,6 @@
 import json
 
-from rlcheck.runner import ProgressPrinter, load_log, run_all
+from rlcheck.runner import ProgressPrinter, batch_jobs, load_log, run_all
 from rlcheck.training import RunSpec
 
 SPECS = [
@@ -48,3 +48,18 @@ def test_progress_printer_counts_across_rounds(capsys):
     printer(results[0], 1, 1)
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("[  1/2] td3 plain") and err[1].startswith("[  2/2] td3 plain")
+
+
+def test_runs_that_differ_only_in_seed_share_a_job_and_jobs_are_split_to_feed_every_worker():
+    specs = [RunSpec("td3", net, seed, steps=200) for net in ("plain", "batchnorm") for seed in range(5)]
+    jobs = batch_jobs(specs, workers=1)
+    assert [[s.seed for s in job] for job in jobs] == [[0, 1, 2, 3, 4]] * 2
+    assert all(len({s.net for s in job}) == 1 for job in jobs)
+    assert [len(job) for job in batch_jobs(specs[:5], workers=2)] == [2, 3]
+    assert [len(job) for job in batch_jobs(specs, workers=1, max_seeds=2)] == [2, 2, 1, 2, 2, 1]
+    assert sorted(s.seed for job in batch_jobs(specs[:3], workers=8) for s in job) == [0, 1, 2]  # never empty jobs
+
+
+def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():
+    specs = [RunSpec("td3", "tests.user_nets:custom_forward", seed, steps=200) for seed in range(4)]
+    assert [len(job) for job in batch_jobs(specs, workers=2)] == [4]

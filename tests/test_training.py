@@ -1,9 +1,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from rlcheck.errors import UsageError
-from rlcheck.training import RunResult, RunSpec, make_env, run
+from rlcheck.training import RunResult, RunSpec, make_env, run, run_group, train_seeds
 
 TINY = {"steps": 300, "warmup": 100, "eval_every": 100}
 
@@ -71,3 +72,60 @@ def test_unbounded_action_space_is_a_usage_error():
     gym.register("rlcheck-test/Unbounded-v0", entry_point=_Unbounded)
     with pytest.raises(UsageError, match="unbounded action space"):
         make_env("rlcheck-test/Unbounded-v0")
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+@pytest.mark.parametrize("net", ["plain", "batchnorm", "layernorm"])
+def test_a_seed_trained_beside_others_gets_the_curve_it_gets_alone(algo, net):
+    together = run_group([RunSpec(algo, net, seed, **TINY) for seed in (5, 3, 8)])
+    alone = run(RunSpec(algo, net, seed=3, **TINY))
+    assert together[1].spec.seed == 3 and together[1].batched_with == 3
+    assert together[1].eval_returns == alone.eval_returns  # bit for bit
+    assert together[0].eval_returns != together[1].eval_returns
+
+
+def test_value_probe_errors_are_per_seed_and_independent_of_the_batch():
+    spec = {"env_id": "rlcheck/ConstantReward-v0", "steps": 200, "warmup": 50, "eval_every": 50}
+    together = run_group([RunSpec("td3", "plain", seed, **spec) for seed in (0, 1)])
+    alone = run(RunSpec("td3", "plain", 1, **spec))
+    assert together[1].eval_value_errors == alone.eval_value_errors
+    assert together[0].eval_value_errors != together[1].eval_value_errors
+    assert alone.eval_value_errors[-1] < alone.eval_value_errors[0]  # the critic learned Q = 1
+
+
+def test_a_net_vmap_cannot_batch_trains_seed_by_seed_with_a_one_line_notice(capsys):
+    specs = [RunSpec("td3", "tests.user_nets:branchy", seed, **TINY) for seed in (0, 1)]
+    agent, _, results = train_seeds(specs)
+    notice = capsys.readouterr().err
+    assert "cannot be batched across seeds" in notice and "one after another" in notice
+    assert agent.actor.net.strategy == "loop"
+    assert results[1].eval_returns == run(specs[1]).eval_returns
+
+
+def test_train_seeds_refuses_runs_that_differ_in_more_than_the_seed():
+    with pytest.raises(ValueError, match="differ only in their seed"):
+        train_seeds([RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "batchnorm", 1, **TINY)])
+    with pytest.raises(ValueError, match="seed twice"):
+        train_seeds([RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "plain", 0, **TINY)])
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_a_vmap_batched_user_net_updates_each_seed_as_alone_up_to_rounding(algo):
+    from rlcheck.algos import ALGORITHMS
+    from rlcheck.nets import resolve_factory
+    from tests.helpers import random_batch
+
+    # No BatchNorm here: a bias in front of BatchNorm has a gradient of exactly 0 up to
+    # rounding, and Adam's first steps turn that rounding into steps of +-lr.
+    factory = resolve_factory("tests.user_nets:custom_mlp")
+    together = ALGORITHMS[algo](3, 1, factory, factory, seeds=[5, 3, 8])
+    alone = ALGORITHMS[algo](3, 1, factory, factory, seeds=[3])
+    assert together.actor.net.strategy == "vmap"
+    batch = random_batch(seeds=3)
+    for _ in range(4):
+        together.update(batch)
+        alone.update(type(batch)(*(t[1:2] for t in batch)))
+    for t, a in zip(together.q1.parameters(), alone.q1.parameters(), strict=True):
+        torch.testing.assert_close(t[1], a[0], rtol=1e-5, atol=1e-6)
+    for t, a in zip(together.actor.parameters(), alone.actor.parameters(), strict=True):
+        torch.testing.assert_close(t[1], a[0], rtol=1e-5, atol=1e-6)

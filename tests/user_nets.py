@@ -70,3 +70,48 @@ def needs_a_batch(in_dim: int, out_dim: int) -> nn.Module:
 
 
 NOT_CALLABLE = 3
+
+
+class _CustomForward(nn.Module):
+    """A user module with its own forward (not an nn.Sequential): batched with torch.func.vmap."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.norm, self.fc2 = nn.Linear(in_dim, 32), nn.BatchNorm1d(32), nn.Linear(32, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.norm(self.fc1(x))))
+
+
+def custom_forward(in_dim: int, out_dim: int) -> nn.Module:
+    return _CustomForward(in_dim, out_dim)
+
+
+class _Branchy(nn.Module):
+    """Data-dependent control flow, which vmap cannot batch: trained seed by seed."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(in_dim, 32), nn.ReLU(), nn.Linear(32, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return y if bool(torch.isfinite(y).all()) else torch.zeros_like(y)
+
+
+def branchy(in_dim: int, out_dim: int) -> nn.Module:
+    return _Branchy(in_dim, out_dim)
+
+
+class _CustomMLP(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(in_dim, 32), nn.Linear(32, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def custom_mlp(in_dim: int, out_dim: int) -> nn.Module:
+    """A plain MLP with its own forward: batched with torch.func.vmap."""
+    return _CustomMLP(in_dim, out_dim)
