@@ -17,23 +17,24 @@ import os
 
 import pytest
 
-from rlcheck.runner import default_workers, run_all, threads_per_worker
+from rlcheck.runner import default_workers, threads_per_worker
 from rlcheck.stats import FLAGGED
-from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-from rlcheck.training import RunSpec
+from rlcheck.study import Cell, CellComparison, StudyConfig, StudyResult, run_study
 
 SEEDS = tuple(int(s) for s in os.environ.get("RLCHECK_BENCH_SEEDS", "0,1,2,3,4").split(","))
 WORKERS = default_workers()
 
 # (a) Steps within which plain nets must reach the bar, measured on seeds 0-19 with
-# `python benchmarks/measure_gate.py learning` (eval every 100 steps, warm-up 250, 64x64):
-#   TD3: every seed >= 28 by step 800 (median 700); N = 1000.
+# `python benchmarks/measure_gate.py learning` (eval every 100 steps, warm-up 250, 64x64,
+# the seed-batched engine):
+#   TD3: every seed >= 28 by step 800 and still >= 28 at step 1000 (final 29.43-29.83); N = 1000.
 #   SAC: no seed reaches 28, by design: with the standard target entropy -|A| = -1 the best
 #   policy SAC may hold is tanh(N(m, s)) with entropy -1, whose deterministic action
-#   tanh(m*) = 0.9145 returns 27.44 (`sac_entropy_limited_return` below). Plain SAC
-#   plateaus at 27.41-27.49, measured. The SAC bar is therefore 27.0 (98% of that limit),
-#   which every seed reached by step 3100 (median 2950); N = 3500.
-LEARNING_BUDGET = {"td3": (1000, 28.0), "sac": (3500, 27.0)}
+#   tanh(m*) = 0.9145 returns 27.44 (`sac_entropy_limited_return` below); plain SAC
+#   plateaus at 27.41-27.49 by step 5000. Within the study's 2000 steps every seed reached
+#   24 by step 1700 and ended at 25.34-25.71, so the SAC bar is 24 (87% of that limit) by
+#   N = 2000 -- the same runs as the study's plain baseline, so checking it trains nothing.
+LEARNING_BUDGET = {"td3": (1000, 28.0), "sac": (2000, 24.0)}
 
 
 def sac_entropy_limited_return(target_entropy: float = -1.0, horizon: int = 30) -> float:
@@ -64,12 +65,14 @@ def sac_entropy_limited_return(target_entropy: float = -1.0, horizon: int = 30) 
 
 
 @functools.cache
-def batchnorm_study(algo: str, hidden: tuple[int, ...] = (64, 64), candidate: str = "batchnorm") -> StudyResult:
-    """plain vs `candidate` for one algorithm; seeds grow (up to 3x) while inconclusive."""
-    steps = 1000 if algo == "td3" else 2000  # TD3 has learned by 1000; SAC as calibrated
+def batchnorm_study(
+    algo: str, hidden: tuple[int, ...] = (64, 64), candidates: tuple[str, ...] = ("batchnorm",)
+) -> StudyResult:
+    """plain vs each candidate for one algorithm; seeds grow (up to 3x) while inconclusive."""
+    steps = LEARNING_BUDGET[algo][0]  # as calibrated above
     config = StudyConfig(
         cells=(Cell(algo, steps=steps),),
-        nets=("plain", candidate),
+        nets=("plain", *candidates),
         seeds=SEEDS,
         max_seeds=3 * len(SEEDS),
         hidden=hidden,
@@ -79,19 +82,29 @@ def batchnorm_study(algo: str, hidden: tuple[int, ...] = (64, 64), candidate: st
     return run_study(config)
 
 
+# TD3's gate study compares naive BatchNorm and the LayerNorm control with one set of plain runs.
+TD3_CANDIDATES = ("batchnorm", "layernorm")
+GROUPS = {"td3": pytest.mark.xdist_group("td3-batchnorm"), "sac": pytest.mark.xdist_group("sac-batchnorm")}
+
+
+def gate_study(algo: str) -> StudyResult:
+    return batchnorm_study(algo, candidates=TD3_CANDIDATES if algo == "td3" else ("batchnorm",))
+
+
+def _comparison(algo: str, candidate: str) -> CellComparison:
+    return next(c for c in gate_study(algo).comparisons if c.candidate == candidate)
+
+
 def test_sac_entropy_limit_matches_the_measured_plateau():
     assert sac_entropy_limited_return() == pytest.approx(27.44, abs=0.01)
 
 
-@pytest.mark.parametrize("algo", [pytest.param("td3", marks=pytest.mark.xdist_group("td3-batchnorm")), "sac"])
+@pytest.mark.parametrize("algo", [pytest.param(a, marks=GROUPS[a]) for a in ("td3", "sac")])
 def test_batchnorm_baseline_plain_nets_learn_random_env_on_every_seed(algo):
     steps, threshold = LEARNING_BUDGET[algo]
-    if algo == "td3":
-        study = batchnorm_study("td3")
-        runs = study.runs_of(study.config.cells[0], "plain")[: len(SEEDS)]
-    else:
-        specs = [RunSpec("sac", "plain", seed, steps=steps, threads=threads_per_worker(WORKERS)) for seed in SEEDS]
-        runs = run_all(specs, WORKERS)
+    study = gate_study(algo)
+    runs = [r for r in study.runs_of(study.config.cells[0], "plain") if r.spec.seed in SEEDS]
+    assert len(runs) == len(SEEDS) and all(r.spec.steps == steps for r in runs)
     reached = {r.spec.seed: max(r.eval_returns) for r in runs}
     assert all(best >= threshold for best in reached.values()), (
         f"plain {algo} did not reach {threshold} within {steps} steps on every seed: {reached}"
@@ -99,22 +112,24 @@ def test_batchnorm_baseline_plain_nets_learn_random_env_on_every_seed(algo):
     assert all(r.final_return >= threshold for r in runs)  # ...and holds it at the end
 
 
-@pytest.mark.xdist_group("td3-batchnorm")
+@GROUPS["td3"]
 def test_batchnorm_naive_td3_is_flagged():
-    (comparison,) = batchnorm_study("td3").comparisons
+    comparison = _comparison("td3", "batchnorm")
     assert comparison.stats.verdict in FLAGGED, comparison.stats.reason
     assert comparison.stats.n_candidate == len(SEEDS)  # TD3 needs no extra seeds
 
 
+@GROUPS["sac"]
 def test_batchnorm_naive_sac_is_flagged():
-    (comparison,) = batchnorm_study("sac").comparisons
+    comparison = _comparison("sac", "batchnorm")
     assert comparison.stats.verdict in FLAGGED, comparison.stats.reason
 
 
+@GROUPS["td3"]
 def test_batchnorm_gate_does_not_flag_layernorm_td3():
     # The control: a normalisation without batch dependence must pass, or the gate is a
     # false alarm that flags every change.
-    (comparison,) = batchnorm_study("td3", candidate="layernorm").comparisons
+    comparison = _comparison("td3", "layernorm")
     assert comparison.stats.verdict == "ok", comparison.stats.reason
 
 
