@@ -9,6 +9,7 @@ are grouped changes the wall time, never a result.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -19,7 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from rlcheck.training import RunResult, RunSpec, fuses_seeds, run_group
+import gymnasium as gym
+
+from rlcheck.errors import UsageError
+from rlcheck.training import RunResult, RunSpec, fuses_seeds, make_env, run_group
 
 ProgressCallback = Callable[[RunResult, int, int], None]
 
@@ -124,17 +128,18 @@ def run_all(
 
 
 def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_SEEDS_PER_JOB) -> list[list[RunSpec]]:
-    """Group runs that differ only in their seed into jobs of at most `max_seeds`; while
+    """Group runs that differ only in their seed and environment (of one observation and action
+    size) into jobs of at most `max_seeds` runs; while
     there are fewer jobs than workers, halve the largest so that every worker has one.
 
     Only jobs whose networks fuse across seeds are halved: their seeds compute the same bits
     in any grouping. Other networks keep the grouping the spec list gives them, so that their
     results never depend on the number of workers."""
-    groups: dict[RunSpec, list[RunSpec]] = {}
+    groups: dict[tuple[RunSpec, tuple[int, int]], list[RunSpec]] = {}
     for spec in specs:
-        groups.setdefault(spec.group_key(), []).append(spec)
+        groups.setdefault((spec.group_key(), _env_dims(spec.env_id)), []).append(spec)
     jobs = [group[i : i + max_seeds] for group in groups.values() for i in range(0, len(group), max_seeds)]
-    splittable = {key for key in groups if len(jobs) < workers and _fuses_seeds(key)}
+    splittable = {key for key, _ in groups if len(jobs) < workers and _fuses_seeds(key)}
     while 0 < len(jobs) < workers:
         candidates = [i for i, job in enumerate(jobs) if len(job) > 1 and job[0].group_key() in splittable]
         if not candidates:
@@ -143,6 +148,18 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
         job = jobs.pop(largest)
         jobs[largest:largest] = [job[: len(job) // 2], job[len(job) // 2 :]]
     return jobs
+
+
+@functools.cache
+def _env_dims(env_id: str) -> tuple[int, int]:
+    """(observation size, action size): runs batch together only where their networks have one shape."""
+    try:
+        env = make_env(env_id)
+    except UsageError:
+        return (-1, -1)  # the run itself reports it, with its one-line message
+    dims = (gym.spaces.flatdim(env.observation_space), gym.spaces.flatdim(env.action_space))
+    env.close()
+    return dims
 
 
 def _fuses_seeds(spec: RunSpec) -> bool:

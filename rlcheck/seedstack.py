@@ -18,13 +18,13 @@ Three ways to stack, tried in this order when a stack is built:
   stacked (``stack_module_state``) and the module runs under ``vmap(functional_call)``,
   BatchNorm with per-seed running statistics included.
 * ``loop``: a module that neither can batch (data-dependent control flow, in-place tricks,
-  random layers such as Dropout): the members run one after another, with a one-line notice.
+  random layers such as Dropout): the members run one after another (``fallback_reason``
+  says why; the study prints it as a one-line notice before training).
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
@@ -247,6 +247,7 @@ class SeedStack(nn.Module):
     def __init__(self, members: Sequence[nn.Module], strategy: Strategy) -> None:
         super().__init__()
         self.size, self.strategy = len(members), strategy
+        self.fallback_reason: str | None = None  # why a "loop" stack could not be batched
         # The members' structure, for reports (which layers the user's network has) and
         # for `member`. Kept outside the module tree: its own tensors are stale copies.
         self._template: tuple[nn.Module, ...] = (copy.deepcopy(members[0]),)
@@ -273,13 +274,9 @@ class SeedStack(nn.Module):
         reason = _vmap_failure(members, sample_in)
         if reason is None:
             return cls(members, "vmap")
-        if len(members) > 1:
-            print(
-                f"rlcheck: net {name!r} cannot be batched across seeds ({reason}); "
-                "training its seeds one after another",
-                file=sys.stderr,
-            )
-        return cls(members, "loop")
+        stack = cls(members, "loop")
+        stack.fallback_reason = reason
+        return stack
 
     @property
     def template(self) -> nn.Module:

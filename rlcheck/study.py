@@ -22,6 +22,7 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, run_all
+from rlcheck.seedstack import SeedStack
 from rlcheck.stats import FLAGGED, Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, make_env
 
@@ -193,6 +194,7 @@ def versions() -> dict[str, str]:
 
 def check_config(config: StudyConfig) -> None:
     """Every check that can fail before training starts, so no run is wasted on a typo."""
+    noticed: set[tuple[str, str]] = set()
     if config.baseline not in config.nets:
         raise UsageError(f"baseline net {config.baseline!r} is not among --nets {','.join(config.nets)}")
     if len(set(config.seeds)) != len(config.seeds):
@@ -209,7 +211,17 @@ def check_config(config: StudyConfig) -> None:
             raise UsageError("--eval-every and --eval-episodes must be at least 1")
         env = make_env(cell.env_id)
         for net in config.nets:
-            build_agent(config.spec(cell, net, 0), env)
+            # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
+            agent = build_agent(config.spec(cell, net, 0), env, seeds=[0, 1])
+            for role, module in (("actor", agent.actor), ("critic", agent.q1)):
+                stack = next(m for m in module.modules() if isinstance(m, SeedStack))
+                if stack.fallback_reason and (net, role) not in noticed:
+                    noticed.add((net, role))
+                    print(
+                        f"rlcheck: note: the {role} of net {net!r} cannot be batched across seeds "
+                        f"({stack.fallback_reason}); its seeds train one after another (slower, same results)",
+                        file=sys.stderr,
+                    )
         env.close()
 
 

@@ -57,8 +57,9 @@ class RunSpec:
     recipe: str = "standard"  # or "crossq": the algorithm's CrossQ version (SAC only)
 
     def group_key(self) -> RunSpec:
-        """What runs must share to train in one batch: everything but the seed."""
-        return dataclasses.replace(self, seed=0)
+        """What runs must share to train in one batch: everything but the seed, the environment
+        and its evaluation episodes (environments must also agree on observation and action sizes)."""
+        return dataclasses.replace(self, seed=0, env_id="", eval_episodes=0)
 
     @property
     def actor_net_name(self) -> str:
@@ -230,50 +231,64 @@ class _ActionScaler:
 
 
 class _Envs:
-    """One environment per seed, stepped in lockstep; observations as one (S, obs_dim) tensor."""
+    """One environment per member (a run of the batch), stepped in lockstep; observations as one (S, obs_dim) tensor."""
 
-    def __init__(self, env_id: str, seeds: int, device: torch.device) -> None:
-        self.envs = [make_env(env_id) for _ in range(seeds)]
-        self.scale = _ActionScaler(_box(self.envs[0].action_space))
+    def __init__(self, env_ids: Sequence[str], device: torch.device) -> None:
+        self.envs = [make_env(env_id) for env_id in env_ids]
+        self.scales = [_ActionScaler(_box(env.action_space)) for env in self.envs]
         self.device = device
 
     def tensor(self, observations: Sequence[np.ndarray]) -> torch.Tensor:
         flat = np.stack([np.asarray(o, dtype=np.float32).reshape(-1) for o in observations])
         return torch.from_numpy(flat).to(self.device)
 
+    def scale(self, actions: np.ndarray) -> list[np.ndarray]:
+        """(S, act_dim) actions in [-1, 1] -> each member's action in its env's shape and bounds."""
+        return [scale(action)[0] for scale, action in zip(self.scales, actions, strict=True)]
+
     def close(self) -> None:
         for env in self.envs:
             env.close()
 
 
-def evaluate(agent: Agent, envs: _Envs, episodes: int, seeds: Sequence[int]) -> list[float]:
-    """Mean return per seed of the deterministic policy over `episodes` episodes (fixed start seeds)."""
+def evaluate(agent: Agent, envs: _Envs, episodes: Sequence[int], seeds: Sequence[int]) -> list[float]:
+    """Mean return per member of the deterministic policy over its `episodes` episodes (fixed start seeds)."""
     totals = np.zeros(len(envs.envs))
-    for episode in range(episodes):
-        observations = [env.reset(seed=seed + episode)[0] for env, seed in zip(envs.envs, seeds, strict=True)]
-        running = np.ones(len(envs.envs), dtype=bool)
+    observations = [np.zeros(1)] * len(envs.envs)
+    for episode in range(max(episodes)):
+        running = np.array([episode < n for n in episodes])
+        for s in map(int, np.flatnonzero(running)):
+            observations[s] = envs.envs[s].reset(seed=seeds[s] + episode)[0]
         while running.any():
             actions = envs.scale(agent.act(envs.tensor(observations).unsqueeze(1), explore=False).cpu().numpy())
-            for s in np.flatnonzero(running):  # a seed whose episode ended waits for the others
+            for s in map(int, np.flatnonzero(running)):  # a member whose episode ended waits for the others
                 observations[s], reward, terminated, truncated, _ = envs.envs[s].step(actions[s])
                 totals[s] += float(reward)
                 running[s] = not (terminated or truncated)
-    return list(totals / episodes)
+    return list(totals / np.asarray(episodes))
 
 
 class ValueProbe:
-    """A fixed batch of (s, a) per seed with their true Q values, on envs that know Q (rlcheck's probes)."""
+    """A fixed batch of (s, a) per member with their true Q values, for members whose env knows Q (rlcheck's probes)."""
 
-    def __init__(self, probe: KnownQ, seeds: Sequence[int], device: torch.device, n: int = 256) -> None:
-        drawn = [probe.sample_state_actions(n, np.random.default_rng(seed)) for seed in seeds]
-        self.true_q = np.stack([probe.true_q(obs, actions) for obs, actions in drawn])
-        self.obs = torch.as_tensor(np.stack([obs for obs, _ in drawn]), device=device)
-        self.actions = torch.as_tensor(np.stack([actions for _, actions in drawn]), device=device)
+    def __init__(self, envs: Sequence[gym.Env], seeds: Sequence[int], device: torch.device, n: int = 256) -> None:
+        probes = [env.unwrapped if isinstance(env.unwrapped, KnownQ) else None for env in envs]
+        self.knows_q = [p is not None for p in probes]
+        obs_dim, act_dim = _dims(envs[0])
+        obs = np.zeros((len(envs), n, obs_dim), dtype=np.float32)  # members without Q: ignored
+        actions = np.zeros((len(envs), n, act_dim), dtype=np.float32)
+        self.true_q = np.zeros((len(envs), n))
+        for s, (probe, seed) in enumerate(zip(probes, seeds, strict=True)):
+            if probe is not None:
+                obs[s], actions[s] = probe.sample_state_actions(n, np.random.default_rng(seed))
+                self.true_q[s] = probe.true_q(obs[s], actions[s])
+        self.obs, self.actions = torch.as_tensor(obs, device=device), torch.as_tensor(actions, device=device)
 
-    def errors(self, agent: Agent) -> list[float]:
-        """Mean |Q(s, a) - true Q(s, a)| of each seed's first critic."""
+    def errors(self, agent: Agent) -> list[float | None]:
+        """Mean |Q(s, a) - true Q(s, a)| of each member's first critic (None where its env does not know Q)."""
         predicted = agent.q_value(self.obs, self.actions).cpu().numpy()
-        return list(np.abs(predicted - self.true_q).mean(axis=1).astype(float))
+        errors = np.abs(predicted - self.true_q).mean(axis=1)
+        return [float(e) if known else None for e, known in zip(errors, self.knows_q, strict=True)]
 
 
 def run(spec: RunSpec) -> RunResult:
@@ -282,7 +297,7 @@ def run(spec: RunSpec) -> RunResult:
 
 
 def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
-    """Train runs that differ only in their seed as one batched computation."""
+    """Train runs that differ only in their seed and environment as one batched computation."""
     return train_seeds(specs)[2]
 
 
@@ -295,46 +310,54 @@ def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) ->
 def train_seeds(
     specs: Sequence[RunSpec], on_eval: Callable[[Agent, int], None] | None = None
 ) -> tuple[Agent, ReplayBuffer, list[RunResult]]:
-    """Train every seed of `specs` (runs that differ only in their seed) as one batched agent.
+    """Train `specs` -- runs that differ only in their seed and environment -- as one batched agent.
 
-    Returns the agent (its networks stacked over the seeds, in the order of `specs`), the
-    replay buffer and one learning curve per spec. ``on_eval(agent, step)`` is called at
-    every evaluation, e.g. to measure the agent as it learns.
+    Each run is a member of the batch with its own networks, environment, replay data and
+    random streams; the environments must agree on observation and action sizes. Returns the
+    agent (its networks stacked over the members, in the order of `specs`), the replay buffer
+    and one learning curve per spec. ``on_eval(agent, step)`` is called at every evaluation,
+    e.g. to measure the agent as it learns.
     """
     if not specs:
         raise ValueError("train_seeds needs at least one spec")
     spec = specs[0]
     if any(s.group_key() != spec.group_key() for s in specs):
-        raise ValueError("train_seeds trains runs that differ only in their seed; group them first")
-    seeds = [s.seed for s in specs]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"train_seeds got a seed twice: {seeds}")
+        raise ValueError("train_seeds trains runs that differ only in their seed and environment; group them first")
+    if len({(s.seed, s.env_id) for s in specs}) != len(specs):
+        raise ValueError(f"train_seeds got a run twice: {[(s.seed, s.env_id) for s in specs]}")
     if spec.threads > 0:
         # Always set, even when torch reports it already: it also resets MKL's and OpenMP's own
         # counts, and a matrix multiply split over more threads rounds differently.
         torch.set_num_threads(spec.threads)
     device = torch.device(spec.device)
-    envs, eval_envs = _Envs(spec.env_id, len(seeds), device), _Envs(spec.env_id, len(seeds), device)
-    env = envs.envs[0]
-    agent = build_agent(spec, env, seeds)
-    obs_dim, act_dim = _dims(env)
-    buffer = ReplayBuffer(len(seeds), min(spec.steps, 1_000_000), obs_dim, act_dim, device)
+    seeds = [s.seed for s in specs]
+    env_ids = [s.env_id for s in specs]
+    envs, eval_envs = _Envs(env_ids, device), _Envs(env_ids, device)
+    if len({_dims(e) for e in envs.envs}) > 1:
+        raise ValueError(f"train_seeds got environments of different sizes: {sorted(set(env_ids))}")
+    agent = build_agent(spec, envs.envs[0], seeds)
+    obs_dim, act_dim = _dims(envs.envs[0])
+    buffer = ReplayBuffer(len(specs), min(spec.steps, 1_000_000), obs_dim, act_dim, device)
     eval_seeds = [seed + EVAL_SEED_OFFSET for seed in seeds]
-    probe = env.unwrapped
-    value_probe = ValueProbe(probe, eval_seeds, device) if isinstance(probe, KnownQ) else None
+    eval_episodes = [s.eval_episodes for s in specs]
+    value_probe = (
+        ValueProbe(envs.envs, eval_seeds, device) if any(isinstance(e.unwrapped, KnownQ) for e in envs.envs) else None
+    )
 
     start = time.perf_counter()
     eval_steps: list[int] = []
     eval_returns: list[list[float]] = []
-    value_errors: list[list[float]] = []
+    value_errors: list[list[float | None]] = []
     for e, seed in zip(envs.envs, seeds, strict=True):
         e.action_space.seed(seed)
     observations = [e.reset(seed=seed)[0] for e, seed in zip(envs.envs, seeds, strict=True)]
     obs = envs.tensor(observations)
+    rewards = np.zeros(len(specs), dtype=np.float32)
+    terminated = np.zeros(len(specs), dtype=np.float32)
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
             eval_steps.append(step)
-            eval_returns.append(evaluate(agent, eval_envs, spec.eval_episodes, eval_seeds))
+            eval_returns.append(evaluate(agent, eval_envs, eval_episodes, eval_seeds))
             if value_probe is not None:
                 value_errors.append(value_probe.errors(agent))
             if on_eval is not None:
@@ -347,14 +370,13 @@ def train_seeds(
             action = agent.act(obs.unsqueeze(1), explore=True).squeeze(1)
         action_np = action.cpu().numpy()
         if not np.isfinite(action_np).all():
-            bad = seeds[int(np.flatnonzero(~np.isfinite(action_np).all(axis=1))[0])]
-            raise TrainingDiverged(f"{spec.algo}/{spec.net} seed {bad}: the policy output NaN/inf at step {step}")
-        env_actions = envs.scale(action_np)
-        rewards = np.zeros(len(seeds), dtype=np.float32)
-        terminated = np.zeros(len(seeds), dtype=np.float32)
+            bad = specs[int(np.flatnonzero(~np.isfinite(action_np).all(axis=1))[0])]
+            raise TrainingDiverged(
+                f"{spec.algo}/{spec.net} seed {bad.seed} on {bad.env_id}: the policy output NaN/inf at step {step}"
+            )
         next_observations = []
-        for s, e in enumerate(envs.envs):
-            next_o, reward, term, trunc, _ = e.step(env_actions[s])
+        for s, (e, env_action) in enumerate(zip(envs.envs, envs.scale(action_np), strict=True)):
+            next_o, reward, term, trunc, _ = e.step(env_action)
             rewards[s], terminated[s] = float(reward), float(term)
             next_observations.append(next_o)
             # Only true termination stops bootstrapping; a time-limit truncation does not.
@@ -372,17 +394,19 @@ def train_seeds(
     envs.close()
     eval_envs.close()
     wall = time.perf_counter() - start
-    results = [
-        RunResult(
-            spec=run_spec,
-            eval_steps=eval_steps,
-            eval_returns=[returns[s] for returns in eval_returns],
-            wall_time_s=wall,
-            threshold=env.spec.reward_threshold if env.spec is not None else None,
-            optimal_return=optimal_return(env),
-            eval_value_errors=[errors[s] for errors in value_errors] or None,
-            batched_with=len(specs),
+    results = []
+    for s, (run_spec, env) in enumerate(zip(specs, envs.envs, strict=True)):
+        errors = [e[s] for e in value_errors]
+        results.append(
+            RunResult(
+                spec=run_spec,
+                eval_steps=eval_steps,
+                eval_returns=[returns[s] for returns in eval_returns],
+                wall_time_s=wall,
+                threshold=env.spec.reward_threshold if env.spec is not None else None,
+                optimal_return=optimal_return(env),
+                eval_value_errors=[e for e in errors if e is not None] or None,
+                batched_with=len(specs),
+            )
         )
-        for s, run_spec in enumerate(specs)
-    ]
     return agent, buffer, results

@@ -63,3 +63,13 @@ def test_runs_that_differ_only_in_seed_share_a_job_and_jobs_are_split_to_feed_ev
 def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():
     specs = [RunSpec("td3", "tests.user_nets:custom_forward", seed, steps=200) for seed in range(4)]
     assert [len(job) for job in batch_jobs(specs, workers=2)] == [4]
+
+
+def test_probes_of_one_size_and_budget_share_a_job():
+    probes = ("rlcheck/ConstantReward-v0", "rlcheck/ActionReward-v0", "rlcheck/RandomEnv-v0")
+    specs = [RunSpec("td3", "plain", seed, env_id=env, steps=200) for env in probes for seed in (0, 1)]
+    jobs = batch_jobs(specs, workers=1)
+    assert [[(s.env_id.split("/")[1], s.seed) for s in job] for job in jobs] == [
+        [("ConstantReward-v0", 0), ("ConstantReward-v0", 1), ("ActionReward-v0", 0), ("ActionReward-v0", 1)],
+        [("RandomEnv-v0", 0), ("RandomEnv-v0", 1)],  # 3-dimensional observations: a job of its own
+    ]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rlcheck.errors import UsageError
+from rlcheck.study import Cell, StudyConfig, check_config
 from rlcheck.training import RunResult, RunSpec, make_env, run, run_group, train_seeds
 
 TINY = {"steps": 300, "warmup": 100, "eval_every": 100}
@@ -93,20 +94,44 @@ def test_value_probe_errors_are_per_seed_and_independent_of_the_batch():
     assert alone.eval_value_errors[-1] < alone.eval_value_errors[0]  # the critic learned Q = 1
 
 
-def test_a_net_vmap_cannot_batch_trains_seed_by_seed_with_a_one_line_notice(capsys):
+def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once(capsys):
     specs = [RunSpec("td3", "tests.user_nets:branchy", seed, **TINY) for seed in (0, 1)]
     agent, _, results = train_seeds(specs)
-    notice = capsys.readouterr().err
-    assert "cannot be batched across seeds" in notice and "one after another" in notice
-    assert agent.actor.net.strategy == "loop"
+    assert agent.actor.net.strategy == "loop" and "torch.func.vmap" in agent.actor.net.fallback_reason
     assert results[1].eval_returns == run(specs[1]).eval_returns
+    cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
+    check_config(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:branchy")))
+    notices = capsys.readouterr().err.strip().splitlines()
+    assert len(notices) == 2  # actor and critic, once each for both cells
+    assert all("cannot be batched across seeds" in n and "one after another" in n for n in notices)
 
 
 def test_train_seeds_refuses_runs_that_differ_in_more_than_the_seed():
     with pytest.raises(ValueError, match="differ only in their seed"):
         train_seeds([RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "batchnorm", 1, **TINY)])
-    with pytest.raises(ValueError, match="seed twice"):
+    with pytest.raises(ValueError, match="a run twice"):
         train_seeds([RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "plain", 0, **TINY)])
+    with pytest.raises(ValueError, match="environments of different sizes"):
+        train_seeds(
+            [RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "plain", 0, "rlcheck/ConstantReward-v0", **TINY)]
+        )
+
+
+def test_runs_on_different_envs_of_one_size_batch_together_and_each_gets_its_own_curve():
+    probes = {"env_id": "rlcheck/ConstantReward-v0", "steps": 200, "warmup": 50, "eval_every": 50}
+    specs = [
+        RunSpec("sac", "plain", 0, **probes),
+        RunSpec("sac", "plain", 0, **{**probes, "env_id": "rlcheck/ActionReward-v0"}),
+        RunSpec("sac", "plain", 1, **{**probes, "env_id": "rlcheck/TrackObservation-v0"}, eval_episodes=10),
+    ]
+    together = run_group(specs)
+    for spec, result in zip(specs, together, strict=True):
+        alone = run(spec)
+        assert result.eval_returns == alone.eval_returns and result.eval_value_errors == alone.eval_value_errors
+        assert result.batched_with == 3
+    constant, action, _ = together
+    assert constant.eval_value_errors is not None and len(constant.eval_value_errors) == len(constant.eval_steps)
+    assert action.optimal_return == 1.0 and constant.eval_returns[-1] == 1.0
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
+from torch import nn
 
 from rlcheck.algos.common import Batch, ReplayBuffer, SeedNoise
 from rlcheck.algos.modes import NAIVE, ModeSchedule
@@ -20,6 +21,12 @@ class Agent(Protocol):
 
     @property
     def noise(self) -> SeedNoise: ...
+
+    @property
+    def actor(self) -> nn.Module: ...  # the policy, over the seed-stacked user network
+
+    @property
+    def q1(self) -> nn.Module: ...  # the first critic, over the seed-stacked user network
 
     def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor: ...
 
