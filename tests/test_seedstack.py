@@ -61,13 +61,12 @@ CASES = [
 
 
 @pytest.mark.parametrize(("factory", "strategy"), CASES)
-def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, strategy, capsys):
+def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, strategy):
     members = _members(factory)
     references = copy.deepcopy(members)
     stack = SeedStack.of(members, "net", _sample())
     assert stack.strategy == strategy
-    if strategy == "loop":
-        assert "cannot be batched across seeds" in capsys.readouterr().err
+    assert (stack.fallback_reason is not None) == (strategy == "loop")
     for step, training in enumerate([True, True, False, True, False]):
         x = _sample(seed=step + 1)
         stack.train(training)
