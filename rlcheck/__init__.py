@@ -5,9 +5,10 @@ from rlcheck.diagnose import Diagnosis, diagnose, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
 from rlcheck.errors import UsageError
 from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
+from rlcheck.seedstack import SeedStack
 from rlcheck.stats import Comparison, compare
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-from rlcheck.training import RunResult, RunSpec, run
+from rlcheck.training import RunResult, RunSpec, run, run_group
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "RandomEnv",
     "RunResult",
     "RunSpec",
+    "SeedStack",
     "StudyConfig",
     "StudyResult",
     "UsageError",
@@ -34,5 +36,6 @@ __all__ = [
     "plain",
     "run",
     "run_check",
+    "run_group",
     "run_study",
 ]
