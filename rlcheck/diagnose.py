@@ -88,8 +88,7 @@ def mode_dependent_layers(module: nn.Module) -> list[str]:
 
 def _per_seed(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
     """A (B, obs_dim) batch given to every seed of the agent: (S, B, obs_dim)."""
-    seeds = agent.noise.seeds
-    return obs.unsqueeze(0).expand(seeds, *obs.shape)
+    return obs.unsqueeze(0).expand(agent.noise.members, *obs.shape)
 
 
 def _actions(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,8 @@ class SeedNoise:
         self._blocks: dict[tuple[str, tuple[int, ...], torch.dtype], tuple[torch.Tensor, int]] = {}
 
     @property
-    def seeds(self) -> int:
+    def members(self) -> int:
+        """How many streams: the agent's stack size S."""
         return len(self.generators)
 
     def _draw(self, kind: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -149,9 +150,7 @@ def seed_stacked_nets(nets: Sequence[NetSpec], seeds: Sequence[int], device: tor
     return [
         SeedStack.of(
             [built[k] for built in per_seed], net.name, torch.randn(len(seeds), 8, net.in_dim, generator=sample)
-        )
-        .to(device)
-        .requires_grad_(True)
+        ).to(device)
         for k, net in enumerate(nets)
     ]
 
