@@ -6,6 +6,7 @@ from torch import nn
 
 from rlcheck.nets import BatchRenorm1d, batchnorm, batchrenorm, layernorm, plain
 from rlcheck.seedstack import SeedStack
+from tests.user_nets import branchy, custom_forward
 
 SEEDS = 3
 
@@ -22,29 +23,6 @@ def _sample(in_dim=4, seeds=SEEDS, batch=16, seed=0):
     return torch.randn(seeds, batch, in_dim, generator=torch.Generator().manual_seed(seed))
 
 
-class Custom(nn.Module):
-    """A user network with its own forward: not a Sequential, so it cannot be fused."""
-
-    def __init__(self, in_dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.fc1, self.bn, self.fc2 = nn.Linear(in_dim, 8), nn.BatchNorm1d(8), nn.Linear(8, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.bn(self.fc1(x))))
-
-
-class Branchy(nn.Module):
-    """Data-dependent control flow: vmap cannot batch it."""
-
-    def __init__(self, in_dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.fc = nn.Linear(in_dim, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.fc(x)
-        return y * 2 if y.sum() > 0 else y
-
-
 def _wide_layernorm(i, o):
     return nn.Sequential(nn.Linear(i, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, o))
 
@@ -55,8 +33,8 @@ CASES = [
     (layernorm, "fused"),
     (batchrenorm, "fused"),
     (_wide_layernorm, "fused"),
-    (Custom, "vmap"),
-    (Branchy, "loop"),
+    (custom_forward, "vmap"),
+    (branchy, "loop"),
 ]
 
 
@@ -109,7 +87,7 @@ def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack():
 
 
 def test_stacks_survive_deepcopy_and_move_devices_consistently():
-    stack = SeedStack.of(_members(Custom), "net", _sample())
+    stack = SeedStack.of(_members(custom_forward), "net", _sample())
     twin = copy.deepcopy(stack)
     x = _sample(seed=2)
     stack.eval()
