@@ -66,21 +66,25 @@ class BatchRenorm1d(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Statistics over the batch dimension, -2. Parameters and buffers are (C,), or (S, C)
+        # in a seed-stacked layer (rlcheck.seedstack.StackedBatchRenorm1d): one code for both.
+        weight, bias = self.weight.unsqueeze(-2), self.bias.unsqueeze(-2)
+        running_mean, running_var = self.running_mean.unsqueeze(-2), self.running_var.unsqueeze(-2)
         if not self.training:
-            return self.weight * (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) + self.bias
-        mean, var = x.mean(0), x.var(0, unbiased=False)
+            return weight * (x - running_mean) / torch.sqrt(running_var + self.eps) + bias
+        mean, var = x.mean(-2, keepdim=True), x.var(-2, unbiased=False, keepdim=True)
         std = torch.sqrt(var + self.eps)
         x_hat = (x - mean) / std
         if self.num_batches_tracked >= self.warmup_steps:
-            running_std = torch.sqrt(self.running_var + self.eps)
+            running_std = torch.sqrt(running_var + self.eps)
             r = (std / running_std).detach().clamp(1 / self.r_max, self.r_max)
-            d = ((mean - self.running_mean) / running_std).detach().clamp(-self.d_max, self.d_max)
+            d = ((mean - running_mean) / running_std).detach().clamp(-self.d_max, self.d_max)
             x_hat = x_hat * r + d
         with torch.no_grad():
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var, self.momentum)
+            self.running_mean.lerp_(mean.squeeze(-2), self.momentum)
+            self.running_var.lerp_(var.squeeze(-2), self.momentum)
             self.num_batches_tracked += 1
-        return self.weight * x_hat + self.bias
+        return weight * x_hat + bias
 
 
 def _mlp(in_dim: int, out_dim: int, hidden: Sequence[int], norm: str | None) -> nn.Sequential:

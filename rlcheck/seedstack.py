@@ -158,15 +158,12 @@ class StackedLayerNorm(nn.Module):
         return state
 
 
-class StackedBatchRenorm1d(nn.Module):
-    """S independent :class:`rlcheck.nets.BatchRenorm1d` layers (statistics over each seed's batch)."""
-
-    running_mean: torch.Tensor
-    running_var: torch.Tensor
-    num_batches_tracked: torch.Tensor
+class StackedBatchRenorm1d(BatchRenorm1d):
+    """S independent :class:`rlcheck.nets.BatchRenorm1d` layers: the same forward, with (S, C)
+    parameters and buffers, so statistics are taken over each seed's own batch."""
 
     def __init__(self, layers: Sequence[BatchRenorm1d]) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # not BatchRenorm1d's: its (C,) tensors are replaced by stacks
         first = layers[0]
         self.momentum, self.eps, self.warmup_steps = first.momentum, first.eps, first.warmup_steps
         self.r_max, self.d_max = first.r_max, first.d_max
@@ -175,25 +172,6 @@ class StackedBatchRenorm1d(nn.Module):
         self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))
         self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))
         self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = self.weight.unsqueeze(1), self.bias.unsqueeze(1)
-        if not self.training:
-            running_mean, running_var = self.running_mean.unsqueeze(1), self.running_var.unsqueeze(1)
-            return weight * (x - running_mean) / torch.sqrt(running_var + self.eps) + bias
-        mean, var = x.mean(1), x.var(1, unbiased=False)
-        std = torch.sqrt(var + self.eps)
-        x_hat = (x - mean.unsqueeze(1)) / std.unsqueeze(1)
-        if self.num_batches_tracked >= self.warmup_steps:
-            running_std = torch.sqrt(self.running_var + self.eps)
-            r = (std / running_std).detach().clamp(1 / self.r_max, self.r_max)
-            d = ((mean - self.running_mean) / running_std).detach().clamp(-self.d_max, self.d_max)
-            x_hat = x_hat * r.unsqueeze(1) + d.unsqueeze(1)
-        with torch.no_grad():
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var, self.momentum)
-            self.num_batches_tracked += 1
-        return weight * x_hat + bias
 
     def member_state(self, s: int) -> dict[str, torch.Tensor]:
         return {

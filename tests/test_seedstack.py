@@ -23,6 +23,11 @@ def _sample(in_dim=4, seeds=SEEDS, batch=16, seed=0):
     return torch.randn(seeds, batch, in_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def _renorm_past_warmup(i, o):
+    """Batch Renormalization's r/d correction from the first batch (no warm-up)."""
+    return nn.Sequential(nn.Linear(i, 8), BatchRenorm1d(8, warmup_steps=0), nn.ReLU(), nn.Linear(8, o))
+
+
 def _wide_layernorm(i, o):
     return nn.Sequential(nn.Linear(i, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, o))
 
@@ -32,6 +37,7 @@ CASES = [
     (batchnorm, "fused"),
     (layernorm, "fused"),
     (batchrenorm, "fused"),
+    (_renorm_past_warmup, "fused"),
     (_wide_layernorm, "fused"),
     (custom_forward, "vmap"),
     (branchy, "loop"),
@@ -58,7 +64,7 @@ def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, s
         torch.testing.assert_close(stack.member(s).state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[3], CASES[5], CASES[6]])
+@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[4], CASES[6], CASES[7]])
 def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strategy):
     members = _members(factory)
     references = copy.deepcopy(members)
