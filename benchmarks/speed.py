@@ -18,6 +18,9 @@ time. "GFLOP/s" counts the batched run's matrix multiplications analytically (fo
 2*B*sum(in*out), backward twice that) and divides by its wall time; "sgemm" is torch's own
 matrix multiply of one seed's (256, w) x (w, w) shapes on this machine at this thread count,
 so "roofline" is the fraction of that reached. Asserts nothing: speed claims live here, not in tests.
+
+``--seed-sweep 1,5,25`` instead prints what S seeds trained as one batch cost against one
+seed: on a GPU, where a step is bound by kernel launches, S seeds should cost about one.
 """
 
 from __future__ import annotations
@@ -108,6 +111,27 @@ def sb3_steps_per_s(algo: str, width: int, steps: int, device: str) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def seed_sweep(args: argparse.Namespace, name: str, seed_counts: list[int]) -> None:
+    threads = int(args.threads.split(",")[0])
+    print(f"{name}, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.steps} steps, batch {BATCH}, {threads} thread(s)")
+    header = f"{'algo':<5} {'width':>5} {'seeds':>5} {'seconds':>8} {'x one seed':>10} {'seed-steps/s':>12}"
+    print(header)
+    print("-" * len(header))
+    torch.set_num_threads(threads)
+    for algo in args.algos.split(","):
+        run_group(specs(algo, 64, WARMUP + 10, 2, threads, args.device))  # one-time costs
+        for width in (int(w) for w in args.widths.split(",")):
+            one = None
+            for count in seed_counts:
+                seconds = batched_seconds(specs(algo, width, args.steps, count, threads, args.device))
+                one = one or seconds
+                print(
+                    f"{algo:<5} {width:>5} {count:>5} {seconds:>8.2f} {seconds / one:>9.2f}x "
+                    f"{count * args.steps / seconds:>12.0f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1000, help="environment steps per seed")
@@ -117,10 +141,14 @@ def main() -> None:
     parser.add_argument("--algos", default="td3,sac")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 (not installed)")
+    parser.add_argument("--seed-sweep", help="e.g. 1,5,25: time S seeds as one batch against one seed instead")
     args = parser.parse_args()
     if args.steps <= WARMUP:
         parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"{os.cpu_count()} cores"
+    if args.seed_sweep:
+        seed_sweep(args, name, [int(s) for s in args.seed_sweep.split(",")])
+        return
     print(
         f"{name}, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.seeds} seeds x {args.steps} steps, batch {BATCH}; "
         "throughput in seed-steps/s (env steps summed over seeds, per wall second)"
@@ -131,6 +159,10 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    for algo in args.algos.split(","):
+        # One-time costs (the CUDA context, torch.optim's first import of torch._dynamo) would
+        # otherwise land in whichever column runs first.
+        run_group(specs(algo, 64, WARMUP + 10, 2, 1, args.device))
     for algo in args.algos.split(","):
         for width in (int(w) for w in args.widths.split(",")):
             for threads in (int(t) for t in args.threads.split(",")):

@@ -130,8 +130,8 @@ def run_all(
 
 def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_SEEDS_PER_JOB) -> list[list[RunSpec]]:
     """Group runs that differ only in their seed and environment (of one observation and action
-    size) into jobs of at most `max_seeds` runs; while
-    there are fewer jobs than workers, halve the largest so that every worker has one.
+    size) into jobs of at most `max_seeds` runs; while there are fewer jobs than workers, halve
+    the largest so that every worker has one. Jobs come longest first (steps x runs).
 
     Only jobs whose networks fuse across seeds are halved: their seeds compute the same bits
     in any grouping. Other networks keep the grouping the spec list gives them, so that their
@@ -148,7 +148,9 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
         largest = max(candidates, key=lambda i: len(jobs[i]))
         job = jobs.pop(largest)
         jobs[largest:largest] = [job[: len(job) // 2], job[len(job) // 2 :]]
-    return jobs
+    # Longest first, so that the last job to start is a short one and no worker is left alone
+    # with a long job at the end (a stable sort: equal jobs keep the order of `specs`).
+    return sorted(jobs, key=lambda job: -job[0].steps * len(job))
 
 
 @functools.cache

@@ -184,6 +184,7 @@ class StackedBatchRenorm1d(BatchRenorm1d):
 
 
 STACKED_NORMS = (StackedBatchNorm1d, StackedBatchRenorm1d)  # the stacked layers that depend on the batch
+STACKED_LAYERS = (StackedLinear, StackedLayerNorm, *STACKED_NORMS)
 
 
 def fusable(module: nn.Module) -> bool:
@@ -203,7 +204,13 @@ def _fuse(members: Sequence[nn.Module]) -> nn.Module:
     """The stacked layer for one layer position of every member."""
     first = members[0]
     if type(first) is nn.Sequential:
-        return nn.Sequential(*(_fuse([m[i] for m in members]) for i in range(len(first))))  # type: ignore[index]
+        fused = [_fuse([m[i] for m in members]) for i in range(len(first))]  # type: ignore[index]
+        for i in range(1, len(fused)):
+            # A ReLU may overwrite what a stacked layer just produced (none of them needs its
+            # own output for the backward pass): one (S, B, C) tensor less to allocate and fill.
+            if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in STACKED_LAYERS:
+                fused[i] = nn.ReLU(inplace=True)
+        return nn.Sequential(*fused)
     if type(first) is nn.Linear:
         return StackedLinear(members)  # type: ignore[arg-type]
     if type(first) is nn.BatchNorm1d:

@@ -3,7 +3,8 @@ import copy
 import pytest
 import torch
 
-from rlcheck.algos.common import NetSpec, QNetwork, ReplayBuffer, SeedNoise, seed_stacked_nets, update_target
+from rlcheck.algos import common
+from rlcheck.algos.common import Adam, NetSpec, QNetwork, ReplayBuffer, SeedNoise, seed_stacked_nets, update_target
 from rlcheck.nets import batchnorm, plain
 
 CPU = torch.device("cpu")
@@ -110,3 +111,31 @@ def test_update_target_averages_parameters_and_copies_batchnorm_buffers(stacked)
         torch.testing.assert_close(buffer, buffers[name])
     bn = [b for name, b in online.named_buffers() if name.endswith("num_batches_tracked")]
     assert bn and all(int(n) == 1 for n in bn)
+
+
+def _adam_trajectory(make_optimizer, steps: int = 5) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    unused = torch.nn.Parameter(torch.ones(2))  # never in the loss: no gradient, left alone
+    optimizer = make_optimizer([*net.parameters(), unused])
+    for step in range(steps):
+        x = torch.randn(16, 3, generator=torch.Generator().manual_seed(step))
+        optimizer.zero_grad(set_to_none=True)
+        net(x).pow(2).mean().backward()
+        optimizer.step()
+    return [p.detach().clone() for p in (*net.parameters(), unused)]
+
+
+def test_adam_is_torchs_fused_adam_bit_for_bit():
+    ours = _adam_trajectory(lambda params: Adam(params, lr=1e-2, betas=(0.5, 0.999)))
+    torchs = _adam_trajectory(lambda params: torch.optim.Adam(params, lr=1e-2, betas=(0.5, 0.999), fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(ours, torchs, strict=True))
+    assert torch.equal(ours[-1], torch.ones(2))
+
+
+def test_adam_hands_over_to_torch_optim_where_there_is_no_fused_kernel(monkeypatch):
+    monkeypatch.setitem(common._FUSED_ADAM, "cpu", False)
+    ours = _adam_trajectory(lambda params: Adam(params, lr=1e-2))
+    assert isinstance(Adam([torch.nn.Parameter(torch.ones(1))], lr=1e-2)._fallback, torch.optim.Adam)
+    unfused = _adam_trajectory(lambda params: torch.optim.Adam(params, lr=1e-2))
+    assert all(torch.equal(a, b) for a, b in zip(ours, unfused, strict=True))

@@ -50,8 +50,7 @@ def test_crossq_has_no_target_networks_and_the_papers_optimiser():
     agent = _agent()
     assert not hasattr(agent, "q1_target") and not hasattr(agent, "q2_target")
     for optimizer in (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer):
-        assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
-        assert optimizer.param_groups[0]["lr"] == 1e-3
+        assert optimizer.betas == (0.5, 0.999) and optimizer.lr == 1e-3
     assert CrossQConfig().policy_delay == 3
 
 

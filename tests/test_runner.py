@@ -55,9 +55,17 @@ def test_runs_that_differ_only_in_seed_share_a_job_and_jobs_are_split_to_feed_ev
     jobs = batch_jobs(specs, workers=1)
     assert [[s.seed for s in job] for job in jobs] == [[0, 1, 2, 3, 4]] * 2
     assert all(len({s.net for s in job}) == 1 for job in jobs)
-    assert [len(job) for job in batch_jobs(specs[:5], workers=2)] == [2, 3]
-    assert [len(job) for job in batch_jobs(specs, workers=1, max_seeds=2)] == [2, 2, 1, 2, 2, 1]
+    assert [len(job) for job in batch_jobs(specs[:5], workers=2)] == [3, 2]
+    assert [[s.seed for s in job] for job in batch_jobs(specs, workers=1, max_seeds=2)] == [[0, 1], [2, 3]] * 2 + [
+        [4]
+    ] * 2
     assert sorted(s.seed for job in batch_jobs(specs[:3], workers=8) for s in job) == [0, 1, 2]  # never empty jobs
+
+
+def test_the_longest_jobs_go_first_so_that_none_is_left_running_alone_at_the_end():
+    short = [RunSpec("td3", "plain", seed, steps=200) for seed in range(4)]
+    long = [RunSpec("sac", "plain", seed, steps=600) for seed in range(2)]
+    assert [(job[0].algo, len(job)) for job in batch_jobs(short + long, workers=1)] == [("sac", 2), ("td3", 4)]
 
 
 def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():

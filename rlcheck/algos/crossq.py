@@ -87,7 +87,7 @@ class CrossQ(SAC):
             q = torch.min(self.q1(batch.obs, actions), self.q2(batch.obs, actions))
             actor_loss = per_seed_mean(alpha * log_prob - q)
             self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
+            actor_loss.backward(inputs=self.actor_optimizer.params)  # the critics' weights need no gradient
             self.actor_optimizer.step()
             stats["actor_loss"] = actor_loss.detach()
         return stats

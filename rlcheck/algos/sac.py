@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from rlcheck.algos.common import (
+    Adam,
     Batch,
     NetSpec,
     QNetwork,
     SeedNoise,
-    adam,
     per_seed_mean,
     seed_stacked_nets,
     update_target,
@@ -118,9 +118,9 @@ class SAC:
         self.log_alpha = torch.full((len(seeds), 1), math.log(config.initial_alpha), device=device, requires_grad=True)
         self.target_entropy = config.target_entropy_per_dim * act_dim
         betas = config.adam_betas
-        self.actor_optimizer = adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
-        self.critic_optimizer = adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas)
-        self.alpha_optimizer = adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
+        self.critic_optimizer = Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr, betas=betas)
+        self.alpha_optimizer = Adam([self.log_alpha], lr=config.alpha_lr, betas=betas)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -172,7 +172,7 @@ class SAC:
         q = torch.min(self.q1(batch.obs, actions), self.q2(batch.obs, actions))
         actor_loss = per_seed_mean(alpha * log_prob - q)
         self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        actor_loss.backward(inputs=self.actor_optimizer.params)  # the critics' weights need no gradient
         self.actor_optimizer.step()
 
         # Entropy coefficient: raise alpha when the policy's entropy is below target.

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from rlcheck.algos.common import (
+    Adam,
     Batch,
     NetSpec,
     QNetwork,
     SeedNoise,
-    adam,
     per_seed_mean,
     seed_stacked_nets,
     update_target,
@@ -88,8 +88,8 @@ class TD3:
         self.q2_target = copy.deepcopy(self.q2)
         for target in (self.actor_target, self.q1_target, self.q2_target):
             target.requires_grad_(False)
-        self.actor_optimizer = adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
         self.updates = 0
 
     def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:
@@ -142,7 +142,7 @@ class TD3:
             set_mode(self.modes.critic_in_actor_update, self.q1)
             actor_loss = -per_seed_mean(self.q1(batch.obs, self.actor(batch.obs)))
             self.actor_optimizer.zero_grad(set_to_none=True)
-            actor_loss.backward()
+            actor_loss.backward(inputs=self.actor_optimizer.params)  # the critics' weights need no gradient
             self.actor_optimizer.step()
             update_target(self.actor_target, self.actor, cfg.tau)
             update_target(self.q1_target, self.q1, cfg.tau)
