@@ -3,7 +3,7 @@
     python benchmarks/measure_gate.py learning   # steps for plain TD3/SAC to reach the bar, seeds 0-19
     python benchmarks/measure_gate.py gate       # wall time of `pytest benchmarks/ -k batchnorm -n auto`
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
-    python benchmarks/measure_gate.py check      # wall time of `rlcheck check` on one user net, defaults
+    python benchmarks/measure_gate.py check      # wall time of `rlcheck check` on one user net, defaults, cold and warm
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
@@ -15,6 +15,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -70,11 +71,13 @@ def gate() -> None:
 
 
 def check() -> None:
+    """Twice, on a fresh cache: the first call trains the baseline too, the second reuses it."""
     net = "tests.user_nets:wide_mlp"
-    _time_command(
-        [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", "/tmp/rlcheck-check-timing", "--quiet"],
-        "rlcheck check (defaults, one user net)",
-    )
+    command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", "/tmp/rlcheck-check-timing", "--quiet"]
+    with tempfile.TemporaryDirectory() as cache_dir:
+        command += ["--cache-dir", cache_dir]
+        _time_command(command, "rlcheck check (defaults, one user net, baseline trained)")
+        _time_command(command, "rlcheck check (defaults, one user net, baseline from the cache)")
 
 
 def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarray) -> tuple[int | None, float]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
@@ -193,9 +194,11 @@ def run_check(
     net: NetUnderTest,
     progress: ProgressCallback | None = None,
     log_path: Path | None = None,
+    cache: RunCache | None = None,
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
-    first); for each algorithm that fails, diagnose the user's net on its first failing probe."""
-    study = run_study(config, log_path, progress)
+    first); for each algorithm that fails, diagnose the user's net on its first failing probe.
+    With a `cache`, baseline runs it holds are reused (rlcheck.cache)."""
+    study = run_study(config, log_path, progress, cache=cache)
     study.diagnose_failures()
     return CheckResult(net, study)

@@ -18,6 +18,7 @@ from typing import NoReturn
 import torch
 
 from rlcheck.algos import ALGORITHMS
+from rlcheck.cache import CACHE_ENV, RunCache, cache_from_env
 from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
 from rlcheck.diagnose import diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
@@ -153,6 +154,13 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
     parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
     parser.add_argument("--probes", default="all", help=f"comma-separated, from {', '.join(PROBES_BY_NAME)}, or all")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where runs of the built-in baseline are kept between checks "
+        f"(default: ${CACHE_ENV}, else ~/.cache/rlcheck; ${CACHE_ENV}=off disables it)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="train the baseline again; read and write no cache")
     _add_common(parser, "rlcheck-check")
     return parser
 
@@ -265,7 +273,10 @@ def check_main(argv: Sequence[str]) -> int:
                 f"{len(config.seeds)} seeds; runs saved to {log_path}",
                 file=sys.stderr,
             )
-        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path)
+        cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
+        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache)
+        if cache is not None and cache.hits and not args.quiet:
+            print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
         _finish(result.study, out, args.json, figures=False)  # results.json holds the diagnoses too
         report = sys.stderr if args.json else sys.stdout
         print("\n" + result.report(), file=report)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from rlcheck.algos import ALGORITHMS
+from rlcheck.cache import cache_from_env
 from rlcheck.check import CheckResult, NetUnderTest, check_config, parse_probes, run_check
 from rlcheck.errors import UsageError
 from rlcheck.study import Cell
@@ -124,7 +125,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
             )
             if cells is not None:
                 config = dataclasses.replace(config, cells=tuple(cells))
-            return run_check(config, under_test)
+            return run_check(config, under_test, cache=cache_from_env())
         except UsageError as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)
 

@@ -22,6 +22,7 @@ from typing import TextIO
 
 import gymnasium as gym
 
+from rlcheck.cache import RunCache
 from rlcheck.errors import UsageError
 from rlcheck.training import RunResult, RunSpec, fuses_seeds, make_env, run_group
 
@@ -96,23 +97,32 @@ def run_all(
     log_path: Path | None = None,
     progress: ProgressCallback | None = None,
     resume: bool = False,
+    cache: RunCache | None = None,
 ) -> list[RunResult]:
     """Run every spec and return the results in the order of `specs`.
 
     With ``resume``, runs already in the log with an identical spec are reused, not rerun.
+    With a ``cache``, so are runs of built-in nets it holds, and those trained here are added.
     """
     previous = load_log(log_path) if (resume and log_path is not None) else {}
     results: dict[RunSpec, RunResult] = {s: previous[s] for s in specs if s in previous}
-    todo = [s for s in specs if s not in results]
     log = log_path.open("a") if log_path is not None else None
 
-    def finish(result: RunResult) -> None:
+    def finish(result: RunResult, trained: bool = True) -> None:
         results[result.spec] = result
         if log is not None:
             log.write(json.dumps(result.to_dict()) + "\n")
             log.flush()
+        if cache is not None and trained:
+            cache.put(result)
         if progress is not None:
             progress(result, len(results), len(specs))
+
+    if cache is not None:
+        for spec in specs:
+            if spec not in results and (cached := cache.get(spec)) is not None:
+                finish(cached, trained=False)
+    todo = [s for s in specs if s not in results]
 
     jobs = batch_jobs(todo, workers)
     try:

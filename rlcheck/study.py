@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
@@ -185,10 +186,11 @@ def _in_cell(run: RunResult, cell: Cell) -> bool:
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in ("rlcheck", "torch", "gymnasium", "numpy", "scipy"):
+        module = sys.modules.get(package)
         try:
             found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
+        except metadata.PackageNotFoundError:  # imported from a source tree, not pip-installed
+            found[package] = str(getattr(module, "__version__", "not installed"))
     return found
 
 
@@ -262,6 +264,7 @@ def run_study(
     log_path: Path | None = None,
     progress: ProgressCallback | None = None,
     resume: bool = False,
+    cache: RunCache | None = None,
 ) -> StudyResult:
     """Run the study, growing the seeds of a cell while any of its verdicts is inconclusive."""
     check_config(config)
@@ -278,7 +281,7 @@ def run_study(
             for seed in seeds[cell]
             if (spec := config.spec(cell, net, seed)) not in done
         ]
-        results += run_all(specs, config.workers, log_path, progress, resume)
+        results += run_all(specs, config.workers, log_path, progress, resume, cache)
         still_open = []
         for cell in pending:
             comparisons[cell] = _compare_cell(config, results, cell)

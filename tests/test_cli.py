@@ -110,3 +110,17 @@ def test_console_script_reports_usage_errors_without_a_traceback(tmp_path):
 def test_parse_seeds_count_or_list():
     assert parse_seeds("5") == (0, 1, 2, 3, 4)
     assert parse_seeds("100,101,102") == (100, 101, 102)
+
+
+def test_versions_fall_back_to_the_module_version_when_run_from_a_source_tree(monkeypatch):
+    from importlib import metadata
+
+    import rlcheck
+    from rlcheck.study import versions
+
+    def not_installed(package):
+        raise metadata.PackageNotFoundError(package)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    found = versions()
+    assert found["rlcheck"] == rlcheck.__version__ and found["torch"] == __import__("torch").__version__
