@@ -3,7 +3,7 @@
     python benchmarks/measure_gate.py learning   # steps for plain TD3/SAC to reach the bar, seeds 0-19
     python benchmarks/measure_gate.py gate       # wall time of `pytest benchmarks/ -k batchnorm -n auto`
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
-    python benchmarks/measure_gate.py check      # wall time of `rlcheck check` on one user net, defaults, cold and warm
+    python benchmarks/measure_gate.py check      # wall time of `rlcheck check`, defaults: cold, then warm per user net
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
@@ -70,14 +70,20 @@ def gate() -> None:
     )
 
 
-def check() -> None:
-    """Twice, on a fresh cache: the first call trains the baseline too, the second reuses it."""
-    net = "tests.user_nets:wide_mlp"
-    command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", "/tmp/rlcheck-check-timing", "--quiet"]
+CHECK_NETS = ("tests.user_nets:wide_mlp", "tests.user_nets:naive_batchnorm", "tests.user_nets:layernorm_mlp")
+
+
+def check(nets: list[str]) -> None:
+    """On a fresh cache: the first call trains the baseline too; every later one reuses it and
+    trains only the user's net, whose cost then sets the time."""
     with tempfile.TemporaryDirectory() as cache_dir:
-        command += ["--cache-dir", cache_dir]
-        _time_command(command, "rlcheck check (defaults, one user net, baseline trained)")
-        _time_command(command, "rlcheck check (defaults, one user net, baseline from the cache)")
+        for i, net in enumerate(nets):
+            command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", "/tmp/rlcheck-check-timing"]
+            command += ["--quiet", "--cache-dir", cache_dir]
+            baseline = "baseline trained" if i == 0 else "baseline from the cache"
+            _time_command(command, f"rlcheck check --net {net} (defaults, {baseline})")
+        if len(nets) == 1:
+            _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
 
 
 def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarray) -> tuple[int | None, float]:
@@ -138,13 +144,14 @@ if __name__ == "__main__":
     parser.add_argument("what", choices=["learning", "gate", "seedsets", "check", "probes"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--starts", default="0,100,200,300,1000,3000")
+    parser.add_argument("--nets", default=",".join(CHECK_NETS), help="for `check`; the first trains the baseline")
     args = parser.parse_args()
     if args.what == "learning":
         learning(range(args.seeds))
     elif args.what == "gate":
         gate()
     elif args.what == "check":
-        check()
+        check(args.nets.split(","))
     elif args.what == "probes":
         probes(range(args.seeds))
     else:

@@ -70,6 +70,7 @@ class RunCache:
         if result.spec != spec:
             return None
         self.hits += 1
+        result.reused = True
         return result
 
     def put(self, result: RunResult) -> None:

@@ -65,22 +65,28 @@ def load_log(path: Path) -> dict[RunSpec, RunResult]:
 class ProgressPrinter:
     """One line per finished run on stderr, with an estimate of the time left.
 
-    It counts runs itself, so one printer serves several rounds of :func:`run_all`."""
+    It counts runs itself, so one printer serves several rounds of :func:`run_all`. The
+    estimate rests on the runs trained here: runs reused from the cache arrive at once and
+    say nothing about how long training takes."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream  # None: whatever sys.stderr is at print time
         self.start = time.perf_counter()
         self.done = 0
+        self.reused = 0
 
     def __call__(self, result: RunResult, finished: int, total: int) -> None:
         self.done += 1
+        self.reused += result.reused
         remaining = total - finished
-        eta = (time.perf_counter() - self.start) / self.done * remaining
+        trained = self.done - self.reused
+        eta = f"{(time.perf_counter() - self.start) / trained * remaining:4.0f} s" if trained else "   ? s"
         spec = result.spec
+        together = f"{result.batched_with} seed{'s' if result.batched_with > 1 else ''} together"
+        how = "reused from the cache" if result.reused else f"{result.wall_time_s:5.1f} s for {together}"
         print(
             f"[{self.done:>3}/{self.done + remaining}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
-            f"final {result.final_return:7.2f}  ({result.wall_time_s:5.1f} s for {result.batched_with} "
-            f"seed{'s' if result.batched_with > 1 else ''} together)  eta {eta:4.0f} s",
+            f"final {result.final_return:7.2f}  ({how})  eta {eta}",
             file=self.stream or sys.stderr,
             flush=True,
         )

@@ -88,6 +88,7 @@ class RunResult:
     # mean |Q - true Q| of the first critic at each evaluation, on probes whose Q is known
     eval_value_errors: list[float] | None = None
     batched_with: int = 1  # seeds trained in the same batched computation (wall time is shared)
+    reused: bool = field(default=False, compare=False)  # taken from the baseline cache, not trained now
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
     instability: float = field(init=False)  # mean |change| between evaluations, last third

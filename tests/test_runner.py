@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 from rlcheck.runner import ProgressPrinter, batch_jobs, load_log, run_all
@@ -48,6 +49,17 @@ def test_progress_printer_counts_across_rounds(capsys):
     printer(results[0], 1, 1)
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("[  1/2] td3 plain") and err[1].startswith("[  2/2] td3 plain")
+
+
+def test_progress_estimates_time_left_from_trained_runs_only(capsys):
+    (result,) = run_all(SPECS[:1])
+    reused = dataclasses.replace(result, reused=True)
+    printer = ProgressPrinter()
+    printer(reused, 1, 3)  # a cache hit arrives at once: no estimate from it
+    printer(result, 2, 3)
+    first, second = capsys.readouterr().err.splitlines()
+    assert "reused from the cache" in first and first.endswith("eta    ? s")
+    assert "s for 1 seed together" in second and not second.endswith("?")
 
 
 def test_runs_that_differ_only_in_seed_share_a_job_and_jobs_are_split_to_feed_every_worker():
