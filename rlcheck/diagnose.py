@@ -19,6 +19,7 @@ Naive BatchNorm fails TD3 and SAC through mechanisms that can be measured direct
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,7 +29,7 @@ from rlcheck.algos import SAC, TD3
 from rlcheck.algos.modes import Mode, set_mode
 from rlcheck.nets import BatchRenorm1d
 from rlcheck.seedstack import SeedStack
-from rlcheck.training import RunSpec, train
+from rlcheck.training import RunResult, RunSpec, make_env, member_agent, train, train_seeds
 
 BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, BatchRenorm1d)
 MODE_DEPENDENT = (*BATCH_DEPENDENT, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
@@ -242,3 +243,22 @@ def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:
             )
         )
     return findings
+
+
+def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
+    """Train `specs` as one batched computation (``rlcheck.training.train_seeds``), then diagnose
+    the first run on each environment where it was trained: the same measurement as
+    :func:`diagnose_run` (bit for bit, where the networks fuse across seeds), without training
+    that run again when a study later asks why it failed."""
+    agent, buffer, results = train_seeds(specs)
+    first_on_env: dict[str, int] = {}
+    for member, spec in enumerate(specs):
+        first_on_env.setdefault(spec.env_id, member)
+    for member in first_on_env.values():
+        env = make_env(specs[member].env_id)
+        single = member_agent(agent, member, specs[member], env)
+        env.close()
+        assert isinstance(single, TD3 | SAC)
+        replay = buffer.obs[member, : min(buffer.size, 256)] if buffer.size >= 2 else None
+        results[member].diagnosis = diagnose(single, buffer.obs.shape[2], replay)
+    return results

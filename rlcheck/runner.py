@@ -16,13 +16,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import gymnasium as gym
 
 from rlcheck.cache import RunCache
+from rlcheck.diagnose import train_and_diagnose
 from rlcheck.errors import UsageError
 from rlcheck.training import RunResult, RunSpec, fuses_seeds, make_env, run_group
 
@@ -104,11 +105,14 @@ def run_all(
     progress: ProgressCallback | None = None,
     resume: bool = False,
     cache: RunCache | None = None,
+    diagnose: Collection[str] = (),
 ) -> list[RunResult]:
     """Run every spec and return the results in the order of `specs`.
 
     With ``resume``, runs already in the log with an identical spec are reused, not rerun.
     With a ``cache``, so are runs of built-in nets it holds, and those trained here are added.
+    Runs of the nets named in ``diagnose`` carry a diagnosis (the first of each job on each
+    environment), measured where they were trained (``rlcheck.diagnose.train_and_diagnose``).
     """
     previous = load_log(log_path) if (resume and log_path is not None) else {}
     results: dict[RunSpec, RunResult] = {s: previous[s] for s in specs if s in previous}
@@ -130,11 +134,11 @@ def run_all(
                 finish(cached, trained=False)
     todo = [s for s in specs if s not in results]
 
-    jobs = batch_jobs(todo, workers)
+    jobs = [(job, job[0].net in diagnose) for job in batch_jobs(todo, workers)]
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
-                for result in run_group(job):
+                for result in _train_job(job):
                     finish(result)
         else:
             _run_parallel(jobs, workers, finish)
@@ -188,11 +192,18 @@ def _fuses_seeds(spec: RunSpec) -> bool:
         return False
 
 
-def _run_parallel(jobs: Iterable[list[RunSpec]], workers: int, finish: Callable[[RunResult], None]) -> None:
+def _train_job(job: tuple[list[RunSpec], bool]) -> list[RunResult]:
+    specs, diagnose = job
+    return train_and_diagnose(specs) if diagnose else run_group(specs)
+
+
+def _run_parallel(
+    jobs: Iterable[tuple[list[RunSpec], bool]], workers: int, finish: Callable[[RunResult], None]
+) -> None:
     # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
     try:
-        for results in pool.imap_unordered(run_group, jobs):
+        for results in pool.imap_unordered(_train_job, jobs):
             for result in results:
                 finish(result)
     except BaseException:

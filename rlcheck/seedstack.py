@@ -314,6 +314,27 @@ class SeedStack(nn.Module):
         module.load_state_dict({k: v.detach().clone() for k, v in state.items()})
         return module.train(self.training)
 
+    @torch.no_grad()
+    def load_member(self, other: SeedStack, s: int, into: int = 0) -> None:
+        """Set member `into` of this stack to member `s` of `other`: the same network, stacked the
+        same way (parameters and buffers; a shared step counter is taken as it is)."""
+        if other.strategy != self.strategy:
+            raise ValueError(f"cannot load a {other.strategy} stack's member into a {self.strategy} stack")
+        if self.strategy == "loop":
+            self.members[into].load_state_dict(other.members[s].state_dict())
+        elif self.strategy == "vmap":
+            for mine, theirs in zip(self._stacked_tensors(), other._stacked_tensors(), strict=True):
+                mine[into].copy_(theirs[s])
+        else:
+            for (_, layer), (_, source) in zip(_stacked_leaves(self.body), _stacked_leaves(other.body), strict=True):
+                targets = layer.member_state(into)  # type: ignore[operator]  # views into this stack's tensors
+                for key, value in source.member_state(s).items():  # type: ignore[operator]
+                    targets[key].copy_(value)
+
+    def _stacked_tensors(self) -> list[torch.Tensor]:
+        params, buffers = self._stacked_state()
+        return [*params.values(), *buffers.values()]
+
     def member_layers(self) -> Iterator[tuple[str, nn.Module]]:
         """(name, layer) of each layer of a member, as the user's factory built it."""
         return self.template.named_modules()

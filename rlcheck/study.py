@@ -143,13 +143,15 @@ class StudyResult:
     diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
 
     def diagnose_failures(self) -> None:
-        """Say why: for each flagged (algo, net), train its first seed on the first flagged cell again
-        and measure the mechanisms (rlcheck.diagnose)."""
+        """Say why: for each flagged (algo, net), the mechanisms (rlcheck.diagnose) measured on its
+        first seed trained on the first flagged cell -- as it was trained for the study, or, where
+        that measurement was not kept (a run resumed from a log), trained again."""
         for comparison in self.comparisons:
             key = f"{comparison.algo}/{comparison.candidate}"
             if comparison.stats.verdict in FLAGGED and key not in self.diagnoses:
                 spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
-                self.diagnoses[key] = (spec, diagnose_run(spec))
+                measured = next((r.diagnosis for r in self.runs if r.spec == spec and r.diagnosis is not None), None)
+                self.diagnoses[key] = (spec, measured or diagnose_run(spec))
 
     def diagnoses_report(self) -> str:
         lines = []
@@ -281,7 +283,8 @@ def run_study(
             for seed in seeds[cell]
             if (spec := config.spec(cell, net, seed)) not in done
         ]
-        results += run_all(specs, config.workers, log_path, progress, resume, cache)
+        candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
+        results += run_all(specs, config.workers, log_path, progress, resume, cache, diagnose=candidates)
         still_open = []
         for cell in pending:
             comparisons[cell] = _compare_cell(config, results, cell)

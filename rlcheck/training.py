@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
@@ -26,7 +27,7 @@ from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
-from rlcheck.seedstack import fusable
+from rlcheck.seedstack import SeedStack, fusable
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
@@ -89,6 +90,9 @@ class RunResult:
     eval_value_errors: list[float] | None = None
     batched_with: int = 1  # seeds trained in the same batched computation (wall time is shared)
     reused: bool = field(default=False, compare=False)  # taken from the baseline cache, not trained now
+    # rlcheck.diagnose.Diagnosis of the trained agent, measured where it was trained (see
+    # rlcheck.runner.run_group); not saved with the run.
+    diagnosis: Any = field(default=None, compare=False, repr=False)
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
     instability: float = field(init=False)  # mean |change| between evaluations, last third
@@ -209,6 +213,29 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
         device=torch.device(spec.device),
     )
     return agent
+
+
+def member_agent(agent: Agent, member: int, spec: RunSpec, env: gym.Env) -> Agent:
+    """Member `member` of a seed-batched agent as an agent of its own, with that member's
+    current weights, buffers and per-seed tensors (SAC's entropy coefficient) -- to measure
+    it (rlcheck.diagnose), not to train it on: its optimisers start afresh."""
+    single = build_agent(spec, env)
+    with torch.no_grad():
+        for name, value in vars(agent).items():
+            mine = getattr(single, name, None)
+            if isinstance(value, nn.Module) and isinstance(mine, nn.Module):
+                theirs = {path: m for path, m in value.named_modules() if isinstance(m, SeedStack)}
+                for path, stack in mine.named_modules():
+                    if isinstance(stack, SeedStack):
+                        stack.load_member(theirs[path], member)
+                mine.train(value.training)
+            elif isinstance(value, torch.Tensor) and isinstance(mine, torch.Tensor) and _per_seed(value, agent):
+                mine.copy_(value[member : member + 1])
+    return single
+
+
+def _per_seed(tensor: torch.Tensor, agent: Agent) -> bool:
+    return tensor.dim() > 0 and tensor.shape[0] == agent.noise.members
 
 
 def fuses_seeds(spec: RunSpec) -> bool:

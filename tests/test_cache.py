@@ -18,13 +18,13 @@ CHEAP = ["--algos", "td3", "--probes", "action", "--seeds", "3", "--max-seeds", 
 def trained(monkeypatch) -> list[RunSpec]:
     """Every spec the runner trains (rather than finds) from here on."""
     specs: list[RunSpec] = []
-    real = rlcheck.runner.run_group
+    real = rlcheck.runner._train_job
 
     def counting(job):
-        specs.extend(job)
+        specs.extend(job[0])
         return real(job)
 
-    monkeypatch.setattr(rlcheck.runner, "run_group", counting)
+    monkeypatch.setattr(rlcheck.runner, "_train_job", counting)
     return specs
 
 

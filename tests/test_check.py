@@ -63,7 +63,11 @@ def test_split_actor_and_critic_factories():
         check_config(NetUnderTest.of("plain"))
 
 
-def test_gate_fails_naive_batchnorm_with_a_finding_and_exit_1(tmp_path, capsys):
+def test_gate_fails_naive_batchnorm_with_a_finding_and_exit_1(tmp_path, capsys, monkeypatch):
+    def retrain(spec):
+        raise AssertionError(f"{spec} trained again: its diagnosis should have been kept from the check's run")
+
+    monkeypatch.setattr("rlcheck.study.diagnose_run", retrain)
     code = exit_code(main, ["check", "--net", "tests.user_nets:naive_batchnorm", "--out", str(tmp_path), *CHEAP])
     out = capsys.readouterr().out
     assert code == 1

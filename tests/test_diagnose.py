@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 import pytest
 import torch
 from torch import nn
@@ -11,10 +13,13 @@ from rlcheck.diagnose import (
     actor_mode_gap,
     bn_amplification,
     diagnose,
+    diagnose_run,
     mode_dependent_layers,
     target_buffer_gap,
 )
 from rlcheck.nets import batchnorm, layernorm, plain
+from rlcheck.runner import run_all
+from rlcheck.training import RunSpec
 from tests.helpers import exit_code
 
 
@@ -101,3 +106,18 @@ def test_diagnose_command(capsys):
     assert "FINDING: The action gradient dQ/da reaching the actor vanishes" in out
     assert exit_code(main, ["diagnose", "--net", "plain", "--steps", "0"]) == 0
     assert exit_code(main, ["diagnose", "--net", "nope"]) == 2
+
+
+def test_a_diagnosis_measured_where_the_run_trained_is_the_one_a_rerun_gives():
+    # Kept from the study's own (seed-batched, parallel) training, so that explaining a
+    # failure trains nothing again; the same bits as training that one seed alone.
+    specs = [
+        RunSpec("td3", net, seed, steps=300, warmup=100, eval_every=100)
+        for net in ("plain", "batchnorm")
+        for seed in (5, 6)
+    ]
+    results = run_all(specs, workers=2, diagnose={"batchnorm"})
+    diagnosed = [r.spec for r in results if r.diagnosis is not None]
+    assert diagnosed == [specs[2]]  # the candidate's first run on the env; never the baseline
+    assert asdict(results[2].diagnosis) == asdict(diagnose_run(specs[2]))
+    assert results[2].diagnosis.findings

@@ -109,3 +109,18 @@ def test_template_keeps_the_users_layers_for_reports():
     stack = SeedStack.of(_members(batchnorm), "net", _sample())
     kinds = {type(m) for _, m in stack.member_layers()}
     assert nn.BatchNorm1d in kinds and BatchRenorm1d not in kinds
+
+
+@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[6], CASES[7]])
+def test_a_member_loaded_into_a_stack_of_one_computes_what_it_computes_in_the_stack(factory, strategy):
+    stack = SeedStack.of(_members(factory), "net", _sample()).train()
+    with torch.no_grad():
+        stack(_sample(seed=3))  # move running statistics away from their initial values
+    single = SeedStack.of(_members(factory)[:1], "net", _sample(seeds=1))
+    single.load_member(stack, 2)
+    x = _sample(seed=4)
+    for training in (False, True):
+        stack.train(training)
+        single.train(training)
+        with torch.no_grad():
+            torch.testing.assert_close(single(x[2:3])[0], stack(x)[2], rtol=1e-5, atol=1e-6)
