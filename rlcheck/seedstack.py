@@ -223,6 +223,28 @@ def _fuse(members: Sequence[nn.Module]) -> nn.Module:
     return copy.deepcopy(first)  # element-wise, stateless
 
 
+def mark_seed_first(*tensors: torch.Tensor) -> None:
+    """Mark tensors that hold one slice per member along dimension 0 (see :func:`member_slices`)."""
+    for tensor in tensors:
+        tensor._rlcheck_seed_first = True  # type: ignore[attr-defined]
+
+
+def member_slices(tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A marked seed-first tensor as its members' slices (views); any other tensor as itself.
+
+    Element-wise kernels (Adam's, lerp's) compute the bulk of a tensor with vector
+    instructions and its last few elements with scalar ones, which can round differently.
+    Which elements fall in that tail depends on the tensor's size: stepped as one (S, ...)
+    tensor, a member's numbers would depend on S. Stepped member by member, each slice is
+    split exactly as the member's own tensor is when it trains alone."""
+    return tensor.unbind(0) if is_seed_first(tensor) else (tensor,)
+
+
+def is_seed_first(tensor: torch.Tensor) -> bool:
+    """Whether `tensor` was marked seed-first (a copy or ``zeros_like`` of it is not)."""
+    return getattr(tensor, "_rlcheck_seed_first", False)
+
+
 class SeedStack(nn.Module):
     """One copy of a network per seed; ``(S, B, in_dim) -> (S, B, out_dim)``.
 
@@ -239,10 +261,12 @@ class SeedStack(nn.Module):
         self._template: tuple[nn.Module, ...] = (copy.deepcopy(members[0]),)
         if strategy == "fused":
             self.body: nn.Module = _fuse(members)
+            mark_seed_first(*self.body.parameters())
         elif strategy == "vmap":
             params, buffers = stack_module_state(list(members))  # type: ignore[arg-type]
             self._param_names, self._buffer_names = list(params), list(buffers)
             self.params = nn.ParameterList([nn.Parameter(p.detach()) for p in params.values()])
+            mark_seed_first(*self.params)
             for i, b in enumerate(buffers.values()):
                 self.register_buffer(f"stacked_buffer_{i}", b.clone())
         else:

@@ -6,6 +6,7 @@ import torch
 from rlcheck.algos import common
 from rlcheck.algos.common import Adam, NetSpec, QNetwork, ReplayBuffer, SeedNoise, seed_stacked_nets, update_target
 from rlcheck.nets import batchnorm, plain
+from rlcheck.seedstack import mark_seed_first
 
 CPU = torch.device("cpu")
 
@@ -139,3 +140,29 @@ def test_adam_hands_over_to_torch_optim_where_there_is_no_fused_kernel(monkeypat
     assert isinstance(Adam([torch.nn.Parameter(torch.ones(1))], lr=1e-2)._fallback, torch.optim.Adam)
     unfused = _adam_trajectory(lambda params: torch.optim.Adam(params, lr=1e-2))
     assert all(torch.equal(a, b) for a, b in zip(ours, unfused, strict=True))
+
+
+def test_adam_and_target_updates_step_each_seed_of_a_stacked_tensor_as_if_it_were_alone():
+    # A (40, 3) tensor reaches the kernels' vector instructions where a lone seed's (1, 3) does
+    # not; stepped slice by slice, every seed gets the bits it gets alone.
+    grads = torch.randn(20, 40, 3, generator=torch.Generator().manual_seed(1))
+    start = torch.randn(40, 3, generator=torch.Generator().manual_seed(2))
+
+    def trajectory(members: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        param = torch.nn.Parameter(start[members].clone())
+        mark_seed_first(param)
+        target = torch.nn.Linear(1, 1, bias=False)
+        target.weight = torch.nn.Parameter(torch.zeros_like(param), requires_grad=False)
+        online = torch.nn.Linear(1, 1, bias=False)
+        online.weight = param
+        optimizer = Adam([param], lr=1e-2)
+        for g in grads:
+            param.grad = g[members].clone()
+            optimizer.step()
+            update_target(target, online, tau=0.3)
+        return param.detach(), target.weight.detach()
+
+    stacked = trajectory(slice(None))
+    for s in range(40):
+        alone = trajectory(slice(s, s + 1))
+        assert torch.equal(stacked[0][s], alone[0][0]) and torch.equal(stacked[1][s], alone[1][0])

@@ -77,21 +77,21 @@ def test_unwritable_out_is_a_usage_error(tmp_path, capsys):
 
 
 def test_ctrl_c_keeps_finished_runs_and_resume_finishes_the_study(tmp_path, capsys, monkeypatch):
-    real_run_group = rlcheck.runner.run_group
+    real_train_job = rlcheck.runner._train_job
     calls = []
 
-    def interrupted_on_second_job(specs):
-        calls.append(specs)
+    def interrupted_on_second_job(job):
+        calls.append(job[0])
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_run_group(specs)
+        return real_train_job(job)
 
-    monkeypatch.setattr(rlcheck.runner, "run_group", interrupted_on_second_job)
+    monkeypatch.setattr(rlcheck.runner, "_train_job", interrupted_on_second_job)
     assert main([*TINY, "--out", str(tmp_path), "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert len(calls[0]) == 2  # a job trains both seeds of one net together
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
-    monkeypatch.setattr(rlcheck.runner, "run_group", real_run_group)
+    monkeypatch.setattr(rlcheck.runner, "_train_job", real_train_job)
     assert main([*TINY, "--out", str(tmp_path), "--quiet", "--resume"]) == 0
     assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 4
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack
+from rlcheck.seedstack import SeedStack, is_seed_first, member_slices
 
 
 class Batch(NamedTuple):
@@ -175,7 +175,8 @@ class Adam:
     kernel of 0.04 ms, three optimisers per update; and its first step imports
     ``torch._dynamo``, 3 s in every fresh process. rlcheck's updates are small enough for
     both to show. Where this torch has no fused kernel for the device (CPU before torch 2.4),
-    or the parameters mix devices or dtypes, it hands over to ``torch.optim.Adam``.
+    or the parameters mix devices or dtypes, it hands over to ``torch.optim.Adam`` (which steps
+    a seed-stacked tensor whole: a seed's bits may then depend on the stack's size).
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
@@ -190,6 +191,16 @@ class Adam:
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        # The kernel steps each seed's slice of a seed-stacked tensor as a tensor of its own, so that
+        # a seed's update is the one it gets alone (see rlcheck.seedstack.member_slices).
+        self._seed_first = [is_seed_first(p) for p in self.params]
+        self._param_slices = [self._slices(i, p) for i, p in enumerate(self.params)]
+        self._exp_avg_slices = [self._slices(i, m) for i, m in enumerate(self.exp_avgs)]
+        self._exp_avg_sq_slices = [self._slices(i, v) for i, v in enumerate(self.exp_avg_sqs)]
+
+    def _slices(self, i: int, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`tensor` (parameter i, or its gradient or moments) as the kernel steps it."""
+        return tensor.unbind(0) if self._seed_first[i] else (tensor,)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -204,14 +215,21 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
-        if len(live) == len(self.params):
-            params, exp_avgs, exp_avg_sqs, steps = self.params, self.exp_avgs, self.exp_avg_sqs, self.steps
-        else:
-            params = [self.params[i] for i in live]
-            exp_avgs, exp_avg_sqs = [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live]
-            steps = [self.steps[i] for i in live]
-        grads = [p.grad for p in params if p.grad is not None]
-        torch._foreach_add_(steps, 1)
+        torch._foreach_add_([self.steps[i] for i in live], 1)
+        params: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        exp_avgs: list[torch.Tensor] = []
+        exp_avg_sqs: list[torch.Tensor] = []
+        steps: list[torch.Tensor] = []
+        for i in live:
+            slices = self._param_slices[i]
+            params += slices
+            grad = self.params[i].grad
+            assert grad is not None
+            grads += self._slices(i, grad)
+            exp_avgs += self._exp_avg_slices[i]
+            exp_avg_sqs += self._exp_avg_sq_slices[i]
+            steps += [self.steps[i]] * len(slices)  # read, not written, by the kernel
         torch._fused_adam_(
             params,
             grads,
@@ -262,10 +280,14 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     pair = _target_pairs.get(target)
     if pair is None or pair[0] is not online:
         # Listing the tensors walks both module trees; do it once per target, not per update.
+        # Slice by slice, for the reason Adam steps that way (rlcheck.seedstack.member_slices).
+        target_slices = [
+            t for p, o in zip(target.parameters(), online.parameters(), strict=True) for t in _slices_like(p, o)
+        ]
         pair = (
             online,
-            list(target.parameters()),
-            list(online.parameters()),
+            target_slices,
+            [s for p in online.parameters() for s in member_slices(p)],
             list(target.buffers()),
             list(online.buffers()),
         )
@@ -274,6 +296,11 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     torch._foreach_lerp_(target_params, online_params, tau)
     for target_buffer, buffer in zip(target_buffers, online_buffers, strict=True):
         target_buffer.copy_(buffer)
+
+
+def _slices_like(target: torch.Tensor, online: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A target network's parameter, sliced as its online twin is (a deep copy drops the mark)."""
+    return target.unbind(0) if is_seed_first(online) else (target,)
 
 
 _target_pairs: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Module, list, list, list, list]] = (

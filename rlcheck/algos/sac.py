@@ -35,7 +35,7 @@ from rlcheck.algos.common import (
 )
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack
+from rlcheck.seedstack import SeedStack, mark_seed_first
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -116,6 +116,7 @@ class SAC:
         self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
         # One entropy coefficient per seed, shaped (S, 1) to broadcast over a seed's batch.
         self.log_alpha = torch.full((len(seeds), 1), math.log(config.initial_alpha), device=device, requires_grad=True)
+        mark_seed_first(self.log_alpha)
         self.target_entropy = config.target_entropy_per_dim * act_dim
         betas = config.adam_betas
         self.actor_optimizer = Adam(self.actor.parameters(), lr=config.actor_lr, betas=betas)
