@@ -2,6 +2,7 @@
 
     python benchmarks/measure_gate.py learning   # steps for plain TD3/SAC to reach the bar, seeds 0-19
     python benchmarks/measure_gate.py gate       # wall time of `pytest benchmarks/ -k batchnorm -n auto`
+    python benchmarks/measure_gate.py gate-jobs  # the gate's training, job by job (its floor on these cores)
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
     python benchmarks/measure_gate.py check      # wall time of `rlcheck check`, defaults: cold, then warm per user net
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
@@ -12,11 +13,13 @@ Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +73,30 @@ def gate() -> None:
     )
 
 
+def _print_jobs(log: Path) -> None:
+    """Each job's wall time (runs batched together share it), summed per net: the work to split over the cores."""
+    jobs: dict[str, set[tuple[str, float, int]]] = {}
+    for line in log.read_text().splitlines():
+        run = json.loads(line)
+        jobs.setdefault(run["net"], set()).add((run["algo"], run["wall_time_s"], run["batched_with"]))
+    for net, times in jobs.items():
+        listed = ", ".join(f"{algo} x{n} {t:.1f} s" for algo, t, n in sorted(times, key=lambda j: -j[1]))
+        print(f"  {net}: {sum(t for _, t, _ in times):.1f} job-s ({listed})")
+
+
+def gate_jobs() -> None:
+    """The gate's first look (both studies, every net, 5 seeds) over every core, job by job."""
+    from test_batchnorm import GATE_CANDIDATES, GATE_WORKERS, study_config
+
+    configs = [study_config(a, candidates=GATE_CANDIDATES[a], workers=GATE_WORKERS) for a in GATE_CANDIDATES]
+    specs = [c.spec(cell, net, seed) for c in configs for cell in c.cells for net in c.nets for seed in c.seeds]
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        run_all(specs, GATE_WORKERS, Path(out) / "runs.jsonl")
+        print(f"gate's first look: {time.perf_counter() - start:.1f} s wall on {GATE_WORKERS} workers")
+        _print_jobs(Path(out) / "runs.jsonl")
+
+
 CHECK_NETS = ("tests.user_nets:wide_mlp", "tests.user_nets:naive_batchnorm", "tests.user_nets:layernorm_mlp")
 
 
@@ -82,6 +109,7 @@ def check(nets: list[str]) -> None:
             command += ["--quiet", "--cache-dir", cache_dir]
             baseline = "baseline trained" if i == 0 else "baseline from the cache"
             _time_command(command, f"rlcheck check --net {net} (defaults, {baseline})")
+            _print_jobs(Path("/tmp/rlcheck-check-timing/runs.jsonl"))
         if len(nets) == 1:
             _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
 
@@ -141,7 +169,7 @@ def seedsets(starts: list[int]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["learning", "gate", "seedsets", "check", "probes"])
+    parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--starts", default="0,100,200,300,1000,3000")
     parser.add_argument("--nets", default=",".join(CHECK_NETS), help="for `check`; the first trains the baseline")
@@ -150,6 +178,8 @@ if __name__ == "__main__":
         learning(range(args.seeds))
     elif args.what == "gate":
         gate()
+    elif args.what == "gate-jobs":
+        gate_jobs()
     elif args.what == "check":
         check(args.nets.split(","))
     elif args.what == "probes":

@@ -91,7 +91,7 @@ class RunResult:
     batched_with: int = 1  # seeds trained in the same batched computation (wall time is shared)
     reused: bool = field(default=False, compare=False)  # taken from the baseline cache, not trained now
     # rlcheck.diagnose.Diagnosis of the trained agent, measured where it was trained (see
-    # rlcheck.runner.run_group); not saved with the run.
+    # rlcheck.diagnose.train_and_diagnose); not saved with the run.
     diagnosis: Any = field(default=None, compare=False, repr=False)
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
