@@ -147,6 +147,7 @@ def check_config(
         workers=workers,
         threads=threads_per_worker(workers),
         split_nets=split,
+        stop_when_flagged=True,  # a failing check returns as soon as it knows it fails
     )
 
 

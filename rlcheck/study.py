@@ -69,6 +69,8 @@ class StudyConfig:
     alpha: float = 0.05
     # (label, actor factory, critic factory) for a net whose actor and critic differ
     split_nets: tuple[tuple[str, str, str], ...] = ()
+    # A gate's answer is fixed by its first flagged comparison: add no more seeds after one.
+    stop_when_flagged: bool = False
 
     @property
     def algos(self) -> tuple[str, ...]:
@@ -295,6 +297,8 @@ def run_study(
                 seeds[cell] += list(range(start, start + extra))
                 still_open.append(cell)
         pending = still_open
+        if config.stop_when_flagged and any(c.stats.verdict in FLAGGED for cs in comparisons.values() for c in cs):
+            pending = []  # the verdicts still open stay "inconclusive", with the seeds they would need
     ordered = [
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]

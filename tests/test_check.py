@@ -1,10 +1,13 @@
+import dataclasses
 import json
 
 import pytest
 
+import rlcheck.study
 from rlcheck.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes
 from rlcheck.cli import main
 from rlcheck.errors import UsageError
+from rlcheck.study import run_study
 from tests.helpers import exit_code
 
 CHEAP = ["--algos", "td3", "--probes", "action", "--seeds", "3", "--max-seeds", "3", "--workers", "1", "--quiet"]
@@ -86,3 +89,31 @@ def test_gate_passes_a_correct_user_mlp_and_exit_0(tmp_path, capsys):
     code = exit_code(main, ["check", "--net", "tests.user_nets:wide_mlp", "--out", str(tmp_path), *CHEAP])
     assert code == 0
     assert "PASS: tests.user_nets:wide_mlp" in capsys.readouterr().out
+
+
+def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
+    # One cell flagged, another inconclusive: the gate has failed whatever more seeds would
+    # say, so a check stops there; a study (stop_when_flagged off) grows the open cell.
+    verdicts = {"rlcheck/ActionReward-v0": "underperforms", "rlcheck/ConstantReward-v0": "inconclusive"}
+    real = rlcheck.study._compare_cell
+
+    def forced(config, results, cell):
+        return [
+            dataclasses.replace(c, stats=dataclasses.replace(c.stats, verdict=verdicts[cell.env_id]))
+            for c in real(config, results, cell)
+        ]
+
+    monkeypatch.setattr(rlcheck.study, "_compare_cell", forced)
+    under_test = NetUnderTest.of("tests.user_nets:wide_mlp")
+    config = check_config(under_test, algos=("td3",), probes=parse_probes("constant,action"), seeds=(0, 1), workers=1)
+    config = dataclasses.replace(
+        config, cells=tuple(dataclasses.replace(c, steps=150, warmup=50, eval_every=50) for c in config.cells)
+    )
+    assert config.stop_when_flagged
+
+    def seeds_per_cell(study):
+        return {c.env_id: len({r.spec.seed for r in study.runs if r.spec.env_id == c.env_id}) for c in config.cells}
+
+    assert seeds_per_cell(run_study(config)) == {c.env_id: 2 for c in config.cells}
+    grown = seeds_per_cell(run_study(dataclasses.replace(config, stop_when_flagged=False)))
+    assert grown["rlcheck/ConstantReward-v0"] > 2 and grown["rlcheck/ActionReward-v0"] == 2
