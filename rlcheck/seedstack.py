@@ -208,7 +208,7 @@ def _fuse(members: Sequence[nn.Module]) -> nn.Module:
             # A ReLU may overwrite what a stacked layer just produced (none of them needs its
             # own output for the backward pass): one (S, B, C) tensor less to allocate and fill.
             # Not after BatchNorm, whose output is a transposed view: autograd would then copy
-            # the whole base tensor back and forth (CopySlices), which measured 25% slower.
+            # the whole base tensor back and forth (CopySlices): 6-10% of a BatchNorm update, measured.
             if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in IN_PLACE_SAFE:
                 fused[i] = nn.ReLU(inplace=True)
         return nn.Sequential(*fused)
