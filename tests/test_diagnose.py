@@ -1,3 +1,4 @@
+import sys
 from dataclasses import asdict
 
 import pytest
@@ -121,3 +122,14 @@ def test_a_diagnosis_measured_where_the_run_trained_is_the_one_a_rerun_gives():
     assert diagnosed == [specs[2]]  # the candidate's first run on the env; never the baseline
     assert asdict(results[2].diagnosis) == asdict(diagnose_run(specs[2]))
     assert results[2].diagnosis.findings
+
+
+def test_a_diagnosis_that_fails_costs_no_trained_run(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("measurement failed")
+
+    module = sys.modules["rlcheck.diagnose"]  # `rlcheck.diagnose` the attribute is the function
+    monkeypatch.setattr(module, "diagnose", broken)
+    specs = [RunSpec("td3", "batchnorm", seed, steps=150, warmup=50, eval_every=50) for seed in (0, 1)]
+    results = run_all(specs, diagnose={"batchnorm"})
+    assert [r.spec for r in results] == specs and all(r.diagnosis is None for r in results)
