@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from rlcheck.algos import SAC, TD3
+from rlcheck.algos import SAC, TD3, Agent, ReplayBuffer
 from rlcheck.algos.modes import Mode, set_mode
 from rlcheck.nets import BatchRenorm1d
 from rlcheck.seedstack import SeedStack
@@ -198,8 +198,13 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
 def diagnose_run(spec: RunSpec) -> Diagnosis:
     """Train an agent as `spec` says (``steps=0``: a fresh one) and diagnose it on its own replay data."""
     agent, buffer, _ = train(spec)
+    return _diagnose_trained(agent, buffer, 0)
+
+
+def _diagnose_trained(agent: Agent, buffer: ReplayBuffer, member: int) -> Diagnosis:
+    """Diagnose a trained single-seed agent on the replay data of member `member` of `buffer`."""
     assert isinstance(agent, TD3 | SAC)
-    replay = buffer.obs[0, : min(buffer.size, 256)] if buffer.size >= 2 else None  # the one seed's replay
+    replay = buffer.obs[member, : min(buffer.size, 256)] if buffer.size >= 2 else None
     return diagnose(agent, buffer.obs.shape[2], replay)
 
 
@@ -259,9 +264,7 @@ def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
             env = make_env(specs[member].env_id)
             single = member_agent(agent, member, specs[member], env)
             env.close()
-            assert isinstance(single, TD3 | SAC)
-            replay = buffer.obs[member, : min(buffer.size, 256)] if buffer.size >= 2 else None
-            results[member].diagnosis = diagnose(single, buffer.obs.shape[2], replay)
+            results[member].diagnosis = _diagnose_trained(single, buffer, member)
         except Exception:  # a measurement must not cost the runs just trained; a later
             pass  # diagnose_run (only if the run fails) trains it again and raises there
     return results

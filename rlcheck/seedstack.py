@@ -229,15 +229,17 @@ def mark_seed_first(*tensors: torch.Tensor) -> None:
         tensor._rlcheck_seed_first = True  # type: ignore[attr-defined]
 
 
-def member_slices(tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """A marked seed-first tensor as its members' slices (views); any other tensor as itself.
+def member_slices(tensor: torch.Tensor, like: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """`tensor` as its members' slices (views) if it -- or `like`, the tensor it belongs with:
+    a parameter's gradient, moments or target copy, none of which carries the mark -- is marked
+    seed-first; otherwise `tensor` whole.
 
     Element-wise kernels (Adam's, lerp's) compute the bulk of a tensor with vector
     instructions and its last few elements with scalar ones, which can round differently.
     Which elements fall in that tail depends on the tensor's size: stepped as one (S, ...)
     tensor, a member's numbers would depend on S. Stepped member by member, each slice is
     split exactly as the member's own tensor is when it trains alone."""
-    return tensor.unbind(0) if is_seed_first(tensor) else (tensor,)
+    return tensor.unbind(0) if is_seed_first(tensor if like is None else like) else (tensor,)
 
 
 def is_seed_first(tensor: torch.Tensor) -> bool:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack, is_seed_first, member_slices
+from rlcheck.seedstack import SeedStack, member_slices
 
 
 class Batch(NamedTuple):
@@ -192,15 +192,12 @@ class Adam:
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         # The kernel steps each seed's slice of a seed-stacked tensor as a tensor of its own, so that
-        # a seed's update is the one it gets alone (see rlcheck.seedstack.member_slices).
-        self._seed_first = [is_seed_first(p) for p in self.params]
-        self._param_slices = [self._slices(i, p) for i, p in enumerate(self.params)]
-        self._exp_avg_slices = [self._slices(i, m) for i, m in enumerate(self.exp_avgs)]
-        self._exp_avg_sq_slices = [self._slices(i, v) for i, v in enumerate(self.exp_avg_sqs)]
-
-    def _slices(self, i: int, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """`tensor` (parameter i, or its gradient or moments) as the kernel steps it."""
-        return tensor.unbind(0) if self._seed_first[i] else (tensor,)
+        # a seed's update is the one it gets alone (see rlcheck.seedstack.member_slices). The
+        # slices of the persistent tensors are taken once; a gradient's, at every step.
+        self._slices = [
+            (member_slices(p), member_slices(m, p), member_slices(v, p), [t] * len(member_slices(p)))
+            for p, m, v, t in zip(self.params, self.exp_avgs, self.exp_avg_sqs, self.steps, strict=True)
+        ]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -220,16 +217,14 @@ class Adam:
         grads: list[torch.Tensor] = []
         exp_avgs: list[torch.Tensor] = []
         exp_avg_sqs: list[torch.Tensor] = []
-        steps: list[torch.Tensor] = []
+        steps: list[torch.Tensor] = []  # a parameter's count once per slice: read, not written, by the kernel
         for i in live:
-            slices = self._param_slices[i]
-            params += slices
-            grad = self.params[i].grad
-            assert grad is not None
-            grads += self._slices(i, grad)
-            exp_avgs += self._exp_avg_slices[i]
-            exp_avg_sqs += self._exp_avg_sq_slices[i]
-            steps += [self.steps[i]] * len(slices)  # read, not written, by the kernel
+            param_slices, exp_avg_slices, exp_avg_sq_slices, step_slices = self._slices[i]
+            params += param_slices
+            grads += member_slices(self.params[i].grad, self.params[i])  # type: ignore[arg-type]
+            exp_avgs += exp_avg_slices
+            exp_avg_sqs += exp_avg_sq_slices
+            steps += step_slices
         torch._fused_adam_(
             params,
             grads,
@@ -281,13 +276,11 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     if pair is None or pair[0] is not online:
         # Listing the tensors walks both module trees; do it once per target, not per update.
         # Slice by slice, for the reason Adam steps that way (rlcheck.seedstack.member_slices).
-        target_slices = [
-            t for p, o in zip(target.parameters(), online.parameters(), strict=True) for t in _slices_like(p, o)
-        ]
+        pairs = list(zip(target.parameters(), online.parameters(), strict=True))
         pair = (
             online,
-            target_slices,
-            [s for p in online.parameters() for s in member_slices(p)],
+            [s for t, o in pairs for s in member_slices(t, o)],
+            [s for _, o in pairs for s in member_slices(o)],
             list(target.buffers()),
             list(online.buffers()),
         )
@@ -296,11 +289,6 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     torch._foreach_lerp_(target_params, online_params, tau)
     for target_buffer, buffer in zip(target_buffers, online_buffers, strict=True):
         target_buffer.copy_(buffer)
-
-
-def _slices_like(target: torch.Tensor, online: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """A target network's parameter, sliced as its online twin is (a deep copy drops the mark)."""
-    return target.unbind(0) if is_seed_first(online) else (target,)
 
 
 _target_pairs: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Module, list, list, list, list]] = (
