@@ -1,16 +1,44 @@
-"""rlcheck: a pytest-native sanity gate and regression benchmark for RL network code."""
+"""rlcheck: a pytest-native sanity gate and regression benchmark for RL network code.
 
-from rlcheck.check import CheckResult, NetUnderTest, check_config, run_check
-from rlcheck.diagnose import Diagnosis, diagnose, diagnose_run
-from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
-from rlcheck.errors import UsageError
-from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
-from rlcheck.seedstack import SeedStack
-from rlcheck.stats import Comparison, compare
-from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-from rlcheck.training import RunResult, RunSpec, run, run_group
+The names below are imported on first use (PEP 562), not with the package: every training
+process the runner spawns imports ``rlcheck.runner``, hence this package, and should not pay
+for scipy (the statistics) or the study's reporting, about 1.3 s of a 3.2 s start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_WHERE = {
+    "CheckResult": "rlcheck.check",
+    "NetUnderTest": "rlcheck.check",
+    "check_config": "rlcheck.check",
+    "run_check": "rlcheck.check",
+    "Diagnosis": "rlcheck.diagnose",
+    "diagnose": "rlcheck.diagnose",
+    "diagnose_run": "rlcheck.diagnose",
+    "RANDOM_ENV_ID": "rlcheck.envs",
+    "RandomEnv": "rlcheck.envs",
+    "UsageError": "rlcheck.errors",
+    "NetFactory": "rlcheck.nets",
+    "batchnorm": "rlcheck.nets",
+    "layernorm": "rlcheck.nets",
+    "plain": "rlcheck.nets",
+    "SeedStack": "rlcheck.seedstack",
+    "Comparison": "rlcheck.stats",
+    "compare": "rlcheck.stats",
+    "Cell": "rlcheck.study",
+    "StudyConfig": "rlcheck.study",
+    "StudyResult": "rlcheck.study",
+    "run_study": "rlcheck.study",
+    "RunResult": "rlcheck.training",
+    "RunSpec": "rlcheck.training",
+    "run": "rlcheck.training",
+    "run_group": "rlcheck.training",
+}
 
 __all__ = [
     "RANDOM_ENV_ID",
@@ -39,3 +67,27 @@ __all__ = [
     "run_group",
     "run_study",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'rlcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
+    from rlcheck.check import CheckResult, NetUnderTest, check_config, run_check
+    from rlcheck.diagnose import Diagnosis, diagnose, diagnose_run
+    from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
+    from rlcheck.errors import UsageError
+    from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
+    from rlcheck.seedstack import SeedStack
+    from rlcheck.stats import Comparison, compare
+    from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
+    from rlcheck.training import RunResult, RunSpec, run, run_group

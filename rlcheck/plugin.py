@@ -17,21 +17,22 @@ Use it either way:
           result = rlcheck_gate("mypkg.nets:make_net", probes="action,random")
           assert result.passed, result.report()
 
-The plugin does nothing unless one of its fixtures is used.
+The plugin does nothing unless one of its fixtures is used. It is loaded by every pytest
+session of an environment rlcheck is installed in, so it imports torch, scipy and the rest
+of rlcheck only when a fixture or the shipped gate needs them (about 4 s otherwise, tested).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
-from rlcheck.algos import ALGORITHMS
-from rlcheck.cache import cache_from_env
-from rlcheck.check import CheckResult, NetUnderTest, check_config, parse_probes, run_check
-from rlcheck.errors import UsageError
-from rlcheck.study import Cell
+if TYPE_CHECKING:
+    from rlcheck.check import CheckResult
+    from rlcheck.study import Cell
 
 SETTINGS: dict[str, str] = {
     "net": "your network factory for actor and critic, 'package.module:function'",
@@ -67,6 +68,8 @@ def setting(config: pytest.Config, key: str) -> str | None:
 
 
 def _algos(config: pytest.Config) -> tuple[str, ...]:
+    from rlcheck.algos import ALGORITHMS
+
     algos = tuple(a.strip() for a in (setting(config, "algos") or "td3,sac").split(",") if a.strip())
     unknown = [a for a in algos if a not in ALGORITHMS]
     if unknown or not algos:
@@ -75,6 +78,9 @@ def _algos(config: pytest.Config) -> tuple[str, ...]:
 
 
 def _cells(config: pytest.Config) -> list[tuple[str, Cell]]:
+    from rlcheck.check import parse_probes
+    from rlcheck.errors import UsageError
+
     try:
         probes = parse_probes(setting(config, "probes"))
     except UsageError as exc:
@@ -89,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("rlcheck_cell", [c for _, c in cells], ids=[i for i, _ in cells])
 
 
-GateRunner = Callable[..., CheckResult]
+GateRunner = Callable[..., "CheckResult"]
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +106,10 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     ``algos``, ``seeds``, ``probes``; ``cells`` runs only the given (algo, probe) cells.
     A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
     """
+    from rlcheck.cache import cache_from_env
+    from rlcheck.check import NetUnderTest, check_config, parse_probes, run_check
     from rlcheck.cli import parse_seeds
+    from rlcheck.errors import UsageError
 
     def run(
         net: str | None = None,

@@ -73,3 +73,35 @@ def test_unknown_probe_setting_is_a_one_line_collection_error(project):
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*rlcheck: unknown probe 'nope': choose from constant*"])
     assert "Traceback" not in result.stdout.str() and "plugin.py" not in result.stdout.str()
+
+
+def _modules_after(statement: str) -> set[str]:
+    import json
+    import subprocess
+    import sys
+
+    probe = f"import json, sys; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out))
+
+
+def test_loading_the_plugin_imports_neither_torch_nor_scipy():
+    # pytest loads the plugin in every session of an environment rlcheck is installed in.
+    loaded = _modules_after("import rlcheck.plugin")
+    assert "rlcheck.plugin" in loaded and not {"torch", "scipy", "rlcheck.check"} & loaded
+
+
+def test_training_processes_do_not_import_the_statistics():
+    # What every spawned training worker imports; scipy is 1.3 s of its start.
+    loaded = _modules_after("import rlcheck.runner")
+    assert "torch" in loaded and not {"scipy", "rlcheck.stats", "rlcheck.check", "matplotlib"} & loaded
+
+
+def test_package_names_resolve_on_first_use():
+    import rlcheck
+    from rlcheck.check import run_check
+
+    assert all(getattr(rlcheck, name) is not None for name in rlcheck.__all__)
+    assert rlcheck.run_check is run_check and "run_check" in dir(rlcheck)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = rlcheck.nope
