@@ -12,8 +12,11 @@ Three ways to stack, tried in this order when a stack is built:
   knows -- ``Linear``, ``BatchNorm1d``, ``LayerNorm``, rlcheck's ``BatchRenorm1d`` and
   element-wise activations -- becomes the same sequence of stacked layers: one batched
   matrix multiply (``baddbmm``) per ``Linear`` for all seeds, one normalisation call per
-  norm layer. Member ``s`` of a fused stack computes bit for bit what it computes in a
-  stack of one, so a seed's run does not depend on which seeds share its batch.
+  norm layer. So does a module with a ``forward`` of its own that ``torch.fx`` traces to
+  such a chain (``fc2(relu(fc1(x)))``, the way most users write an MLP), once the chain
+  has been checked against the module on a sample batch in both modes. Member ``s`` of a
+  fused stack computes bit for bit what it computes in a stack of one, so a seed's run
+  does not depend on which seeds share its batch.
 * ``vmap``: any other module that ``torch.func`` can batch: its parameters and buffers are
   stacked (``stack_module_state``) and the module runs under ``vmap(functional_call)``,
   BatchNorm with per-seed running statistics included.
@@ -25,12 +28,15 @@ Three ways to stack, tried in this order when a stack is built:
 from __future__ import annotations
 
 import copy
+import dis
+import inspect
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import fx, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from rlcheck.nets import BatchRenorm1d
@@ -199,6 +205,95 @@ def fusable(module: nn.Module) -> bool:
     return False
 
 
+# Element-wise calls a traced forward may make, as the layer that makes the same call.
+_ELEMENTWISE_CALLS: dict[Callable | str, type[nn.Module]] = {
+    torch.relu: nn.ReLU, F.relu: nn.ReLU, "relu": nn.ReLU,
+    torch.tanh: nn.Tanh, F.tanh: nn.Tanh, "tanh": nn.Tanh,
+    torch.sigmoid: nn.Sigmoid, F.sigmoid: nn.Sigmoid, "sigmoid": nn.Sigmoid,
+    F.elu: nn.ELU, F.gelu: nn.GELU, F.silu: nn.SiLU, F.mish: nn.Mish, F.softplus: nn.Softplus,
+    F.leaky_relu: nn.LeakyReLU, F.relu6: nn.ReLU6, F.hardtanh: nn.Hardtanh,
+}  # fmt: skip
+
+
+def as_chain(module: nn.Module) -> nn.Module | None:
+    """`module` itself if :func:`fusable`; else its forward as an ``nn.Sequential`` of its
+    own layers, if ``torch.fx`` traces it to a chain that :func:`fusable` accepts: each step
+    one known layer, used once, or one element-wise call with default arguments, applied to
+    the previous step's output alone.
+
+    The layers keep their paths in the module (``.`` written ``:``), so a member's state maps
+    back to the user's module. None where the forward is anything else (a branch, a skip
+    connection, an argument, a parameter used directly, control flow fx cannot trace)."""
+    if fusable(module):
+        return module
+    if not all(_reads_only_layers(m) for m in module.modules()):
+        return None
+    try:
+        graph = fx.symbolic_trace(module).graph
+    except Exception:  # not traceable: data-dependent control flow, unsupported calls, ...
+        return None
+    nodes = list(graph.nodes)
+    if len(nodes) < 3 or nodes[0].op != "placeholder" or nodes[-1].op != "output":
+        return None
+    steps: OrderedDict[str, nn.Module] = OrderedDict()
+    previous = nodes[0]
+    for i, node in enumerate(nodes[1:-1]):
+        if node.args != (previous,) or len(previous.users) != 1:
+            return None
+        if node.op == "call_module" and isinstance(node.target, str) and not node.kwargs:
+            name, layer = node.target.replace(".", ":"), module.get_submodule(node.target)
+            if name in steps or not fusable(layer):
+                return None
+        elif node.op in ("call_function", "call_method") and _default_call(node.target, node.kwargs):
+            name, layer = f"#{i}", _ELEMENTWISE_CALLS[node.target]()  # no attribute is named '#...'
+        else:
+            return None
+        steps[name] = layer
+        previous = node
+    if nodes[-1].args != (previous,) or len(previous.users) != 1:
+        return None
+    return nn.Sequential(steps)
+
+
+# What a forward may name to be traced: modules and functions that compute, nothing else.
+_CHAIN_NAMES = (
+    frozenset({"torch", "nn", "functional", "F", "training"})
+    | {name for name in _ELEMENTWISE_CALLS if isinstance(name, str)}
+    | {getattr(f, "__name__", "") for f in _ELEMENTWISE_CALLS if not isinstance(f, str)}
+)
+_STORES = frozenset(op for op in dis.opname if op.startswith(("STORE_", "DELETE_")) and "FAST" not in op)
+
+
+def _reads_only_layers(module: nn.Module) -> bool:
+    """Whether `module`'s forward (torch's own layers aside) names only its child layers and
+    element-wise functions, and stores nothing but local variables. A trace keeps only what
+    happens to tensors: a forward that also logs, counts or keeps an activation would lose it."""
+    if type(module).__module__.startswith("torch.") or fusable(module):
+        return True
+    code = getattr(type(module).forward, "__code__", None)
+    if code is None or any(isinstance(const, type(code)) for const in code.co_consts):  # a nested function
+        return False
+    if not set(code.co_names) <= _CHAIN_NAMES | set(module._modules):
+        return False
+    return not any(instruction.opname in _STORES for instruction in dis.get_instructions(code))
+
+
+def _default_call(target: object, kwargs: dict[str, object]) -> bool:
+    """Whether a traced call is an element-wise function rlcheck knows, with its default
+    arguments (``inplace`` aside: it changes where the result goes, not its value)."""
+    if target not in _ELEMENTWISE_CALLS:  # fx targets are functions or method names: hashable
+        return False
+    if not kwargs:
+        return True
+    try:
+        parameters = inspect.signature(target).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # a builtin without a signature, or a method name
+        return False
+    return all(
+        key == "inplace" or (key in parameters and parameters[key].default == value) for key, value in kwargs.items()
+    )
+
+
 def _fuse(members: Sequence[nn.Module]) -> nn.Module:
     """The stacked layer for one layer position of every member."""
     first = members[0]
@@ -211,7 +306,7 @@ def _fuse(members: Sequence[nn.Module]) -> nn.Module:
             # the whole base tensor back and forth (CopySlices): 6-10% of a BatchNorm update, measured.
             if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in IN_PLACE_SAFE:
                 fused[i] = nn.ReLU(inplace=True)
-        return nn.Sequential(*fused)
+        return nn.Sequential(OrderedDict(zip(first._modules, fused, strict=True)))  # names kept: see `member`
     if type(first) is nn.Linear:
         return StackedLinear(members)  # type: ignore[arg-type]
     if type(first) is nn.BatchNorm1d:
@@ -254,7 +349,10 @@ class SeedStack(nn.Module):
     ``strategy`` says how the members are batched (see the module docstring).
     """
 
-    def __init__(self, members: Sequence[nn.Module], strategy: Strategy) -> None:
+    def __init__(
+        self, members: Sequence[nn.Module], strategy: Strategy, chains: Sequence[nn.Module] | None = None
+    ) -> None:
+        """``chains``: for ``fused``, the members as chains of layers (:func:`as_chain`); default the members."""
         super().__init__()
         self.size, self.strategy = len(members), strategy
         self.fallback_reason: str | None = None  # why a "loop" stack could not be batched
@@ -262,7 +360,7 @@ class SeedStack(nn.Module):
         # for `member`. Kept outside the module tree: its own tensors are stale copies.
         self._template: tuple[nn.Module, ...] = (copy.deepcopy(members[0]),)
         if strategy == "fused":
-            self.body: nn.Module = _fuse(members)
+            self.body: nn.Module = _fuse(chains or members)
             mark_seed_first(*self.body.parameters())
         elif strategy == "vmap":
             params, buffers = stack_module_state(list(members))  # type: ignore[arg-type]
@@ -278,12 +376,17 @@ class SeedStack(nn.Module):
     def of(cls, members: Sequence[nn.Module], name: str = "net", sample_in: torch.Tensor | None = None) -> SeedStack:
         """The fastest stack that computes what the members compute one by one.
 
-        ``sample_in`` (``(S, B, in_dim)``) is used to check a ``vmap`` stack against the
-        members before it is trusted; a module it cannot batch falls back to ``loop``.
+        ``sample_in`` (``(S, B, in_dim)``) is used to check a traced chain or a ``vmap`` stack
+        against the members before it is trusted; a module neither can batch falls back to ``loop``.
         """
         if all(fusable(m) for m in members) and len({_structure(m) for m in members}) == 1:
             return cls(members, "fused")
-        reason = _vmap_failure(members, sample_in)
+        chains = [as_chain(m) for m in members]
+        if all(chains) and len({_structure(c) for c in chains}) == 1:  # type: ignore[arg-type]
+            fused_chains: list[nn.Module] = chains  # type: ignore[assignment]
+            if _batching_failure(members, sample_in, "fused", fused_chains) is None:
+                return cls(members, "fused", fused_chains)
+        reason = _batching_failure(members, sample_in, "vmap")
         if reason is None:
             return cls(members, "vmap")
         stack = cls(members, "loop")
@@ -333,7 +436,7 @@ class SeedStack(nn.Module):
             state = {name: t[s] for name, t in (params | buffers).items()}
         else:
             state = {
-                f"{prefix}.{key}" if prefix else key: value
+                f"{prefix.replace(':', '.')}.{key}" if prefix else key: value  # see as_chain for ':'
                 for prefix, stacked in _stacked_leaves(self.body)
                 for key, value in stacked.member_state(s).items()  # type: ignore[operator]
             }
@@ -379,15 +482,20 @@ def _structure(module: nn.Module) -> tuple[tuple[str, type, tuple[tuple[int, ...
     )
 
 
-def _vmap_failure(members: Sequence[nn.Module], sample_in: torch.Tensor | None) -> str | None:
-    """Why ``vmap`` cannot stand in for the members (None: it can), tried on a sample batch
-    in train and eval mode. Every member's state is restored afterwards."""
+def _batching_failure(
+    members: Sequence[nn.Module],
+    sample_in: torch.Tensor | None,
+    strategy: Strategy,
+    chains: Sequence[nn.Module] | None = None,
+) -> str | None:
+    """Why a ``strategy`` stack cannot stand in for the members (None: it can), tried on a
+    sample batch in train and eval mode. Every member's state is restored afterwards."""
     if sample_in is None:
         return "no sample batch to check it on"
     saved = [copy.deepcopy(m.state_dict()) for m in members]
     modes = [m.training for m in members]
     try:
-        trial = SeedStack([copy.deepcopy(m) for m in members], "vmap")
+        trial = SeedStack([copy.deepcopy(m) for m in members], strategy, chains)
         for training in (True, False):
             trial.train(training)
             for m in members:
@@ -396,11 +504,13 @@ def _vmap_failure(members: Sequence[nn.Module], sample_in: torch.Tensor | None) 
                 batched = trial(sample_in)
                 one_by_one = torch.stack([m(sample_in[s]) for s, m in enumerate(members)])
             if batched.shape != one_by_one.shape or not torch.allclose(batched, one_by_one, rtol=1e-4, atol=1e-5):
-                return f"vmap gives other outputs than the network alone in {'train' if training else 'eval'} mode"
+                mode = "train" if training else "eval"
+                return f"{strategy} stack gives other outputs than the network alone in {mode} mode"
         return None
     except Exception as exc:  # any failure means: not batchable this way
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"torch.func.vmap: {type(exc).__name__}: {first_line[:120]}"
+        how = "torch.func.vmap" if strategy == "vmap" else "its forward as a chain of layers"
+        return f"{how}: {type(exc).__name__}: {first_line[:120]}"
     finally:
         for m, state, training in zip(members, saved, modes, strict=True):
             m.load_state_dict(state)

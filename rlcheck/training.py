@@ -27,7 +27,7 @@ from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
-from rlcheck.seedstack import SeedStack, fusable
+from rlcheck.seedstack import SeedStack
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
@@ -242,8 +242,10 @@ def fuses_seeds(spec: RunSpec) -> bool:
     """Whether the spec's networks fuse across seeds (rlcheck.seedstack), so that a seed's curve
     is bit for bit the same whichever seeds share its batch. Networks batched by vmap or trained
     seed by seed are reproducible for the same grouping, and equal up to rounding otherwise."""
+    sample = torch.randn(1, 8, 4, generator=torch.Generator().manual_seed(0))
     nets = {spec.actor_net_name, spec.critic_net_name}
-    return all(fusable(resolve_factory(name, spec.hidden)(4, 2)) for name in nets)
+    stacks = [SeedStack.of([resolve_factory(name, spec.hidden)(4, 2)], name, sample) for name in nets]
+    return all(stack.strategy == "fused" for stack in stacks)
 
 
 class _ActionScaler:

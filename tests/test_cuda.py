@@ -39,11 +39,11 @@ def test_a_seed_batched_on_cuda_learns_as_it_does_alone_on_the_cpu(algo):
         assert max(r.final_return for r in naive_bn) < bar, [r.final_return for r in naive_bn]
 
 
-@pytest.mark.parametrize("net", ["tests.user_nets:custom_mlp", "tests.user_nets:branchy"])
-def test_user_nets_batched_by_vmap_or_trained_seed_by_seed_run_on_cuda(net):
-    specs = [RunSpec("sac", net, seed, **TINY) for seed in (0, 1)]
+@pytest.mark.parametrize(("net", "strategy"), [("residual", "vmap"), ("branchy", "loop"), ("attribute_mlp", "fused")])
+def test_user_nets_batched_by_vmap_or_trained_seed_by_seed_run_on_cuda(net, strategy):
+    specs = [RunSpec("sac", f"tests.user_nets:{net}", seed, **TINY) for seed in (0, 1)]
     agent, _, results = train_seeds(specs)
-    assert agent.actor.net.strategy == ("vmap" if net.endswith("custom_mlp") else "loop")
+    assert agent.actor.net.strategy == strategy
     assert all(t.device.type == "cuda" for t in agent.actor.parameters())
     assert all(len(r.eval_returns) == 4 for r in results)
     if agent.actor.net.strategy == "loop":  # seed by seed: a seed's curve is its curve alone

@@ -81,8 +81,10 @@ def test_the_longest_jobs_go_first_so_that_none_is_left_running_alone_at_the_end
 
 
 def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():
-    specs = [RunSpec("td3", "tests.user_nets:custom_forward", seed, steps=200) for seed in range(4)]
+    specs = [RunSpec("td3", "tests.user_nets:residual", seed, steps=200) for seed in range(4)]
     assert [len(job) for job in batch_jobs(specs, workers=2)] == [4]
+    traced = [RunSpec("td3", "tests.user_nets:attribute_mlp", seed, steps=200) for seed in range(4)]
+    assert [len(job) for job in batch_jobs(traced, workers=2)] == [2, 2]  # fused: bit for bit either way
 
 
 def test_probes_of_one_size_and_budget_share_a_job():

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from rlcheck.nets import BatchRenorm1d, batchnorm, batchrenorm, layernorm, plain
-from rlcheck.seedstack import SeedStack
-from tests.user_nets import branchy, custom_forward
+from rlcheck.seedstack import SeedStack, as_chain
+from tests.helpers import ModeRecorder
+from tests.user_nets import attribute_mlp, branchy, custom_forward, mode_branch, residual
 
 SEEDS = 3
 
@@ -39,8 +40,11 @@ CASES = [
     (batchrenorm, "fused"),
     (_renorm_past_warmup, "fused"),
     (_wide_layernorm, "fused"),
-    (custom_forward, "vmap"),
+    (residual, "vmap"),
     (branchy, "loop"),
+    (custom_forward, "fused"),  # a forward of its own that traces to a chain of layers
+    (attribute_mlp, "fused"),
+    (mode_branch, "vmap"),  # traces to a chain, but one that holds in train mode only
 ]
 
 
@@ -64,7 +68,7 @@ def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, s
         torch.testing.assert_close(stack.member(s).state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[4], CASES[6], CASES[7]])
+@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[4], CASES[6], CASES[7], CASES[8], CASES[9]])
 def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strategy):
     members = _members(factory)
     references = copy.deepcopy(members)
@@ -83,8 +87,9 @@ def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strateg
             torch.testing.assert_close(as_gradients[name], p.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack():
-    members = _members(batchnorm, seeds=5)
+@pytest.mark.parametrize("factory", [batchnorm, custom_forward])
+def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack(factory):
+    members = _members(factory, seeds=5)
     full = SeedStack.of(copy.deepcopy(members), "net", _sample(seeds=5)).train()
     alone = SeedStack.of([copy.deepcopy(members[3])], "net", _sample(seeds=1)).train()
     x = _sample(seeds=5, seed=4)
@@ -111,7 +116,7 @@ def test_template_keeps_the_users_layers_for_reports():
     assert nn.BatchNorm1d in kinds and BatchRenorm1d not in kinds
 
 
-@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[6], CASES[7]])
+@pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[6], CASES[7], CASES[8]])
 def test_a_member_loaded_into_a_stack_of_one_computes_what_it_computes_in_the_stack(factory, strategy):
     stack = SeedStack.of(_members(factory), "net", _sample()).train()
     with torch.no_grad():
@@ -124,3 +129,69 @@ def test_a_member_loaded_into_a_stack_of_one_computes_what_it_computes_in_the_st
         single.train(training)
         with torch.no_grad():
             torch.testing.assert_close(single(x[2:3])[0], stack(x)[2], rtol=1e-5, atol=1e-6)
+
+
+def test_a_traced_chain_keeps_the_users_module_and_layer_names():
+    members = _members(attribute_mlp)
+    chain = as_chain(members[0])
+    assert list(chain._modules) == ["fc1", "#1", "body:0", "body:1", "#4", "fc2", "#6", "head"]
+    assert chain.fc1 is members[0].fc1  # the user's own layers, not copies
+    stack = SeedStack.of(members, "net", _sample())
+    assert type(stack.member(0)) is type(members[0]) and type(stack.template) is type(members[0])
+
+
+class _SharedLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.fc(x)))
+
+
+class _LeakyWithSlope(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return nn.functional.leaky_relu(self.fc(x), 0.2)
+
+
+class _DirectParameter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(4, 4))
+
+    def forward(self, x):
+        return torch.relu(x @ self.weight)
+
+
+class _KeepsActivation(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        hidden = torch.relu(self.fc1(x))
+        self.last_hidden = hidden  # for a plot, say: a trace would keep the first batch's forever
+        return self.fc2(hidden)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        _SharedLayer(),
+        _LeakyWithSlope(),
+        _DirectParameter(),
+        residual(4, 2),
+        branchy(4, 2),
+        _KeepsActivation(),
+        ModeRecorder(4, 2),
+    ],
+)
+def test_only_a_plain_chain_of_known_layers_is_traced_into_one(module):
+    # a layer used twice would be stacked as two; an argument would be dropped; a parameter
+    # used directly, a skip connection, data-dependent control flow: none is a chain; nor is
+    # a forward with side effects (keeping an activation, logging its calls), which a trace drops
+    assert as_chain(module) is None

@@ -115,3 +115,70 @@ class _CustomMLP(nn.Module):
 def custom_mlp(in_dim: int, out_dim: int) -> nn.Module:
     """A plain MLP with its own forward: batched with torch.func.vmap."""
     return _CustomMLP(in_dim, out_dim)
+
+
+class _AttributeMLP(nn.Module):
+    """The way many users write an MLP: layers as attributes, a forward of their own mixing
+    torch.relu, F.relu and the tensor method, a norm layer inside a nested Sequential."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, 32)
+        self.body = nn.Sequential(nn.Linear(32, 32), nn.LayerNorm(32))
+        self.fc2, self.head = nn.Linear(32, 32), nn.Linear(32, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.fc1(x))
+        x = nn.functional.relu(self.body(x))
+        return self.head(self.fc2(x).tanh())
+
+
+def attribute_mlp(in_dim: int, out_dim: int) -> nn.Module:
+    return _AttributeMLP(in_dim, out_dim)
+
+
+class _Residual(nn.Module):
+    """A skip connection: not a chain of layers, but vmap batches it."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.head = nn.Linear(in_dim, 32), nn.Linear(32, 32), nn.Linear(32, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc1(x))
+        return self.head(h + torch.relu(self.fc2(h)))
+
+
+def residual(in_dim: int, out_dim: int) -> nn.Module:
+    return _Residual(in_dim, out_dim)
+
+
+class _ModeBranch(nn.Module):
+    """A chain whose forward reads self.training: fx would bake in the mode it traced in."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(in_dim, 32), nn.Linear(32, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        return self.fc2(torch.relu(h) if self.training else torch.tanh(h))
+
+
+def mode_branch(in_dim: int, out_dim: int) -> nn.Module:
+    return _ModeBranch(in_dim, out_dim)
+
+
+class _PlainAsAClass(nn.Module):
+    """rlcheck's plain baseline (64x64, ReLU) written as a class: the same layers built in the same order."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(in_dim, 64), nn.Linear(64, 64), nn.Linear(64, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def plain_as_a_class(in_dim: int, out_dim: int) -> nn.Module:
+    return _PlainAsAClass(in_dim, out_dim)
