@@ -97,7 +97,12 @@ def gate_jobs() -> None:
         _print_jobs(Path(out) / "runs.jsonl")
 
 
-CHECK_NETS = ("tests.user_nets:wide_mlp", "tests.user_nets:naive_batchnorm", "tests.user_nets:layernorm_mlp")
+CHECK_NETS = (
+    "tests.user_nets:wide_mlp",
+    "tests.user_nets:naive_batchnorm",
+    "tests.user_nets:layernorm_mlp",
+    "tests.user_nets:plain_as_a_class",  # a 64x64 MLP written as a class: fused via torch.fx
+)
 
 
 def check(nets: list[str]) -> None:
