@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from gymnasium.spaces import flatdim
 
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
@@ -201,6 +202,7 @@ def versions() -> dict[str, str]:
 def check_config(config: StudyConfig) -> None:
     """Every check that can fail before training starts, so no run is wasted on a typo."""
     noticed: set[tuple[str, str]] = set()
+    built: set[tuple[RunSpec, tuple[int, int]]] = set()  # an agent is checked once per shape, not per cell
     if config.baseline not in config.nets:
         raise UsageError(f"baseline net {config.baseline!r} is not among --nets {','.join(config.nets)}")
     if len(set(config.seeds)) != len(config.seeds):
@@ -216,9 +218,14 @@ def check_config(config: StudyConfig) -> None:
         if cell.eval_every < 1 or cell.eval_episodes < 1:
             raise UsageError("--eval-every and --eval-episodes must be at least 1")
         env = make_env(cell.env_id)
+        shape = (flatdim(env.observation_space), flatdim(env.action_space))
         for net in config.nets:
+            spec = config.spec(cell, net, 0)
+            if (spec.group_key(), shape) in built:
+                continue
+            built.add((spec.group_key(), shape))
             # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
-            agent = build_agent(config.spec(cell, net, 0), env, seeds=[0, 1])
+            agent = build_agent(spec, env, seeds=[0, 1])
             for role, module in (("actor", agent.actor), ("critic", agent.q1)):
                 stack = next(m for m in module.modules() if isinstance(m, SeedStack))
                 if stack.fallback_reason and (net, role) not in noticed:
