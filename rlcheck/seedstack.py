@@ -194,6 +194,9 @@ IN_PLACE_SAFE = (StackedLinear, StackedLayerNorm, StackedBatchRenorm1d)  # they 
 
 def fusable(module: nn.Module) -> bool:
     """Whether rlcheck can fuse S copies of `module` into stacked layers (bit-identical per seed for any S)."""
+    hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
+    if any(hooks):  # the stacked layers would never call them
+        return False
     if type(module) is nn.Sequential:  # exactly Sequential: a subclass may override forward
         return all(fusable(child) for child in module)
     if type(module) is nn.Linear or type(module) is BatchRenorm1d or type(module) in ELEMENTWISE:

@@ -195,3 +195,15 @@ def test_only_a_plain_chain_of_known_layers_is_traced_into_one(module):
     # used directly, a skip connection, data-dependent control flow: none is a chain; nor is
     # a forward with side effects (keeping an activation, logging its calls), which a trace drops
     assert as_chain(module) is None
+
+
+def test_a_network_with_hooks_is_not_fused_since_stacked_layers_would_never_call_them():
+    calls = []
+    members = _members(plain)
+    for m in members:
+        m[0].register_forward_hook(lambda module, args, out: calls.append(out.shape))
+    stack = SeedStack.of(members, "net", _sample())
+    assert stack.strategy != "fused"
+    calls.clear()
+    stack(_sample(seed=1))
+    assert calls  # the user's hook still runs
