@@ -22,6 +22,7 @@ from torch import nn
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
+from rlcheck.algos.common import has_fused_adam
 from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
@@ -241,7 +242,11 @@ def _per_seed(tensor: torch.Tensor, agent: Agent) -> bool:
 def fuses_seeds(spec: RunSpec) -> bool:
     """Whether the spec's networks fuse across seeds (rlcheck.seedstack), so that a seed's curve
     is bit for bit the same whichever seeds share its batch. Networks batched by vmap or trained
-    seed by seed are reproducible for the same grouping, and equal up to rounding otherwise."""
+    seed by seed are reproducible for the same grouping, and equal up to rounding otherwise;
+    so are all networks where torch has no fused Adam for the device (torch.optim's Adam,
+    which rlcheck then uses, steps a stacked tensor whole)."""
+    if not has_fused_adam(torch.device(spec.device)):
+        return False
     sample = torch.randn(1, 8, 4, generator=torch.Generator().manual_seed(0))
     nets = {spec.actor_net_name, spec.critic_net_name}
     stacks = [SeedStack.of([resolve_factory(name, spec.hidden)(4, 2)], name, sample) for name in nets]

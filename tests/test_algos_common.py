@@ -166,3 +166,15 @@ def test_adam_and_target_updates_step_each_seed_of_a_stacked_tensor_as_if_it_wer
     for s in range(40):
         alone = trajectory(slice(s, s + 1))
         assert torch.equal(stacked[0][s], alone[0][0]) and torch.equal(stacked[1][s], alone[1][0])
+
+
+def test_without_fused_adam_no_job_is_split_by_the_worker_count(monkeypatch):
+    # torch.optim's Adam steps a stacked tensor whole: a seed's bits could then depend on the
+    # stack's size, so the runner must keep the grouping the spec list gives.
+    from rlcheck.runner import batch_jobs
+    from rlcheck.training import RunSpec, fuses_seeds
+
+    specs = [RunSpec("td3", "plain", seed, steps=200) for seed in range(4)]
+    assert fuses_seeds(specs[0]) and [len(job) for job in batch_jobs(specs, workers=2)] == [2, 2]
+    monkeypatch.setitem(common._FUSED_ADAM, "cpu", False)
+    assert not fuses_seeds(specs[0]) and [len(job) for job in batch_jobs(specs, workers=2)] == [4]

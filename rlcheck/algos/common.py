@@ -176,7 +176,8 @@ class Adam:
     ``torch._dynamo``, 3 s in every fresh process. rlcheck's updates are small enough for
     both to show. Where this torch has no fused kernel for the device (CPU before torch 2.4),
     or the parameters mix devices or dtypes, it hands over to ``torch.optim.Adam`` (which steps
-    a seed-stacked tensor whole: a seed's bits may then depend on the stack's size).
+    a seed-stacked tensor whole: a seed's bits may then depend on the stack's size, so the
+    runner keeps every job as the spec list groups it: see ``rlcheck.training.fuses_seeds``).
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
@@ -184,7 +185,7 @@ class Adam:
         self.lr, self.betas, self.eps = lr, betas, 1e-8
         kinds = {(p.device, p.dtype) for p in self.params}
         self._fallback: torch.optim.Optimizer | None = None
-        if len(kinds) != 1 or not _has_fused_adam(self.params[0].device):
+        if len(kinds) != 1 or not has_fused_adam(self.params[0].device):
             self._fallback = torch.optim.Adam(self.params, lr=lr, betas=betas)
             return
         # The state torch.optim.Adam(fused=True) keeps: moments like the parameter, a float32 step count.
@@ -247,7 +248,7 @@ class Adam:
 _FUSED_ADAM: dict[str, bool] = {}
 
 
-def _has_fused_adam(device: torch.device) -> bool:
+def has_fused_adam(device: torch.device) -> bool:
     """Whether torch has Adam's fused kernel for this kind of device (tried once on a scalar)."""
     if device.type not in _FUSED_ADAM:
         try:
