@@ -115,6 +115,13 @@ def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once(
     assert all("cannot be batched across seeds" in n and "one after another" in n for n in notices)
 
 
+def test_a_net_batched_by_vmap_is_named_once_per_role_with_why_it_is_slower(capsys):
+    cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
+    check_config(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:residual", "tests.user_nets:attribute_mlp")))
+    notices = capsys.readouterr().err.strip().splitlines()
+    assert len(notices) == 2 and all("'tests.user_nets:residual' is batched with torch.func.vmap" in n for n in notices)
+
+
 def test_train_seeds_refuses_runs_that_differ_in_more_than_the_seed():
     with pytest.raises(ValueError, match="differ only in their seed"):
         train_seeds([RunSpec("td3", "plain", 0, **TINY), RunSpec("td3", "batchnorm", 1, **TINY)])
