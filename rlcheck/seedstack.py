@@ -384,11 +384,10 @@ class SeedStack(nn.Module):
         """
         if all(fusable(m) for m in members) and len({_structure(m) for m in members}) == 1:
             return cls(members, "fused")
-        chains = [as_chain(m) for m in members]
-        if all(chains) and len({_structure(c) for c in chains}) == 1:  # type: ignore[arg-type]
-            fused_chains: list[nn.Module] = chains  # type: ignore[assignment]
-            if _batching_failure(members, sample_in, "fused", fused_chains) is None:
-                return cls(members, "fused", fused_chains)
+        chains = [chain for chain in map(as_chain, members) if chain is not None]
+        traced = len(chains) == len(members) and len({_structure(c) for c in chains}) == 1
+        if traced and _batching_failure(members, sample_in, "fused", chains) is None:
+            return cls(members, "fused", chains)
         reason = _batching_failure(members, sample_in, "vmap")
         if reason is None:
             return cls(members, "vmap")
