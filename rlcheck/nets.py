@@ -67,7 +67,7 @@ class BatchRenorm1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Statistics over the batch dimension, -2. Parameters and buffers are (C,), or (S, C)
-        # in a seed-stacked layer (rlcheck.seedstack.StackedBatchRenorm1d): one code for both.
+        # in a seed-stacked layer (rlcheck.fusion.StackedBatchRenorm1d): one code for both.
         weight, bias = self.weight.unsqueeze(-2), self.bias.unsqueeze(-2)
         running_mean, running_var = self.running_mean.unsqueeze(-2), self.running_var.unsqueeze(-2)
         if not self.training:

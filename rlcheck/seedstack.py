@@ -16,7 +16,8 @@ Three ways to stack, tried in this order when a stack is built:
   such a chain (``fc2(relu(fc1(x)))``, the way most users write an MLP), once the chain
   has been checked against the module on a sample batch in both modes. Member ``s`` of a
   fused stack computes bit for bit what it computes in a stack of one, so a seed's run
-  does not depend on which seeds share its batch.
+  does not depend on which seeds share its batch. The stacked layers, and which networks
+  fuse, are in :mod:`rlcheck.fusion`.
 * ``vmap``: any other module that ``torch.func`` can batch: its parameters and buffers are
   stacked (``stack_module_state``) and the module runs under ``vmap(functional_call)``,
   BatchNorm with per-seed running statistics included.
@@ -28,297 +29,16 @@ Three ways to stack, tried in this order when a stack is built:
 from __future__ import annotations
 
 import copy
-import dis
-import inspect
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
-from torch import fx, nn
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from rlcheck.nets import BatchRenorm1d
+from rlcheck.fusion import as_chain, fusable, fuse
 
 Strategy = Literal["fused", "vmap", "loop"]
-
-# Layers that act on each element (or each row) alone, with no parameters or state: they
-# apply to a (S, B, C) tensor unchanged.
-ELEMENTWISE = (
-    nn.ReLU,
-    nn.Tanh,
-    nn.ELU,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Softplus,
-    nn.Identity,
-    nn.Hardtanh,
-    nn.ReLU6,
-)
-
-
-class StackedLinear(nn.Module):
-    """S independent ``nn.Linear`` layers: ``y[s] = x[s] @ weight[s] + bias[s]``."""
-
-    def __init__(self, layers: Sequence[nn.Linear]) -> None:
-        super().__init__()
-        # (S, in, out): x @ W without a transpose; nn.Linear stores (out, in).
-        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]).contiguous())
-        has_bias = layers[0].bias is not None
-        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers])) if has_bias else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.weight.shape[2] == 1:
-            # One output: a stack of one would go to a matrix-vector kernel and round
-            # differently from the batched one; a product and a row sum round the same for any S.
-            y = (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
-            return y if self.bias is None else y + self.bias.unsqueeze(1)
-        if self.bias is None:
-            return torch.bmm(x, self.weight)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
-
-    def member_state(self, s: int) -> dict[str, torch.Tensor]:
-        state = {"weight": self.weight[s].t()}
-        if self.bias is not None:
-            state["bias"] = self.bias[s]
-        return state
-
-
-class StackedBatchNorm1d(nn.Module):
-    """S independent ``nn.BatchNorm1d`` layers, each normalising its own seed's batch.
-
-    The S x C features are handed to one ``F.batch_norm`` call as S*C channels, which is
-    what BatchNorm computes per channel anyway (same statistics, same running-average update).
-    """
-
-    running_mean: torch.Tensor
-    running_var: torch.Tensor
-    num_batches_tracked: torch.Tensor
-
-    def __init__(self, layers: Sequence[nn.BatchNorm1d]) -> None:
-        super().__init__()
-        first = layers[0]
-        self.num_features, self.eps, self.momentum = first.num_features, first.eps, first.momentum
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.affine else None
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.affine else None
-        self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))  # type: ignore[misc]
-        self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))  # type: ignore[misc]
-        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())  # type: ignore[union-attr]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seeds, batch, features = x.shape
-        factor = 0.0
-        if self.training:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        flat = F.batch_norm(
-            x.transpose(0, 1).reshape(batch, seeds * features),
-            self.running_mean.view(-1),
-            self.running_var.view(-1),
-            None if self.weight is None else self.weight.view(-1),
-            None if self.bias is None else self.bias.view(-1),
-            self.training,
-            factor,
-            self.eps,
-        )
-        return flat.view(batch, seeds, features).transpose(0, 1)
-
-    def member_state(self, s: int) -> dict[str, torch.Tensor]:
-        state = {"running_mean": self.running_mean[s], "running_var": self.running_var[s]}
-        state["num_batches_tracked"] = self.num_batches_tracked
-        if self.weight is not None and self.bias is not None:
-            state |= {"weight": self.weight[s], "bias": self.bias[s]}
-        return state
-
-
-class StackedLayerNorm(nn.Module):
-    """S independent ``nn.LayerNorm`` layers over the last dimension."""
-
-    def __init__(self, layers: Sequence[nn.LayerNorm]) -> None:
-        super().__init__()
-        first = layers[0]
-        self.normalized_shape, self.eps = tuple(first.normalized_shape), first.eps
-        self.weight = (
-            nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.weight is not None else None
-        )
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.bias is not None else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
-        if self.weight is not None:
-            y = y * self.weight.unsqueeze(1)
-        if self.bias is not None:
-            y = y + self.bias.unsqueeze(1)
-        return y
-
-    def member_state(self, s: int) -> dict[str, torch.Tensor]:
-        state = {}
-        if self.weight is not None:
-            state["weight"] = self.weight[s]
-        if self.bias is not None:
-            state["bias"] = self.bias[s]
-        return state
-
-
-class StackedBatchRenorm1d(BatchRenorm1d):
-    """S independent :class:`rlcheck.nets.BatchRenorm1d` layers: the same forward, with (S, C)
-    parameters and buffers, so statistics are taken over each seed's own batch."""
-
-    def __init__(self, layers: Sequence[BatchRenorm1d]) -> None:
-        nn.Module.__init__(self)  # not BatchRenorm1d's: its (C,) tensors are replaced by stacks
-        first = layers[0]
-        self.momentum, self.eps, self.warmup_steps = first.momentum, first.eps, first.warmup_steps
-        self.r_max, self.d_max = first.r_max, first.d_max
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers]))
-        self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))
-        self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))
-        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
-
-    def member_state(self, s: int) -> dict[str, torch.Tensor]:
-        return {
-            "weight": self.weight[s],
-            "bias": self.bias[s],
-            "running_mean": self.running_mean[s],
-            "running_var": self.running_var[s],
-            "num_batches_tracked": self.num_batches_tracked,
-        }
-
-
-IN_PLACE_SAFE = (StackedLinear, StackedLayerNorm, StackedBatchRenorm1d)  # they return a fresh tensor
-
-
-def fusable(module: nn.Module) -> bool:
-    """Whether rlcheck can fuse S copies of `module` into stacked layers (bit-identical per seed for any S)."""
-    hooks = (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks)
-    if any(hooks):  # the stacked layers would never call them
-        return False
-    if type(module) is nn.Sequential:  # exactly Sequential: a subclass may override forward
-        return all(fusable(child) for child in module)
-    if type(module) is nn.Linear or type(module) is BatchRenorm1d or type(module) in ELEMENTWISE:
-        return True
-    if type(module) is nn.BatchNorm1d:
-        return module.track_running_stats
-    if type(module) is nn.LayerNorm:
-        return len(module.normalized_shape) == 1
-    return False
-
-
-# Element-wise calls a traced forward may make, as the layer that makes the same call.
-_ELEMENTWISE_CALLS: dict[Callable | str, type[nn.Module]] = {
-    torch.relu: nn.ReLU, F.relu: nn.ReLU, "relu": nn.ReLU,
-    torch.tanh: nn.Tanh, F.tanh: nn.Tanh, "tanh": nn.Tanh,
-    torch.sigmoid: nn.Sigmoid, F.sigmoid: nn.Sigmoid, "sigmoid": nn.Sigmoid,
-    F.elu: nn.ELU, F.gelu: nn.GELU, F.silu: nn.SiLU, F.mish: nn.Mish, F.softplus: nn.Softplus,
-    F.leaky_relu: nn.LeakyReLU, F.relu6: nn.ReLU6, F.hardtanh: nn.Hardtanh,
-}  # fmt: skip
-
-
-def as_chain(module: nn.Module) -> nn.Module | None:
-    """`module` itself if :func:`fusable`; else its forward as an ``nn.Sequential`` of its
-    own layers, if ``torch.fx`` traces it to a chain that :func:`fusable` accepts: each step
-    one known layer, used once, or one element-wise call with default arguments, applied to
-    the previous step's output alone.
-
-    The layers keep their paths in the module (``.`` written ``:``), so a member's state maps
-    back to the user's module. None where the forward is anything else (a branch, a skip
-    connection, an argument, a parameter used directly, control flow fx cannot trace)."""
-    if fusable(module):
-        return module
-    if not all(_reads_only_layers(m) for m in module.modules()):
-        return None
-    try:
-        graph = fx.symbolic_trace(module).graph
-    except Exception:  # not traceable: data-dependent control flow, unsupported calls, ...
-        return None
-    nodes = list(graph.nodes)
-    if len(nodes) < 3 or nodes[0].op != "placeholder" or nodes[-1].op != "output":
-        return None
-    steps: OrderedDict[str, nn.Module] = OrderedDict()
-    previous = nodes[0]
-    for i, node in enumerate(nodes[1:-1]):
-        if node.args != (previous,) or len(previous.users) != 1:
-            return None
-        if node.op == "call_module" and isinstance(node.target, str) and not node.kwargs:
-            name, layer = node.target.replace(".", ":"), module.get_submodule(node.target)
-            if name in steps or not fusable(layer):
-                return None
-        elif node.op in ("call_function", "call_method") and _default_call(node.target, node.kwargs):
-            name, layer = f"#{i}", _ELEMENTWISE_CALLS[node.target]()  # no attribute is named '#...'
-        else:
-            return None
-        steps[name] = layer
-        previous = node
-    if nodes[-1].args != (previous,) or len(previous.users) != 1:
-        return None
-    return nn.Sequential(steps)
-
-
-# What a forward may name to be traced: modules and functions that compute, nothing else.
-_CHAIN_NAMES = (
-    frozenset({"torch", "nn", "functional", "F", "training"})
-    | {name for name in _ELEMENTWISE_CALLS if isinstance(name, str)}
-    | {getattr(f, "__name__", "") for f in _ELEMENTWISE_CALLS if not isinstance(f, str)}
-)
-_STORES = frozenset(op for op in dis.opname if op.startswith(("STORE_", "DELETE_")) and "FAST" not in op)
-
-
-def _reads_only_layers(module: nn.Module) -> bool:
-    """Whether `module`'s forward (torch's own layers aside) names only its child layers and
-    element-wise functions, and stores nothing but local variables. A trace keeps only what
-    happens to tensors: a forward that also logs, counts or keeps an activation would lose it."""
-    if type(module).__module__.startswith("torch.") or fusable(module):
-        return True
-    code = getattr(type(module).forward, "__code__", None)
-    if code is None or any(isinstance(const, type(code)) for const in code.co_consts):  # a nested function
-        return False
-    if not set(code.co_names) <= _CHAIN_NAMES | set(module._modules):
-        return False
-    return not any(instruction.opname in _STORES for instruction in dis.get_instructions(code))
-
-
-def _default_call(target: object, kwargs: dict[str, object]) -> bool:
-    """Whether a traced call is an element-wise function rlcheck knows, with its default
-    arguments (``inplace`` aside: it changes where the result goes, not its value)."""
-    if target not in _ELEMENTWISE_CALLS:  # fx targets are functions or method names: hashable
-        return False
-    if not kwargs:
-        return True
-    try:
-        parameters = inspect.signature(target).parameters  # type: ignore[arg-type]
-    except (TypeError, ValueError):  # a builtin without a signature, or a method name
-        return False
-    return all(
-        key == "inplace" or (key in parameters and parameters[key].default == value) for key, value in kwargs.items()
-    )
-
-
-def _fuse(members: Sequence[nn.Module]) -> nn.Module:
-    """The stacked layer for one layer position of every member."""
-    first = members[0]
-    if type(first) is nn.Sequential:
-        fused = [_fuse([m[i] for m in members]) for i in range(len(first))]  # type: ignore[index]
-        for i in range(1, len(fused)):
-            # A ReLU may overwrite what a stacked layer just produced (none of them needs its
-            # own output for the backward pass): one (S, B, C) tensor less to allocate and fill.
-            # Not after BatchNorm, whose output is a transposed view: autograd would then copy
-            # the whole base tensor back and forth (CopySlices): 6-10% of a BatchNorm update, measured.
-            if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in IN_PLACE_SAFE:
-                fused[i] = nn.ReLU(inplace=True)
-        return nn.Sequential(OrderedDict(zip(first._modules, fused, strict=True)))  # names kept: see `member`
-    if type(first) is nn.Linear:
-        return StackedLinear(members)  # type: ignore[arg-type]
-    if type(first) is nn.BatchNorm1d:
-        return StackedBatchNorm1d(members)  # type: ignore[arg-type]
-    if type(first) is nn.LayerNorm:
-        return StackedLayerNorm(members)  # type: ignore[arg-type]
-    if type(first) is BatchRenorm1d:
-        return StackedBatchRenorm1d(members)  # type: ignore[arg-type]
-    return copy.deepcopy(first)  # element-wise, stateless
 
 
 def mark_seed_first(*tensors: torch.Tensor) -> None:
@@ -363,7 +83,7 @@ class SeedStack(nn.Module):
         # for `member`. Kept outside the module tree: its own tensors are stale copies.
         self._template: tuple[nn.Module, ...] = (copy.deepcopy(members[0]),)
         if strategy == "fused":
-            self.body: nn.Module = _fuse(chains or members)
+            self.body: nn.Module = fuse(chains or members)
             mark_seed_first(*self.body.parameters())
         elif strategy == "vmap":
             params, buffers = stack_module_state(list(members))  # type: ignore[arg-type]

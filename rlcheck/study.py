@@ -241,7 +241,7 @@ def check_config(config: StudyConfig) -> None:
                     print(
                         f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, about 1.6x "
                         "slower than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                        "LayerNorm and element-wise activations (see rlcheck.seedstack.as_chain)",
+                        "LayerNorm and element-wise activations (see rlcheck.fusion.as_chain)",
                         file=sys.stderr,
                     )
         env.close()

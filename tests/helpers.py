@@ -25,6 +25,20 @@ class ModeRecorder(nn.Module):
         return self.body(x)
 
 
+def members_of(factory, seeds: int = 3, in_dim: int = 4, out_dim: int = 2) -> list[nn.Module]:
+    """`seeds` copies of a factory's network, copy s initialised under torch.manual_seed(s)."""
+    members = []
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        members.append(factory(in_dim, out_dim))
+    return members
+
+
+def stacked_batch(in_dim: int = 4, seeds: int = 3, batch: int = 16, seed: int = 0) -> torch.Tensor:
+    """A (seeds, batch, in_dim) input for a SeedStack."""
+    return torch.randn(seeds, batch, in_dim, generator=torch.Generator().manual_seed(seed))
+
+
 def random_batch(n: int = 32, obs_dim: int = 3, act_dim: int = 1, seed: int = 0, seeds: int = 1) -> Batch:
     """A replay batch for an agent of `seeds` seeds: (seeds, n, ...) tensors."""
     g = torch.Generator().manual_seed(seed)

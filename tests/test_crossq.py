@@ -5,8 +5,8 @@ from torch import nn
 from rlcheck.algos.crossq import CrossQ, CrossQConfig
 from rlcheck.diagnose import diagnose
 from rlcheck.errors import UsageError
+from rlcheck.fusion import StackedBatchRenorm1d
 from rlcheck.nets import BatchRenorm1d, batchrenorm
-from rlcheck.seedstack import StackedBatchRenorm1d
 from rlcheck.study import Cell, StudyConfig
 from rlcheck.training import run
 from tests.helpers import random_batch

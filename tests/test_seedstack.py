@@ -5,23 +5,11 @@ import torch
 from torch import nn
 
 from rlcheck.nets import BatchRenorm1d, batchnorm, batchrenorm, layernorm, plain
-from rlcheck.seedstack import SeedStack, as_chain
-from tests.helpers import ModeRecorder
+from rlcheck.seedstack import SeedStack
+from tests.helpers import members_of, stacked_batch
 from tests.user_nets import attribute_mlp, branchy, custom_forward, mode_branch, residual
 
 SEEDS = 3
-
-
-def _members(factory, in_dim=4, out_dim=2, seeds=SEEDS):
-    members = []
-    for seed in range(seeds):
-        torch.manual_seed(seed)
-        members.append(factory(in_dim, out_dim))
-    return members
-
-
-def _sample(in_dim=4, seeds=SEEDS, batch=16, seed=0):
-    return torch.randn(seeds, batch, in_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def _renorm_past_warmup(i, o):
@@ -50,13 +38,13 @@ CASES = [
 
 @pytest.mark.parametrize(("factory", "strategy"), CASES)
 def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, strategy):
-    members = _members(factory)
+    members = members_of(factory)
     references = copy.deepcopy(members)
-    stack = SeedStack.of(members, "net", _sample())
+    stack = SeedStack.of(members, "net", stacked_batch())
     assert stack.strategy == strategy
     assert (stack.fallback_reason is not None) == (strategy == "loop")
     for step, training in enumerate([True, True, False, True, False]):
-        x = _sample(seed=step + 1)
+        x = stacked_batch(seed=step + 1)
         stack.train(training)
         for m in references:
             m.train(training)
@@ -70,11 +58,11 @@ def test_stack_computes_what_each_member_computes_alone_in_both_modes(factory, s
 
 @pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[4], CASES[6], CASES[7], CASES[8], CASES[9]])
 def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strategy):
-    members = _members(factory)
+    members = members_of(factory)
     references = copy.deepcopy(members)
-    stack = SeedStack.of(members, "net", _sample()).train()
+    stack = SeedStack.of(members, "net", stacked_batch()).train()
     assert stack.strategy == strategy
-    x = _sample(seed=9)
+    x = stacked_batch(seed=9)
     stack(x).pow(2).mean(dim=(1, 2)).sum().backward()
     with torch.no_grad():
         for p in stack.parameters():
@@ -89,18 +77,18 @@ def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strateg
 
 @pytest.mark.parametrize("factory", [batchnorm, custom_forward])
 def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack(factory):
-    members = _members(factory, seeds=5)
-    full = SeedStack.of(copy.deepcopy(members), "net", _sample(seeds=5)).train()
-    alone = SeedStack.of([copy.deepcopy(members[3])], "net", _sample(seeds=1)).train()
-    x = _sample(seeds=5, seed=4)
+    members = members_of(factory, seeds=5)
+    full = SeedStack.of(copy.deepcopy(members), "net", stacked_batch(seeds=5)).train()
+    alone = SeedStack.of([copy.deepcopy(members[3])], "net", stacked_batch(seeds=1)).train()
+    x = stacked_batch(seeds=5, seed=4)
     for _ in range(3):
         assert torch.equal(full(x)[3], alone(x[3:4])[0])
 
 
 def test_stacks_survive_deepcopy_and_move_devices_consistently():
-    stack = SeedStack.of(_members(custom_forward), "net", _sample())
+    stack = SeedStack.of(members_of(custom_forward), "net", stacked_batch())
     twin = copy.deepcopy(stack)
-    x = _sample(seed=2)
+    x = stacked_batch(seed=2)
     stack.eval()
     twin.eval()
     with torch.no_grad():
@@ -111,19 +99,19 @@ def test_stacks_survive_deepcopy_and_move_devices_consistently():
 
 
 def test_template_keeps_the_users_layers_for_reports():
-    stack = SeedStack.of(_members(batchnorm), "net", _sample())
+    stack = SeedStack.of(members_of(batchnorm), "net", stacked_batch())
     kinds = {type(m) for _, m in stack.member_layers()}
     assert nn.BatchNorm1d in kinds and BatchRenorm1d not in kinds
 
 
 @pytest.mark.parametrize(("factory", "strategy"), [CASES[1], CASES[6], CASES[7], CASES[8]])
 def test_a_member_loaded_into_a_stack_of_one_computes_what_it_computes_in_the_stack(factory, strategy):
-    stack = SeedStack.of(_members(factory), "net", _sample()).train()
+    stack = SeedStack.of(members_of(factory), "net", stacked_batch()).train()
     with torch.no_grad():
-        stack(_sample(seed=3))  # move running statistics away from their initial values
-    single = SeedStack.of(_members(factory)[:1], "net", _sample(seeds=1))
+        stack(stacked_batch(seed=3))  # move running statistics away from their initial values
+    single = SeedStack.of(members_of(factory)[:1], "net", stacked_batch(seeds=1))
     single.load_member(stack, 2)
-    x = _sample(seed=4)
+    x = stacked_batch(seed=4)
     for training in (False, True):
         stack.train(training)
         single.train(training)
@@ -131,79 +119,13 @@ def test_a_member_loaded_into_a_stack_of_one_computes_what_it_computes_in_the_st
             torch.testing.assert_close(single(x[2:3])[0], stack(x)[2], rtol=1e-5, atol=1e-6)
 
 
-def test_a_traced_chain_keeps_the_users_module_and_layer_names():
-    members = _members(attribute_mlp)
-    chain = as_chain(members[0])
-    assert list(chain._modules) == ["fc1", "#1", "body:0", "body:1", "#4", "fc2", "#6", "head"]
-    assert chain.fc1 is members[0].fc1  # the user's own layers, not copies
-    stack = SeedStack.of(members, "net", _sample())
-    assert type(stack.member(0)) is type(members[0]) and type(stack.template) is type(members[0])
-
-
-class _SharedLayer(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.fc(x)))
-
-
-class _LeakyWithSlope(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return nn.functional.leaky_relu(self.fc(x), 0.2)
-
-
-class _DirectParameter(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(4, 4))
-
-    def forward(self, x):
-        return torch.relu(x @ self.weight)
-
-
-class _KeepsActivation(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 2)
-
-    def forward(self, x):
-        hidden = torch.relu(self.fc1(x))
-        self.last_hidden = hidden  # for a plot, say: a trace would keep the first batch's forever
-        return self.fc2(hidden)
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        _SharedLayer(),
-        _LeakyWithSlope(),
-        _DirectParameter(),
-        residual(4, 2),
-        branchy(4, 2),
-        _KeepsActivation(),
-        ModeRecorder(4, 2),
-    ],
-)
-def test_only_a_plain_chain_of_known_layers_is_traced_into_one(module):
-    # a layer used twice would be stacked as two; an argument would be dropped; a parameter
-    # used directly, a skip connection, data-dependent control flow: none is a chain; nor is
-    # a forward with side effects (keeping an activation, logging its calls), which a trace drops
-    assert as_chain(module) is None
-
-
 def test_a_network_with_hooks_is_not_fused_since_stacked_layers_would_never_call_them():
     calls = []
-    members = _members(plain)
+    members = members_of(plain)
     for m in members:
         m[0].register_forward_hook(lambda module, args, out: calls.append(out.shape))
-    stack = SeedStack.of(members, "net", _sample())
+    stack = SeedStack.of(members, "net", stacked_batch())
     assert stack.strategy != "fused"
     calls.clear()
-    stack(_sample(seed=1))
+    stack(stacked_batch(seed=1))
     assert calls  # the user's hook still runs
