@@ -20,12 +20,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-import gymnasium as gym
-
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import train_and_diagnose
 from rlcheck.errors import UsageError
-from rlcheck.training import RunResult, RunSpec, fuses_seeds, make_env, run_group
+from rlcheck.training import RunResult, RunSpec, env_dims, fuses_seeds, make_env, run_group
 
 ProgressCallback = Callable[[RunResult, int, int], None]
 
@@ -180,7 +178,7 @@ def _env_dims(env_id: str) -> tuple[int, int]:
         env = make_env(env_id)
     except UsageError:
         return (-1, -1)  # the run itself reports it, with its one-line message
-    dims = (gym.spaces.flatdim(env.observation_space), gym.spaces.flatdim(env.action_space))
+    dims = env_dims(env)
     env.close()
     return dims
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from gymnasium.spaces import flatdim
 
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
@@ -26,7 +25,7 @@ from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, run_all
 from rlcheck.seedstack import SeedStack
 from rlcheck.stats import FLAGGED, Comparison, Group, compare, practical_margin
-from rlcheck.training import RunResult, RunSpec, build_agent, make_env
+from rlcheck.training import RunResult, RunSpec, build_agent, env_dims, make_env
 
 Metric = Literal["return", "value_error"]
 
@@ -218,7 +217,7 @@ def check_config(config: StudyConfig) -> None:
         if cell.eval_every < 1 or cell.eval_episodes < 1:
             raise UsageError("--eval-every and --eval-episodes must be at least 1")
         env = make_env(cell.env_id)
-        shape = (flatdim(env.observation_space), flatdim(env.action_space))
+        shape = env_dims(env)
         for net in config.nets:
             spec = config.spec(cell, net, 0)
             if (spec.group_key(), shape) in built:

@@ -175,7 +175,8 @@ def make_env(env_id: str) -> gym.Env:
     return env
 
 
-def _dims(env: gym.Env) -> tuple[int, int]:
+def env_dims(env: gym.Env) -> tuple[int, int]:
+    """(observation size, action size): the in and out sizes of the networks an agent builds for `env`."""
     return gym.spaces.flatdim(env.observation_space), gym.spaces.flatdim(env.action_space)
 
 
@@ -189,7 +190,7 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
     checked against the factory contract first."""
     if spec.algo not in ALGORITHMS:
         raise UsageError(f"unknown algo {spec.algo!r}: choose from {', '.join(ALGORITHMS)}")
-    obs_dim, act_dim = _dims(env)
+    obs_dim, act_dim = env_dims(env)
     make_actor_net = resolve_factory(spec.actor_net_name, spec.hidden)
     make_critic_net = resolve_factory(spec.critic_net_name, spec.hidden)
     actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
@@ -309,7 +310,7 @@ class ValueProbe:
     def __init__(self, envs: Sequence[gym.Env], seeds: Sequence[int], device: torch.device, n: int = 256) -> None:
         probes = [env.unwrapped if isinstance(env.unwrapped, KnownQ) else None for env in envs]
         self.knows_q = [p is not None for p in probes]
-        obs_dim, act_dim = _dims(envs[0])
+        obs_dim, act_dim = env_dims(envs[0])
         obs = np.zeros((len(envs), n, obs_dim), dtype=np.float32)  # members without Q: ignored
         actions = np.zeros((len(envs), n, act_dim), dtype=np.float32)
         self.true_q = np.zeros((len(envs), n))
@@ -368,10 +369,10 @@ def train_seeds(
     seeds = [s.seed for s in specs]
     env_ids = [s.env_id for s in specs]
     envs, eval_envs = _Envs(env_ids, device), _Envs(env_ids, device)
-    if len({_dims(e) for e in envs.envs}) > 1:
+    if len({env_dims(e) for e in envs.envs}) > 1:
         raise ValueError(f"train_seeds got environments of different sizes: {sorted(set(env_ids))}")
     agent = build_agent(spec, envs.envs[0], seeds)
-    obs_dim, act_dim = _dims(envs.envs[0])
+    obs_dim, act_dim = env_dims(envs.envs[0])
     buffer = ReplayBuffer(len(specs), min(spec.steps, 1_000_000), obs_dim, act_dim, device)
     eval_seeds = [seed + EVAL_SEED_OFFSET for seed in seeds]
     eval_episodes = [s.eval_episodes for s in specs]
