@@ -204,10 +204,8 @@ def _run_parallel(
         for results in pool.imap_unordered(_train_job, jobs):
             for result in results:
                 finish(result)
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()
     finally:
+        # Every result is in, or the run is stopping: no worker holds anything worth an orderly
+        # exit, which would cost each one ~0.6 s collecting torch's objects.
+        pool.terminate()
         pool.join()

@@ -97,6 +97,13 @@ def test_training_processes_do_not_import_the_statistics():
     assert "torch" in loaded and not {"scipy", "rlcheck.stats", "rlcheck.check", "matplotlib"} & loaded
 
 
+def test_the_console_script_module_imports_nothing_heavy():
+    # multiprocessing's spawn re-runs the console script in every training process it starts,
+    # and the script imports rlcheck.cli at its top: whatever that imports, each worker imports too.
+    loaded = _modules_after("import rlcheck.cli")
+    assert "rlcheck.cli" in loaded and not {"torch", "scipy", "numpy", "rlcheck.commands"} & loaded
+
+
 def test_package_names_resolve_on_first_use():
     import rlcheck
     from rlcheck.check import run_check

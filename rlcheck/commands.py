@@ -1,0 +1,272 @@
+"""The bodies of the ``rlcheck`` commands: the study, ``check`` and ``diagnose`` (see rlcheck.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from rlcheck.algos import ALGORITHMS
+from rlcheck.cache import CACHE_ENV, RunCache, cache_from_env
+from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.cli import CommandParser, parse_hidden, parse_names, parse_seeds, prepare_out
+from rlcheck.diagnose import diagnose_run
+from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.errors import UsageError
+from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
+from rlcheck.report import format_table, plot_curves, write_json
+from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
+from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
+from rlcheck.training import TrainingDiverged
+
+
+def check_device(name: str) -> str:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name}: rlcheck supports cpu and cuda")
+    return str(device)
+
+
+def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--algos", default="td3,sac", help=f"comma-separated, from {', '.join(ALGORITHMS)}")
+    parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list (100,101,102)")
+    parser.add_argument(
+        "--max-seeds",
+        type=int,
+        default=None,
+        help="grow to this many seeds while a verdict is inconclusive "
+        "(default: 3x the seeds given; equal to --seeds disables growing)",
+    )
+    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
+    parser.add_argument("--out", default=default_out, help="output folder")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
+        prog="rlcheck",
+        description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
+        "several seeds, statistics, a table, results.json and figures. "
+        "To gate your own networks: rlcheck check --help; to see why one fails: rlcheck diagnose --help.",
+    )
+    _add_common(parser, "rlcheck-results")
+    parser.add_argument(
+        "--nets",
+        default="plain,batchnorm",
+        help=f"comma-separated, from {', '.join(NET_CHOICES)} or 'package.module:function'",
+    )
+    parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
+    parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
+    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
+    parser.add_argument("--eval-every", type=int, default=100, help="evaluate every this many steps")
+    parser.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=None,
+        help="episodes per evaluation (default 1 on rlcheck's deterministic envs, 5 elsewhere)",
+    )
+    parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
+    parser.add_argument("--resume", action="store_true", help="reuse finished runs from OUT/runs.jsonl")
+    return parser
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
+        prog="rlcheck check",
+        description="Gate your own network code: your factory vs the plain baseline on rlcheck's probe "
+        "suite with TD3 and SAC. Exit 0 pass, 1 the gate found a problem, 2 usage error.",
+    )
+    parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
+    parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
+    parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
+    parser.add_argument("--probes", default="all", help=f"comma-separated, from {', '.join(PROBES_BY_NAME)}, or all")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where runs of the built-in baseline are kept between checks "
+        f"(default: ${CACHE_ENV}, else ~/.cache/rlcheck; ${CACHE_ENV}=off disables it)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="train the baseline again; read and write no cache")
+    _add_common(parser, "rlcheck-check")
+    return parser
+
+
+def _workers_and_device(args: argparse.Namespace) -> tuple[int, str]:
+    workers = args.workers if args.workers is not None else default_workers()
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: give at least 1")
+    device = check_device(args.device)
+    if device.startswith("cuda") and args.workers is None:
+        workers = 1  # one process keeps the GPU busy; several would only contend for it
+    return workers, device
+
+
+def config_from_args(args: argparse.Namespace) -> StudyConfig:
+    seeds = parse_seeds(args.seeds)
+    workers, device = _workers_and_device(args)
+    eval_episodes = args.eval_episodes or (1 if args.env.startswith("rlcheck/") else 5)
+    cells = tuple(
+        Cell(algo, args.env, args.steps, args.warmup, args.eval_every, eval_episodes)
+        for algo in parse_names(args.algos, list(ALGORITHMS), "algos")
+    )
+    return StudyConfig(
+        cells=cells,
+        nets=parse_names(args.nets, list(NET_CHOICES), "nets"),
+        baseline=args.baseline,
+        seeds=seeds,
+        max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
+        hidden=parse_hidden(args.hidden),
+        device=device,
+        workers=workers,
+        threads=threads_per_worker(workers),
+    )
+
+
+def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool) -> dict:
+    data = write_json(study, out / "results.json")
+    written = [out / "results.json", *(plot_curves(study, out) if figures else [])]
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(study))
+        print(f"\nwrote {', '.join(str(f) for f in written)}")
+    return data
+
+
+def _guarded(saved: str, body: Callable[[], int]) -> int:
+    """Run a command body; turn user mistakes and interruptions into one line and an exit code.
+
+    ``saved`` tells the user where finished work is (empty when a command saves none)."""
+    try:
+        return body()
+    except UsageError as exc:
+        print(f"rlcheck: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as exc:
+        print(f"rlcheck: a run failed: {exc}{saved}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nrlcheck: interrupted{saved}", file=sys.stderr)
+        return 130
+
+
+def study_main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        config = config_from_args(args)
+        out = prepare_out(Path(args.out))
+        log_path = out / "runs.jsonl"
+        if not args.quiet:
+            print(
+                f"rlcheck: {','.join(config.algos)} x {','.join(config.nets)} x {len(config.seeds)} seeds "
+                f"(up to {config.max_seeds}) on {args.env}, {args.steps} steps, "
+                f"{config.workers} worker(s); runs saved to {log_path}",
+                file=sys.stderr,
+            )
+        study = run_study(config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume)
+        study.diagnose_failures()
+        _finish(study, out, args.json, figures=True)
+        if not args.json:
+            print(study.diagnoses_report())
+        return 0
+
+    return _guarded(f"; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", body)
+
+
+def check_main(argv: Sequence[str]) -> int:
+    args = build_check_parser().parse_args(argv)
+
+    def body() -> int:
+        net = NetUnderTest.of(args.net, args.actor_net, args.critic_net)
+        workers, device = _workers_and_device(args)
+        config = check_config(
+            net,
+            algos=parse_names(args.algos, list(ALGORITHMS), "algos"),
+            probes=parse_probes(args.probes),
+            seeds=parse_seeds(args.seeds),
+            max_seeds=args.max_seeds,
+            hidden=parse_hidden(args.hidden),
+            device=device,
+            workers=workers,
+        )
+        out = prepare_out(Path(args.out))
+        log_path = out / "runs.jsonl"
+        log_path.unlink(missing_ok=True)  # a check always starts fresh
+        if not args.quiet:
+            print(
+                f"rlcheck check: {net.label} vs plain on {len(config.cells)} (algo, probe) cells x "
+                f"{len(config.seeds)} seeds; runs saved to {log_path}",
+                file=sys.stderr,
+            )
+        cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
+        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache)
+        if cache is not None and cache.hits and not args.quiet:
+            print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
+        _finish(result.study, out, args.json, figures=False)  # results.json holds the diagnoses too
+        report = sys.stderr if args.json else sys.stdout
+        print("\n" + result.report(), file=report)
+        return 0 if result.passed else 1
+
+    return _guarded(f"; finished runs are in {args.out}/runs.jsonl", body)
+
+
+def build_diagnose_parser() -> argparse.ArgumentParser:
+    parser = CommandParser(
+        prog="rlcheck diagnose",
+        description="Why does a network break TD3/SAC? Train an agent briefly and measure the mechanisms: "
+        "the action gradient reaching the actor (train vs eval mode), BatchNorm amplification, the actor's "
+        "train/eval gap, target buffers. Exit 0 nothing found, 1 findings, 2 usage error.",
+    )
+    parser.add_argument("--net", default="batchnorm", help=f"{', '.join(NET_CHOICES)} or 'package.module:function'")
+    parser.add_argument("--algo", default="td3", help=f"one of {', '.join(ALGORITHMS)}")
+    parser.add_argument("--env", default=RANDOM_ENV_ID, help="environment to train on")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps before measuring (0: a fresh agent)")
+    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    return parser
+
+
+def diagnose_main(argv: Sequence[str]) -> int:
+    args = build_diagnose_parser().parse_args(argv)
+
+    def body() -> int:
+        (algo,) = parse_names(args.algo, list(ALGORITHMS), "algos")
+        (net,) = parse_names(args.net, list(NET_CHOICES), "nets")
+        if args.steps < 0:
+            raise UsageError(f"--steps {args.steps}: give 0 (a fresh agent) or more")
+        cell = Cell(algo, args.env, args.steps, min(args.warmup, args.steps), eval_every=max(args.steps, 1))
+        config = StudyConfig(cells=(cell,), nets=(net,), baseline=net, hidden=parse_hidden(args.hidden),
+                             device=check_device(args.device))  # fmt: skip
+        spec = config.spec(cell, net, args.seed)
+        diagnosis = diagnose_run(spec)
+        print(f"{algo} with {net} on {args.env}, {args.steps} training steps, seed {args.seed}:")
+        print(diagnosis.report())
+        return 1 if diagnosis.findings else 0
+
+    return _guarded("", body)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main, "diagnose": diagnose_main}
+
+
+def run_command(argv: Sequence[str]) -> int:
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    return study_main(argv)
