@@ -261,9 +261,8 @@ def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
         first_on_env.setdefault(spec.env_id, member)
     for member in first_on_env.values():
         try:
-            env = make_env(specs[member].env_id)
-            single = member_agent(agent, member, specs[member], env)
-            env.close()
+            with make_env(specs[member].env_id) as env:
+                single = member_agent(agent, member, specs[member], env)
             results[member].diagnosis = _diagnose_trained(single, buffer, member)
         except Exception:  # a measurement must not cost the runs just trained; a later
             pass  # diagnose_run (only if the run fails) trains it again and raises there

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rlcheck.algos import Agent
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
@@ -216,34 +217,38 @@ def check_config(config: StudyConfig) -> None:
             )
         if cell.eval_every < 1 or cell.eval_episodes < 1:
             raise UsageError("--eval-every and --eval-episodes must be at least 1")
-        env = make_env(cell.env_id)
-        shape = env_dims(env)
-        for net in config.nets:
-            spec = config.spec(cell, net, 0)
-            if (spec.group_key(), shape) in built:
-                continue
-            built.add((spec.group_key(), shape))
-            # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
-            agent = build_agent(spec, env, seeds=[0, 1])
-            for role, module in (("actor", agent.actor), ("critic", agent.q1)):
-                stack = next(m for m in module.modules() if isinstance(m, SeedStack))
-                if stack.strategy == "fused" or (net, role) in noticed:
+        with make_env(cell.env_id) as env:
+            shape = env_dims(env)
+            for net in config.nets:
+                spec = config.spec(cell, net, 0)
+                if (spec.group_key(), shape) in built:
                     continue
-                noticed.add((net, role))
-                if stack.fallback_reason:
-                    print(
-                        f"rlcheck: note: the {role} of net {net!r} cannot be batched across seeds "
-                        f"({stack.fallback_reason}); its seeds train one after another (slower, same results)",
-                        file=sys.stderr,
-                    )
-                else:  # vmap: correct, but a user who can write the net as a chain gets a faster gate
-                    print(
-                        f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, about 1.6x "
-                        "slower than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                        "LayerNorm and element-wise activations (see rlcheck.fusion.as_chain)",
-                        file=sys.stderr,
-                    )
-        env.close()
+                built.add((spec.group_key(), shape))
+                # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
+                agent = build_agent(spec, env, seeds=[0, 1])
+                _notice_unfused(net, agent, noticed)
+
+
+def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> None:
+    """Say once per net and role why its seeds are not fused, and what that costs."""
+    for role, module in (("actor", agent.actor), ("critic", agent.q1)):
+        stack = next(m for m in module.modules() if isinstance(m, SeedStack))
+        if stack.strategy == "fused" or (net, role) in noticed:
+            continue
+        noticed.add((net, role))
+        if stack.fallback_reason:
+            print(
+                f"rlcheck: note: the {role} of net {net!r} cannot be batched across seeds "
+                f"({stack.fallback_reason}); its seeds train one after another (slower, same results)",
+                file=sys.stderr,
+            )
+        else:  # vmap: correct, but a user who can write the net as a chain gets a faster gate
+            print(
+                f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, about 1.6x "
+                "slower than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
+                "LayerNorm and element-wise activations (see rlcheck.fusion.as_chain)",
+                file=sys.stderr,
+            )
 
 
 def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float]:
