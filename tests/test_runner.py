@@ -80,6 +80,22 @@ def test_the_longest_jobs_go_first_so_that_none_is_left_running_alone_at_the_end
     assert [(job[0].algo, len(job)) for job in batch_jobs(short + long, workers=1)] == [("sac", 2), ("td3", 4)]
 
 
+def test_a_check_starts_the_costliest_jobs_first_sac_before_td3_of_the_same_size():
+    def runs(algo: str, seeds: int, **budget) -> list[RunSpec]:
+        return [RunSpec(algo, "plain", seed, **budget) for seed in range(seeds)]
+
+    # rlcheck check's jobs: 25 seeds of the probes (600 steps), 5 of RandomEnv (1000 steps).
+    probe = {"env_id": "rlcheck/ActionReward-v0", "steps": 600, "warmup": 100}
+    specs = [
+        *runs("td3", 25, **probe),
+        *runs("sac", 25, **probe),
+        *runs("td3", 5, steps=1000),
+        *runs("sac", 5, steps=1000),
+    ]
+    jobs = batch_jobs(specs, workers=2)
+    assert [(job[0].algo, len(job)) for job in jobs] == [("sac", 25), ("td3", 25), ("sac", 5), ("td3", 5)]
+
+
 def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():
     specs = [RunSpec("td3", "tests.user_nets:residual", seed, steps=200) for seed in range(4)]
     assert [len(job) for job in batch_jobs(specs, workers=2)] == [4]
