@@ -167,7 +167,13 @@ class CheckResult:
     def report(self) -> str:
         """PASS, or FAIL with one plain-words finding per failed (algo, probe) cell."""
         if self.passed:
-            return f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline."
+            verdict = f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline"
+            open_cells = [c for c in self.study.comparisons if c.stats.verdict == "inconclusive"]
+            if not open_cells:
+                return verdict + "."
+            lines = [verdict + ", as far as the seeds can tell: no cell failed, but these stayed inconclusive:"]
+            lines += [f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.stats.reason}" for c in open_cells]
+            return "\n".join(lines)
         lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
         lines += [f"  - {self.finding(c)}" for c in self.failures]
         return "\n".join(lines) + self.study.diagnoses_report()
@@ -187,7 +193,36 @@ class CheckResult:
             measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for the plain baseline"
             if optimum is not None:
                 measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
-        return f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {s.reason}."
+        finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {s.reason}."
+        return finding + self._still_learning(comparison)
+
+    def _still_learning(self, comparison: CellComparison) -> str:
+        """A note when the net is not broken but slow: lower because it was still improving when
+        the budget ran out, on (nearly) every seed -- what a net smaller or shallower than the
+        baseline does. Nothing for an erratic net, whose ups and downs are no trend."""
+        s = comparison.stats
+        starts, ends = self.study.last_third(comparison.cell, comparison.candidate)
+        gains = [end - start for start, end in zip(starts, ends, strict=True)]
+        if s.verdict != "underperforms" or sum(gains) / len(gains) <= s.margin:
+            return ""
+        if sum(gain > 0 for gain in gains) < 0.8 * len(gains):
+            return ""
+        value = comparison.cell.metric == "value_error"
+        what, sign = ("critic error", -1.0) if value else ("return", 1.0)
+
+        def mean(values: list[float]) -> str:
+            return f"{sign * sum(values) / len(values):.2f}"
+
+        base_starts, base_ends = self.study.last_third(comparison.cell, comparison.baseline)
+        hidden = ",".join(map(str, self.study.config.hidden))
+        return (
+            f" Still learning: over the last third of training your net's mean {what} went from "
+            f"{mean(starts)} to {mean(ends)} (the baseline's: {mean(base_starts)} to {mean(base_ends)}), "
+            f"improving on {sum(gain > 0 for gain in gains)} of {len(gains)} seeds: it learns this probe, "
+            f"more slowly than the baseline. A net smaller or shallower than the baseline (plain, hidden "
+            f"{hidden}) does that; to judge yours against a plain net of its own size, give its hidden "
+            "widths: --hidden 64 for one hidden layer of 64 (rlcheck_hidden under pytest)."
+        )
 
 
 def run_check(

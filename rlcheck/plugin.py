@@ -7,6 +7,7 @@ Settings come from the command line or from ``[tool.pytest.ini_options]`` in you
     rlcheck_algos = "td3,sac"
     rlcheck_seeds = "5"
     rlcheck_probes = "all"
+    rlcheck_hidden = "64,64"              # the plain baseline's hidden widths: match your net's
 
 Use it either way:
 
@@ -41,6 +42,7 @@ SETTINGS: dict[str, str] = {
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
     "seeds": "seeds: a count (default 5) or a list like 100,101,102",
     "probes": "probes, comma-separated names or 'all' (default)",
+    "hidden": "hidden widths of the plain baseline your net is compared with (default 64,64)",
 }
 
 
@@ -103,13 +105,14 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     """A function that runs the gate and returns a :class:`rlcheck.check.CheckResult`.
 
     Arguments default to the rlcheck settings: ``net``, ``actor_net``, ``critic_net``,
-    ``algos``, ``seeds``, ``probes``; ``cells`` runs only the given (algo, probe) cells.
+    ``algos``, ``seeds``, ``probes``, ``hidden``; ``cells`` runs only the given (algo, probe) cells.
     A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
     """
     from rlcheck.cache import cache_from_env
     from rlcheck.check import NetUnderTest, check_config, parse_probes, run_check
-    from rlcheck.cli import parse_seeds
+    from rlcheck.cli import parse_hidden, parse_seeds
     from rlcheck.errors import UsageError
+    from rlcheck.nets import DEFAULT_HIDDEN
 
     def run(
         net: str | None = None,
@@ -119,6 +122,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         algos: str | None = None,
         seeds: str | None = None,
         probes: str | None = None,
+        hidden: str | None = None,
         cells: Sequence[Cell] | None = None,
     ) -> CheckResult:
         try:
@@ -131,6 +135,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 algos=algo_names,
                 probes=parse_probes(probes or setting(pytestconfig, "probes")),
                 seeds=parse_seeds(seeds or setting(pytestconfig, "seeds") or "5"),
+                hidden=parse_hidden(hidden or setting(pytestconfig, "hidden") or ",".join(map(str, DEFAULT_HIDDEN))),
             )
             if cells is not None:
                 config = dataclasses.replace(config, cells=tuple(cells))

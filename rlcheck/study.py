@@ -168,6 +168,17 @@ class StudyResult:
     def runs_of(self, cell: Cell, net: str) -> list[RunResult]:
         return [r for r in self.runs if _in_cell(r, cell) and r.spec.net == net]
 
+    def last_third(self, cell: Cell, net: str) -> tuple[list[float], list[float]]:
+        """Per seed, the net's measure (higher better: value errors negated) where the last
+        third of training starts, and at its end: how far it was still moving when it stopped."""
+        starts, ends = [], []
+        for run in self.runs_of(cell, net):
+            curve = _measures(run, cell.metric)[0]
+            first = next(i for i, step in enumerate(run.eval_steps) if step >= run.spec.steps * 2 / 3)
+            starts.append(curve[first])
+            ends.append(curve[-1])
+        return starts, ends
+
     def to_dict(self) -> dict[str, Any]:
         config = self.config
         return {

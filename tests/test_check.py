@@ -4,7 +4,7 @@ import json
 import pytest
 
 import rlcheck.study
-from rlcheck.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes
+from rlcheck.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes, run_check
 from rlcheck.cli import main
 from rlcheck.errors import UsageError
 from rlcheck.study import run_study
@@ -89,6 +89,48 @@ def test_gate_passes_a_correct_user_mlp_and_exit_0(tmp_path, capsys):
     code = exit_code(main, ["check", "--net", "tests.user_nets:wide_mlp", "--out", str(tmp_path), *CHEAP])
     assert code == 0
     assert "PASS: tests.user_nets:wide_mlp" in capsys.readouterr().out
+
+
+def test_a_shallower_net_is_told_it_is_still_learning_and_how_to_compare_it_with_its_own_size(tmp_path, capsys):
+    args = ["check", "--net", "tests.user_nets:one_hidden_layer", "--out", str(tmp_path), *CHEAP]
+    assert exit_code(main, args) == 1
+    out = capsys.readouterr().out
+    assert "td3 on action (ActionReward-v0): underperforms" in out
+    assert "Still learning: over the last third of training your net's mean return went from" in out
+    assert "improving on 3 of 3 seeds" in out and "--hidden 64 for one hidden layer of 64" in out
+    # ...and against a plain baseline of one hidden layer of 64 (the same network) it passes.
+    assert exit_code(main, [*args, "--hidden", "64"]) == 0
+
+
+def test_a_broken_net_gets_no_still_learning_note(tmp_path, capsys):
+    exit_code(main, ["check", "--net", "tests.user_nets:naive_batchnorm", "--out", str(tmp_path), *CHEAP])
+    out = capsys.readouterr().out
+    assert "underperforms" in out and "Still learning" not in out
+
+
+def test_a_pass_names_the_cells_left_inconclusive(monkeypatch):
+    real = rlcheck.study._compare_cell
+
+    def forced(config, results, cell):
+        inconclusive = {"verdict": "inconclusive", "reason": "2 vs 2 seeds had 30% power"}
+        return [
+            dataclasses.replace(c, stats=dataclasses.replace(c.stats, **inconclusive))
+            for c in real(config, results, cell)
+        ]
+
+    monkeypatch.setattr(rlcheck.study, "_compare_cell", forced)
+    under_test = NetUnderTest.of("tests.user_nets:wide_mlp")
+    config = check_config(
+        under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1), max_seeds=2, workers=1
+    )
+    config = dataclasses.replace(config, cells=(dataclasses.replace(config.cells[0], steps=150, warmup=50),))
+    result = run_check(config, under_test)
+    assert result.passed
+    assert result.report().splitlines() == [
+        "PASS: tests.user_nets:wide_mlp learns every probe as well and as reliably as the plain baseline, "
+        "as far as the seeds can tell: no cell failed, but these stayed inconclusive:",
+        "  - td3 on action: 2 vs 2 seeds had 30% power",
+    ]
 
 
 def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):

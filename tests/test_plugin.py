@@ -49,6 +49,21 @@ def test_fixture_gates_the_net_from_pyproject_settings(project):
     project.runpytest_subprocess().assert_outcomes(passed=1)
 
 
+def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
+    project.makepyfile(
+        test_mine="""
+        import rlcheck.check
+
+        rlcheck.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+
+        def test_widths(rlcheck_gate):
+            assert rlcheck_gate().hidden == (32,)
+            assert rlcheck_gate(hidden="16,16").hidden == (16, 16)
+        """
+    )
+    project.runpytest_subprocess("--rlcheck-hidden", "32").assert_outcomes(passed=1)
+
+
 def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:bn_net", "-n", "2")
     result.assert_outcomes(failed=1)

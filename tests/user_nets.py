@@ -20,7 +20,16 @@ def naive_batchnorm(in_dim: int, out_dim: int) -> nn.Module:
 
 
 def layernorm_mlp(in_dim: int, out_dim: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_dim, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, out_dim))
+    """A correct MLP of the baseline's size with LayerNorm after each hidden layer."""
+    return nn.Sequential(
+        nn.Linear(in_dim, 64), nn.LayerNorm(64), nn.ReLU(), nn.Linear(64, 64), nn.LayerNorm(64), nn.ReLU(),
+        nn.Linear(64, out_dim),
+    )  # fmt: skip
+
+
+def one_hidden_layer(in_dim: int, out_dim: int) -> nn.Module:
+    """Correct, but shallower than the 64x64 baseline: it learns, more slowly."""
+    return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, out_dim))
 
 
 def squeezes_output(in_dim: int, out_dim: int) -> nn.Module:
