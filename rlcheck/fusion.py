@@ -124,9 +124,16 @@ class StackedLayerNorm(nn.Module):
             nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.weight is not None else None
         )
         self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.bias is not None else None
+        self._unit_affine: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
+        # The per-seed affine cannot go into the kernel (it takes one weight for all rows), but a
+        # unit one can: the same bits as none, and torch's CPU kernel is 1.5x faster with it (measured).
+        unit = self._unit_affine.get((x.device, x.dtype))
+        if unit is None:
+            unit = (x.new_ones(self.normalized_shape), x.new_zeros(self.normalized_shape))
+            self._unit_affine[(x.device, x.dtype)] = unit
+        y = F.layer_norm(x, self.normalized_shape, *unit, self.eps)
         if self.weight is not None:
             y = y * self.weight.unsqueeze(1)
         if self.bias is not None:

@@ -75,7 +75,7 @@ def test_gradients_of_a_sum_of_seed_losses_are_each_members_own(factory, strateg
             torch.testing.assert_close(as_gradients[name], p.grad, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("factory", [batchnorm, custom_forward])
+@pytest.mark.parametrize("factory", [batchnorm, layernorm, custom_forward])
 def test_a_seed_computes_the_same_bits_whatever_seeds_share_its_stack(factory):
     members = members_of(factory, seeds=5)
     full = SeedStack.of(copy.deepcopy(members), "net", stacked_batch(seeds=5)).train()
