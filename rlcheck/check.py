@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import fmean
 
 from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
@@ -202,26 +203,23 @@ class CheckResult:
         baseline does. Nothing for an erratic net, whose ups and downs are no trend."""
         s = comparison.stats
         starts, ends = self.study.last_third(comparison.cell, comparison.candidate)
-        gains = [end - start for start, end in zip(starts, ends, strict=True)]
-        if s.verdict != "underperforms" or sum(gains) / len(gains) <= s.margin:
+        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
+        if s.verdict != "underperforms" or improving < 0.8 * len(starts) or fmean(ends) - fmean(starts) <= s.margin:
             return ""
-        if sum(gain > 0 for gain in gains) < 0.8 * len(gains):
-            return ""
-        value = comparison.cell.metric == "value_error"
-        what, sign = ("critic error", -1.0) if value else ("return", 1.0)
+        what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
 
         def mean(values: list[float]) -> str:
-            return f"{sign * sum(values) / len(values):.2f}"
+            return f"{sign * fmean(values):.2f}"
 
         base_starts, base_ends = self.study.last_third(comparison.cell, comparison.baseline)
         hidden = ",".join(map(str, self.study.config.hidden))
         return (
             f" Still learning: over the last third of training your net's mean {what} went from "
             f"{mean(starts)} to {mean(ends)} (the baseline's: {mean(base_starts)} to {mean(base_ends)}), "
-            f"improving on {sum(gain > 0 for gain in gains)} of {len(gains)} seeds: it learns this probe, "
-            f"more slowly than the baseline. A net smaller or shallower than the baseline (plain, hidden "
-            f"{hidden}) does that; to judge yours against a plain net of its own size, give its hidden "
-            "widths: --hidden 64 for one hidden layer of 64 (rlcheck_hidden under pytest)."
+            f"improving on {improving} of {len(starts)} seeds: it learns this probe, more slowly than the "
+            f"baseline. A net smaller or shallower than the baseline (plain, hidden {hidden}) does that; to "
+            "judge yours against a plain net of its own size, give its hidden widths: --hidden 64 for one "
+            "hidden layer of 64 (rlcheck_hidden under pytest)."
         )
 
 
