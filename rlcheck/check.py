@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
+from typing import Any
 
 from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
@@ -178,6 +179,15 @@ class CheckResult:
         lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
         lines += [f"  - {self.finding(c)}" for c in self.failures]
         return "\n".join(lines) + self.study.diagnoses_report()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The gate's answer for ``results.json``: pass or fail, each failure's finding, the cells left open."""
+        return {
+            "net": self.net.label,
+            "passed": self.passed,
+            "findings": [self.finding(c) for c in self.failures],
+            "inconclusive": [c.cell.label for c in self.study.comparisons if c.stats.verdict == "inconclusive"],
+        }
 
     def finding(self, comparison: CellComparison) -> str:
         """What failed, in plain words, with how far from optimal."""

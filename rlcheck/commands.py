@@ -136,8 +136,8 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     )
 
 
-def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool) -> dict:
-    data = write_json(study, out / "results.json")
+def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool, extra: dict | None = None) -> dict:
+    data = write_json(study, out / "results.json", extra)
     written = [out / "results.json", *(plot_curves(study, out) if figures else [])]
     if as_json:
         print(json.dumps(data, indent=2))
@@ -217,7 +217,8 @@ def check_main(argv: Sequence[str]) -> int:
         result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache)
         if cache is not None and cache.hits and not args.quiet:
             print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
-        _finish(result.study, out, args.json, figures=False)  # results.json holds the diagnoses too
+        # results.json holds the verdict, the findings and the diagnoses too
+        _finish(result.study, out, args.json, figures=False, extra={"check": result.to_dict()})
         report = sys.stderr if args.json else sys.stdout
         print("\n" + result.report(), file=report)
         return 0 if result.passed else 1

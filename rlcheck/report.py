@@ -91,9 +91,11 @@ def format_table(study: StudyResult) -> str:
     return "\n".join(lines)
 
 
-def write_json(study: StudyResult, path: Path) -> dict[str, Any]:
+def write_json(study: StudyResult, path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The study as ``results.json`` (plus `extra` top-level entries), written atomically."""
     data = study.to_dict()
     data["summary"] = summary_rows(study)
+    data |= extra or {}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, allow_nan=False, default=_jsonable))
     tmp.replace(path)  # never leave a half-written results.json behind

@@ -98,6 +98,9 @@ def test_a_shallower_net_is_told_it_is_still_learning_and_how_to_compare_it_with
     assert "td3 on action (ActionReward-v0): underperforms" in out
     assert "Still learning: over the last third of training your net's mean return went from" in out
     assert "improving on 3 of 3 seeds" in out and "--hidden 64 for one hidden layer of 64" in out
+    gate = json.loads((tmp_path / "results.json").read_text())["check"]
+    assert gate["passed"] is False and gate["net"] == "tests.user_nets:one_hidden_layer"
+    assert gate["findings"][0].startswith("td3 on action (ActionReward-v0): underperforms") and not gate["inconclusive"]
     # ...and against a plain baseline of one hidden layer of 64 (the same network) it passes.
     assert exit_code(main, [*args, "--hidden", "64"]) == 0
 
