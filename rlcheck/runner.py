@@ -9,14 +9,16 @@ are grouped changes the wall time, never a result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -209,17 +211,55 @@ def _train_job(job: tuple[list[RunSpec], bool]) -> list[RunResult]:
     return train_and_diagnose(specs) if diagnose else run_group(specs)
 
 
+# Inside `kept_workers`: the pools started so far, by size; None outside.
+_kept_pools: dict[int, multiprocessing.pool.Pool] | None = None
+
+
+@contextlib.contextmanager
+def kept_workers() -> Iterator[None]:
+    """Keep the training processes of every :func:`run_all` in the block for the next one.
+
+    A study trains in rounds (more seeds while a verdict is inconclusive), and starting the
+    processes again costs every round ~2 s: each is a fresh interpreter that imports torch.
+    They stop when the block ends, whatever they were doing."""
+    global _kept_pools
+    if _kept_pools is not None:  # an outer block keeps them
+        yield
+        return
+    _kept_pools = {}
+    try:
+        yield
+    finally:
+        pools, _kept_pools = _kept_pools, None
+        for pool in pools.values():
+            _stop(pool)
+
+
 def _run_parallel(
     jobs: Iterable[tuple[list[RunSpec], bool]], workers: int, finish: Callable[[RunResult], None]
 ) -> None:
-    # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+    kept = _kept_pools
+    pool = kept.get(workers) if kept is not None else None
+    if pool is None:
+        # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+        if kept is not None:
+            kept[workers] = pool
     try:
         for results in pool.imap_unordered(_train_job, jobs):
             for result in results:
                 finish(result)
-    finally:
-        # Every result is in, or the run is stopping: no worker holds anything worth an orderly
-        # exit, which would cost each one ~0.6 s collecting torch's objects.
-        pool.terminate()
-        pool.join()
+    except BaseException:
+        if kept is not None:
+            kept.pop(workers, None)
+        _stop(pool)  # its jobs still in flight would go on training
+        raise
+    if kept is None:
+        _stop(pool)
+
+
+def _stop(pool: multiprocessing.pool.Pool) -> None:
+    # Every result is in, or the run is stopping: no worker holds anything worth an orderly
+    # exit, which would cost each one ~0.6 s collecting torch's objects.
+    pool.terminate()
+    pool.join()

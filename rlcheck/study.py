@@ -23,7 +23,7 @@ from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
-from rlcheck.runner import ProgressCallback, run_all
+from rlcheck.runner import ProgressCallback, kept_workers, run_all
 from rlcheck.seedstack import SeedStack
 from rlcheck.stats import FLAGGED, Comparison, Group, compare, practical_margin
 from rlcheck.training import RunResult, RunSpec, build_agent, env_dims, make_env
@@ -307,29 +307,30 @@ def run_study(
     pending = list(config.cells)
     results: list[RunResult] = []
     comparisons: dict[Cell, list[CellComparison]] = {}
-    while pending:
-        done = {r.spec for r in results}
-        specs = [
-            spec
-            for cell in pending
-            for net in config.nets
-            for seed in seeds[cell]
-            if (spec := config.spec(cell, net, seed)) not in done
-        ]
-        candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
-        results += run_all(specs, config.workers, log_path, progress, resume, cache, diagnose=candidates)
-        still_open = []
-        for cell in pending:
-            comparisons[cell] = _compare_cell(config, results, cell)
-            undecided = any(c.stats.verdict == "inconclusive" for c in comparisons[cell])
-            if undecided and len(seeds[cell]) < config.max_seeds:
-                start = max(seeds[cell]) + 1
-                extra = min(len(config.seeds), config.max_seeds - len(seeds[cell]))
-                seeds[cell] += list(range(start, start + extra))
-                still_open.append(cell)
-        pending = still_open
-        if config.stop_when_flagged and any(c.stats.verdict in FLAGGED for cs in comparisons.values() for c in cs):
-            pending = []  # the verdicts still open stay "inconclusive", with the seeds they would need
+    with kept_workers():  # one set of training processes for every round
+        while pending:
+            done = {r.spec for r in results}
+            specs = [
+                spec
+                for cell in pending
+                for net in config.nets
+                for seed in seeds[cell]
+                if (spec := config.spec(cell, net, seed)) not in done
+            ]
+            candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
+            results += run_all(specs, config.workers, log_path, progress, resume, cache, diagnose=candidates)
+            still_open = []
+            for cell in pending:
+                comparisons[cell] = _compare_cell(config, results, cell)
+                undecided = any(c.stats.verdict == "inconclusive" for c in comparisons[cell])
+                if undecided and len(seeds[cell]) < config.max_seeds:
+                    start = max(seeds[cell]) + 1
+                    extra = min(len(config.seeds), config.max_seeds - len(seeds[cell]))
+                    seeds[cell] += list(range(start, start + extra))
+                    still_open.append(cell)
+            pending = still_open
+            if config.stop_when_flagged and any(c.stats.verdict in FLAGGED for cs in comparisons.values() for c in cs):
+                pending = []  # the verdicts still open stay "inconclusive", with the seeds they would need
     ordered = [
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]

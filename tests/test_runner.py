@@ -1,7 +1,11 @@
 import dataclasses
 import json
+import multiprocessing
 
+import rlcheck.runner
+import rlcheck.study
 from rlcheck.runner import ProgressPrinter, batch_jobs, load_log, run_all
+from rlcheck.study import Cell, StudyConfig, run_study
 from rlcheck.training import RunSpec
 
 SPECS = [
@@ -111,3 +115,30 @@ def test_probes_of_one_size_and_budget_share_a_job():
         [("ConstantReward-v0", 0), ("ConstantReward-v0", 1), ("ActionReward-v0", 0), ("ActionReward-v0", 1)],
         [("RandomEnv-v0", 0), ("RandomEnv-v0", 1)],  # 3-dimensional observations: a job of its own
     ]
+
+
+def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch):
+    spawn = multiprocessing.get_context("spawn")
+    pools = []
+
+    class CountingContext:
+        def Pool(self, *args, **kwargs):
+            pools.append(spawn.Pool(*args, **kwargs))
+            return pools[-1]
+
+    monkeypatch.setattr(rlcheck.runner.multiprocessing, "get_context", lambda method: CountingContext())
+    real = rlcheck.study._compare_cell
+
+    def inconclusive(config, results, cell):
+        return [
+            dataclasses.replace(c, stats=dataclasses.replace(c.stats, verdict="inconclusive"))
+            for c in real(config, results, cell)
+        ]
+
+    monkeypatch.setattr(rlcheck.study, "_compare_cell", inconclusive)
+    cell = Cell("td3", steps=150, warmup=50, eval_every=50)
+    config = StudyConfig(cells=(cell,), nets=("plain", "layernorm"), seeds=(0, 1), max_seeds=4, workers=2, threads=1)
+    study = run_study(config)
+    assert sorted(r.spec.seed for r in study.runs_of(cell, "layernorm")) == [0, 1, 2, 3]  # two rounds...
+    assert len(pools) == 1  # ...one set of processes
+    assert not multiprocessing.active_children()  # stopped with the study
