@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from rlcheck.cache import RunCache
@@ -205,32 +204,7 @@ class CheckResult:
             if optimum is not None:
                 measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
         finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {s.reason}."
-        return finding + self._still_learning(comparison)
-
-    def _still_learning(self, comparison: CellComparison) -> str:
-        """A note when the net is not broken but slow: lower because it was still improving when
-        the budget ran out, on (nearly) every seed -- what a net smaller or shallower than the
-        baseline does. Nothing for an erratic net, whose ups and downs are no trend."""
-        s = comparison.stats
-        starts, ends = self.study.last_third(comparison.cell, comparison.candidate)
-        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
-        if s.verdict != "underperforms" or improving < 0.8 * len(starts) or fmean(ends) - fmean(starts) <= s.margin:
-            return ""
-        what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
-
-        def mean(values: list[float]) -> str:
-            return f"{sign * fmean(values):.2f}"
-
-        base_starts, base_ends = self.study.last_third(comparison.cell, comparison.baseline)
-        hidden = ",".join(map(str, self.study.config.hidden))
-        return (
-            f" Still learning: over the last third of training your net's mean {what} went from "
-            f"{mean(starts)} to {mean(ends)} (the baseline's: {mean(base_starts)} to {mean(base_ends)}), "
-            f"improving on {improving} of {len(starts)} seeds: it learns this probe, more slowly than the "
-            f"baseline. A net smaller or shallower than the baseline (plain, hidden {hidden}) does that; to "
-            "judge yours against a plain net of its own size, give its hidden widths: --hidden 64 for one "
-            "hidden layer of 64 (rlcheck_hidden under pytest)."
-        )
+        return finding + self.study.still_learning(comparison)
 
 
 def run_check(

@@ -83,7 +83,10 @@ def format_table(study: StudyResult) -> str:
     lines.append("")
     for c in study.comparisons:
         where = c.cell.label if several_envs else c.algo
-        lines.append(f"{where} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}")
+        note = study.still_learning(c)
+        lines.append(
+            f"{where} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}{'.' if note else ''}{note}"
+        )
     lines.append(
         f"(score = mean evaluation {'measure' if several_envs else 'return'} over the last third of training; "
         f"tests one-sided at alpha {study.config.alpha_per_look:.3g} per look, {study.config.looks} planned looks)"

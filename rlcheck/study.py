@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from statistics import fmean
 from typing import Any, Literal
 
 import numpy as np
@@ -167,6 +168,33 @@ class StudyResult:
 
     def runs_of(self, cell: Cell, net: str) -> list[RunResult]:
         return [r for r in self.runs if _in_cell(r, cell) and r.spec.net == net]
+
+    def still_learning(self, comparison: CellComparison) -> str:
+        """A note for a net that is not broken but slow: flagged ``underperforms`` because it was
+        still improving when the budget ran out, on (nearly) every seed -- what a net smaller or
+        shallower than the baseline does. Empty otherwise: an erratic net's ups and downs are no trend."""
+        s = comparison.stats
+        starts, ends = self.last_third(comparison.cell, comparison.candidate)
+        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
+        if s.verdict != "underperforms" or improving < 0.8 * len(starts) or fmean(ends) - fmean(starts) <= s.margin:
+            return ""
+        what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
+
+        def mean(values: list[float]) -> str:
+            return f"{sign * fmean(values):.2f}"
+
+        base_starts, base_ends = self.last_third(comparison.cell, comparison.baseline)
+        baseline = comparison.baseline
+        if ":" not in baseline:  # a built-in: its size is --hidden
+            baseline += f", hidden {','.join(map(str, self.config.hidden))}"
+        return (
+            f" Still learning: over the last third of training the net's mean {what} went from "
+            f"{mean(starts)} to {mean(ends)} (the baseline's: {mean(base_starts)} to {mean(base_ends)}), "
+            f"improving on {improving} of {len(starts)} seeds: it learns, more slowly than the baseline. "
+            f"A net smaller or shallower than the baseline ({baseline}) does that; to compare it with a "
+            "plain net of its own size, give its hidden widths: --hidden 64 for one hidden layer of 64 "
+            "(rlcheck_hidden under pytest)."
+        )
 
     def last_third(self, cell: Cell, net: str) -> tuple[list[float], list[float]]:
         """Per seed, the net's measure (higher better: value errors negated) where the last

@@ -96,8 +96,9 @@ def test_a_shallower_net_is_told_it_is_still_learning_and_how_to_compare_it_with
     assert exit_code(main, args) == 1
     out = capsys.readouterr().out
     assert "td3 on action (ActionReward-v0): underperforms" in out
-    assert "Still learning: over the last third of training your net's mean return went from" in out
+    assert "Still learning: over the last third of training the net's mean return went from" in out
     assert "improving on 3 of 3 seeds" in out and "--hidden 64 for one hidden layer of 64" in out
+    assert out.count("Still learning") == 2  # the table's verdict line too, as `rlcheck` prints it for a study
     gate = json.loads((tmp_path / "results.json").read_text())["check"]
     assert gate["passed"] is False and gate["net"] == "tests.user_nets:one_hidden_layer"
     assert gate["findings"][0].startswith("td3 on action (ActionReward-v0): underperforms") and not gate["inconclusive"]
