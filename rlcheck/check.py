@@ -162,6 +162,11 @@ class CheckResult:
         return [c for c in self.study.comparisons if c.stats.verdict in FLAGGED]
 
     @property
+    def inconclusive(self) -> list[CellComparison]:
+        """Cells the seeds could not decide (up to the check's seed limit)."""
+        return [c for c in self.study.comparisons if c.stats.verdict == "inconclusive"]
+
+    @property
     def passed(self) -> bool:
         return not self.failures
 
@@ -169,11 +174,12 @@ class CheckResult:
         """PASS, or FAIL with one plain-words finding per failed (algo, probe) cell."""
         if self.passed:
             verdict = f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline"
-            open_cells = [c for c in self.study.comparisons if c.stats.verdict == "inconclusive"]
-            if not open_cells:
+            if not self.inconclusive:
                 return verdict + "."
             lines = [verdict + ", as far as the seeds can tell: no cell failed, but these stayed inconclusive:"]
-            lines += [f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.stats.reason}" for c in open_cells]
+            lines += [
+                f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.stats.reason}" for c in self.inconclusive
+            ]
             return "\n".join(lines)
         lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
         lines += [f"  - {self.finding(c)}" for c in self.failures]
@@ -185,7 +191,7 @@ class CheckResult:
             "net": self.net.label,
             "passed": self.passed,
             "findings": [self.finding(c) for c in self.failures],
-            "inconclusive": [c.cell.label for c in self.study.comparisons if c.stats.verdict == "inconclusive"],
+            "inconclusive": [c.cell.label for c in self.inconclusive],
         }
 
     def finding(self, comparison: CellComparison) -> str:
