@@ -22,6 +22,7 @@ from rlcheck.report import format_table, plot_curves, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import TrainingDiverged
+from rlcheck.workers import WorkerDied
 
 
 def check_device(name: str) -> str:
@@ -158,6 +159,9 @@ def _guarded(saved: str, body: Callable[[], int]) -> int:
         return 2
     except TrainingDiverged as exc:
         print(f"rlcheck: a run failed: {exc}{saved}", file=sys.stderr)
+        return 1
+    except WorkerDied as exc:
+        print(f"rlcheck: {exc}{saved}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\nrlcheck: interrupted{saved}", file=sys.stderr)

@@ -113,6 +113,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     from rlcheck.cli import parse_hidden, parse_seeds
     from rlcheck.errors import UsageError
     from rlcheck.nets import DEFAULT_HIDDEN
+    from rlcheck.workers import WorkerDied
 
     def run(
         net: str | None = None,
@@ -141,6 +142,8 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 config = dataclasses.replace(config, cells=tuple(cells))
             return run_check(config, under_test, cache=cache_from_env())
         except UsageError as exc:
+            pytest.fail(f"rlcheck: {exc}", pytrace=False)
+        except WorkerDied as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)
 
     return run

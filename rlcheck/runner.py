@@ -12,13 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import multiprocessing
-import multiprocessing.pool
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -26,6 +23,7 @@ from rlcheck.cache import RunCache
 from rlcheck.diagnose import train_and_diagnose
 from rlcheck.errors import UsageError
 from rlcheck.training import RunResult, RunSpec, env_dims, fuses_seeds, make_env, run_group
+from rlcheck.workers import WorkerPool
 
 ProgressCallback = Callable[[RunResult, int, int], None]
 
@@ -91,11 +89,6 @@ class ProgressPrinter:
             file=self.stream or sys.stderr,
             flush=True,
         )
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C is the parent's to handle: it saves what finished and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_all(
@@ -212,7 +205,7 @@ def _train_job(job: tuple[list[RunSpec], bool]) -> list[RunResult]:
 
 
 # Inside `kept_workers`: the pools started so far, by size; None outside.
-_kept_pools: dict[int, multiprocessing.pool.Pool] | None = None
+_kept_pools: dict[int, WorkerPool] | None = None
 
 
 @contextlib.contextmanager
@@ -220,7 +213,7 @@ def kept_workers() -> Iterator[None]:
     """Keep the training processes of every :func:`run_all` in the block for the next one.
 
     A study trains in rounds (more seeds while a verdict is inconclusive), and starting the
-    processes again costs every round ~2 s: each is a fresh interpreter that imports torch.
+    processes again costs every round a fresh interpreter that imports torch.
     They stop when the block ends, whatever they were doing."""
     global _kept_pools
     if _kept_pools is not None:  # an outer block keeps them
@@ -232,34 +225,42 @@ def kept_workers() -> Iterator[None]:
     finally:
         pools, _kept_pools = _kept_pools, None
         for pool in pools.values():
-            _stop(pool)
+            pool.stop()
+
+
+def describe_job(job: tuple[list[RunSpec], bool]) -> str:
+    """A job as a user names it: algorithm, net, seeds and environments."""
+    specs = job[0]
+    first = specs[0]
+    seeds = sorted({s.seed for s in specs})
+    envs = ", ".join(dict.fromkeys(s.env_id for s in specs))
+    nets = first.net if first.actor_net is None and first.critic_net is None else (
+        f"actor {first.actor_net_name}, critic {first.critic_net_name}"
+    )
+    return f"{first.algo} {nets} seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))} on {envs}"
+
+
+def _warn(message: str) -> None:
+    print(f"rlcheck: {message}", file=sys.stderr, flush=True)
 
 
 def _run_parallel(
-    jobs: Iterable[tuple[list[RunSpec], bool]], workers: int, finish: Callable[[RunResult], None]
+    jobs: Sequence[tuple[list[RunSpec], bool]], workers: int, finish: Callable[[RunResult], None]
 ) -> None:
     kept = _kept_pools
     pool = kept.get(workers) if kept is not None else None
     if pool is None:
-        # "spawn": a forked child would inherit torch's thread pools mid-use and can deadlock.
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+        pool = WorkerPool(workers)
         if kept is not None:
             kept[workers] = pool
     try:
-        for results in pool.imap_unordered(_train_job, jobs):
+        for results in pool.imap_unordered(_train_job, jobs, describe=describe_job, on_retry=_warn):
             for result in results:
                 finish(result)
     except BaseException:
         if kept is not None:
             kept.pop(workers, None)
-        _stop(pool)  # its jobs still in flight would go on training
+        pool.stop()  # its jobs still in flight would go on training
         raise
     if kept is None:
-        _stop(pool)
-
-
-def _stop(pool: multiprocessing.pool.Pool) -> None:
-    # Every result is in, or the run is stopping: no worker holds anything worth an orderly
-    # exit, which would cost each one ~0.6 s collecting torch's objects.
-    pool.terminate()
-    pool.join()
+        pool.stop()

@@ -1,7 +1,12 @@
 import dataclasses
 import json
 import multiprocessing
+import os
+import signal
+import threading
+import time
 
+import rlcheck.cli
 import rlcheck.runner
 import rlcheck.study
 from rlcheck.runner import ProgressPrinter, batch_jobs, load_log, run_all
@@ -118,15 +123,14 @@ def test_probes_of_one_size_and_budget_share_a_job():
 
 
 def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch):
-    spawn = multiprocessing.get_context("spawn")
     pools = []
 
-    class CountingContext:
-        def Pool(self, *args, **kwargs):
-            pools.append(spawn.Pool(*args, **kwargs))
-            return pools[-1]
+    class CountingPool(rlcheck.runner.WorkerPool):
+        def __init__(self, size: int) -> None:
+            super().__init__(size)
+            pools.append(self)
 
-    monkeypatch.setattr(rlcheck.runner.multiprocessing, "get_context", lambda method: CountingContext())
+    monkeypatch.setattr(rlcheck.runner, "WorkerPool", CountingPool)
     real = rlcheck.study._compare_cell
 
     def inconclusive(config, results, cell):
@@ -142,3 +146,53 @@ def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch)
     assert sorted(r.spec.seed for r in study.runs_of(cell, "layernorm")) == [0, 1, 2, 3]  # two rounds...
     assert len(pools) == 1  # ...one set of processes
     assert not multiprocessing.active_children()  # stopped with the study
+
+
+def _kill_the_first_busy_worker(after_s: float, killed: list[int]) -> None:
+    """From a thread of the test: once a training process has held a job for `after_s`, kill it."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not killed:
+        pools = rlcheck.runner._kept_pools or {}
+        for pool in list(pools.values()):
+            for pid in list(pool.busy):
+                time.sleep(after_s)
+                if pid in pool.busy:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+        time.sleep(0.05)
+
+
+def test_a_killed_training_process_is_replaced_and_its_job_retried_with_the_same_results(tmp_path, capsys):
+    specs = [RunSpec("td3", net, seed, steps=600, warmup=100, eval_every=100) for net in ("plain", "layernorm") for seed in (0, 1)]
+    undisturbed = run_all(specs, workers=1)
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_the_first_busy_worker, args=(3.0, killed))
+    with rlcheck.runner.kept_workers():
+        killer.start()
+        retried = run_all(specs, workers=2, log_path=tmp_path / "runs.jsonl")
+    killer.join()
+    assert killed, "no training process was killed: the test did not test anything"
+    assert "a training process died while training td3" in capsys.readouterr().err
+    assert [r.eval_returns for r in retried] == [r.eval_returns for r in undisturbed]
+    assert len(load_log(tmp_path / "runs.jsonl")) == 4
+    assert not multiprocessing.active_children()
+
+
+def test_a_job_that_kills_its_process_every_time_stops_the_study_in_one_line_and_keeps_finished_runs(
+    tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "out"
+    monkeypatch.setenv("RLCHECK_TEST_DIE_AFTER", str(out / "runs.jsonl"))
+    code = rlcheck.cli.main(
+        ["--algos", "td3", "--nets", "plain,tests.user_nets:dies_in_a_training_process", "--seeds", "2",
+         "--max-seeds", "2", "--steps", "200", "--warmup", "100", "--workers", "2", "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rlcheck: a training process died twice while training td3 tests.user_nets:dies_in_a_training_process seeds 0,1")
+    assert "killed by SIGKILL" in last and "runs.jsonl" in last
+    assert sorted((r.spec.net, r.spec.seed) for r in load_log(out / "runs.jsonl").values()) == [("plain", 0), ("plain", 1)]
+    assert not multiprocessing.active_children()

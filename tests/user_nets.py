@@ -191,3 +191,23 @@ class _PlainAsAClass(nn.Module):
 
 def plain_as_a_class(in_dim: int, out_dim: int) -> nn.Module:
     return _PlainAsAClass(in_dim, out_dim)
+
+
+def dies_in_a_training_process(in_dim: int, out_dim: int) -> nn.Module:
+    """Kills its own process, as the kernel's OOM killer would, once built in a training process
+    (never in the process that runs the door checks) and once ``$RLCHECK_TEST_DIE_AFTER``, a
+    log file, holds a line: the other jobs have finished by then."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    if multiprocessing.parent_process() is not None:
+        log = Path(os.environ.get("RLCHECK_TEST_DIE_AFTER", ""))
+        for _ in range(600):
+            if log.is_file() and log.read_text().strip():
+                break
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, out_dim))
