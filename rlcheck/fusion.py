@@ -39,15 +39,22 @@ ELEMENTWISE = (
 )
 
 
+def _stacked(tensors: list[torch.Tensor], like: torch.Tensor, contiguous: bool = False) -> nn.Parameter:
+    """One member's tensors stacked seed-first, as a parameter trainable where the member's is:
+    a layer the user froze (``requires_grad=False``) stays frozen."""
+    stacked = torch.stack(tensors)
+    return nn.Parameter(stacked.contiguous() if contiguous else stacked, requires_grad=like.requires_grad)
+
+
 class StackedLinear(nn.Module):
     """S independent ``nn.Linear`` layers: ``y[s] = x[s] @ weight[s] + bias[s]``."""
 
     def __init__(self, layers: Sequence[nn.Linear]) -> None:
         super().__init__()
         # (S, in, out): x @ W without a transpose; nn.Linear stores (out, in).
-        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]).contiguous())
+        self.weight = _stacked([layer.weight.detach().t() for layer in layers], layers[0].weight, contiguous=True)
         has_bias = layers[0].bias is not None
-        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers])) if has_bias else None
+        self.bias = _stacked([layer.bias.detach() for layer in layers], layers[0].bias) if has_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight.shape[2] == 1:
@@ -81,8 +88,8 @@ class StackedBatchNorm1d(nn.Module):
         super().__init__()
         first = layers[0]
         self.num_features, self.eps, self.momentum = first.num_features, first.eps, first.momentum
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.affine else None
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.affine else None
+        self.weight = _stacked([m.weight.detach() for m in layers], layers[0].weight) if first.affine else None
+        self.bias = _stacked([m.bias.detach() for m in layers], layers[0].bias) if first.affine else None
         self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))  # type: ignore[misc]
         self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))  # type: ignore[misc]
         self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())  # type: ignore[union-attr]
@@ -121,9 +128,9 @@ class StackedLayerNorm(nn.Module):
         first = layers[0]
         self.normalized_shape, self.eps = tuple(first.normalized_shape), first.eps
         self.weight = (
-            nn.Parameter(torch.stack([m.weight.detach() for m in layers])) if first.weight is not None else None
+            _stacked([m.weight.detach() for m in layers], layers[0].weight) if first.weight is not None else None
         )
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if first.bias is not None else None
+        self.bias = _stacked([m.bias.detach() for m in layers], layers[0].bias) if first.bias is not None else None
         self._unit_affine: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,8 +165,8 @@ class StackedBatchRenorm1d(BatchRenorm1d):
         first = layers[0]
         self.momentum, self.eps, self.warmup_steps = first.momentum, first.eps, first.warmup_steps
         self.r_max, self.d_max = first.r_max, first.d_max
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers]))
+        self.weight = _stacked([m.weight.detach() for m in layers], layers[0].weight)
+        self.bias = _stacked([m.bias.detach() for m in layers], layers[0].bias)
         self.register_buffer("running_mean", torch.stack([m.running_mean for m in layers]))
         self.register_buffer("running_var", torch.stack([m.running_var for m in layers]))
         self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())

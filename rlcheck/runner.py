@@ -153,7 +153,7 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
     for spec in specs:
         groups.setdefault((spec.group_key(), _env_dims(spec.env_id)), []).append(spec)
     jobs = [group[i : i + max_seeds] for group in groups.values() for i in range(0, len(group), max_seeds)]
-    splittable = {key for key, _ in groups if len(jobs) < workers and _fuses_seeds(key)}
+    splittable = {key for (key, _), group in groups.items() if len(jobs) < workers and _fuses_seeds(group[0])}
     while 0 < len(jobs) < workers:
         candidates = [i for i, job in enumerate(jobs) if len(job) > 1 and job[0].group_key() in splittable]
         if not candidates:

@@ -88,7 +88,10 @@ class SeedStack(nn.Module):
         elif strategy == "vmap":
             params, buffers = stack_module_state(list(members))  # type: ignore[arg-type]
             self._param_names, self._buffer_names = list(params), list(buffers)
-            self.params = nn.ParameterList([nn.Parameter(p.detach()) for p in params.values()])
+            trainable = dict(members[0].named_parameters())
+            self.params = nn.ParameterList(
+                [nn.Parameter(p.detach(), requires_grad=trainable[n].requires_grad) for n, p in params.items()]
+            )
             mark_seed_first(*self.params)
             for i, b in enumerate(buffers.values()):
                 self.register_buffer(f"stacked_buffer_{i}", b.clone())

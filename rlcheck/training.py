@@ -27,7 +27,8 @@ from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
-from rlcheck.nets import DEFAULT_HIDDEN, check_factory, resolve_factory
+from rlcheck.nets import DEFAULT_HIDDEN, resolve_factory
+from rlcheck.shapes import ResolvedNet, resolve
 from rlcheck.seedstack import SeedStack
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
@@ -56,6 +57,7 @@ class RunSpec:
     actor_net: str | None = None
     critic_net: str | None = None
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
+    actor_output: str = "auto"  # how the actor net's output is read (rlcheck.shapes.ACTOR_OUTPUTS)
     recipe: str = "standard"  # or "crossq": the algorithm's CrossQ version (SAC only)
 
     def group_key(self) -> RunSpec:
@@ -191,11 +193,7 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
     if spec.algo not in ALGORITHMS:
         raise UsageError(f"unknown algo {spec.algo!r}: choose from {', '.join(ALGORITHMS)}")
     obs_dim, act_dim = env_dims(env)
-    make_actor_net = resolve_factory(spec.actor_net_name, spec.hidden)
-    make_critic_net = resolve_factory(spec.critic_net_name, spec.hidden)
-    actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
-    check_factory(make_actor_net, spec.actor_net_name, obs_dim, actor_out, spec.device)
-    check_factory(make_critic_net, spec.critic_net_name, obs_dim + act_dim, 1, spec.device)
+    actor, critic = resolve_nets(spec, env)
     algo = ALGORITHMS[spec.algo]
     if spec.recipe == "crossq":
         if spec.algo != "sac":
@@ -205,16 +203,41 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
         raise UsageError(f"unknown recipe {spec.recipe!r}: choose standard or crossq")
     if spec.modes not in MODE_SCHEDULES:
         raise UsageError(f"unknown train/eval schedule {spec.modes!r}: choose from {', '.join(MODE_SCHEDULES)}")
+    head: dict[str, bool] = {}
+    if actor.shape.output == "squashed":
+        head["actor_squashes"] = True
+    elif actor.shape.output in ("log-std", "scale"):
+        head["actor_bounds_log_std"] = True
     agent: Agent = algo(
         obs_dim,
         act_dim,
-        make_actor_net,
-        make_critic_net,
+        actor.factory,
+        critic.factory,
         seeds=list(seeds) if seeds is not None else [spec.seed],
         modes=MODE_SCHEDULES[spec.modes],
         device=torch.device(spec.device),
+        **head,
     )
     return agent
+
+
+def resolve_nets(spec: RunSpec, env: gym.Env) -> tuple[ResolvedNet, ResolvedNet]:
+    """The spec's actor and critic, detected and adapted to rlcheck's contract (rlcheck.shapes)."""
+    obs_space, act_space = _flat_box(env.observation_space), _box(env.action_space)
+    actor = resolve(
+        spec.actor_net_name, "actor", spec.algo, obs_space, act_space, spec.hidden, spec.device, spec.actor_output
+    )
+    critic = resolve(spec.critic_net_name, "critic", spec.algo, obs_space, act_space, spec.hidden, spec.device)
+    return actor, critic
+
+
+def _flat_box(space: gym.Space) -> gym.spaces.Box:
+    """The observation space as the networks see it: one flat float vector."""
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return space
+    flat = gym.spaces.flatten_space(space)
+    assert isinstance(flat, gym.spaces.Box)
+    return flat
 
 
 def member_agent(agent: Agent, member: int, spec: RunSpec, env: gym.Env) -> Agent:
@@ -248,9 +271,15 @@ def fuses_seeds(spec: RunSpec) -> bool:
     which rlcheck then uses, steps a stacked tensor whole)."""
     if not has_fused_adam(torch.device(spec.device)):
         return False
-    sample = torch.randn(1, 8, 4, generator=torch.Generator().manual_seed(0))
-    nets = {spec.actor_net_name, spec.critic_net_name}
-    stacks = [SeedStack.of([resolve_factory(name, spec.hidden)(4, 2)], name, sample) for name in nets]
+    with make_env(spec.env_id) as env:
+        obs_dim, act_dim = env_dims(env)
+        actor, critic = resolve_nets(dataclasses.replace(spec, device="cpu"), env)
+    actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
+    sample = torch.Generator().manual_seed(0)
+    stacks = [
+        SeedStack.of([net.factory(in_dim, out_dim)], role, torch.randn(1, 8, in_dim, generator=sample))
+        for net, role, in_dim, out_dim in ((actor, "actor", obs_dim, actor_out), (critic, "critic", obs_dim + act_dim, 1))
+    ]
     return all(stack.strategy == "fused" for stack in stacks)
 
 

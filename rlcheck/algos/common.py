@@ -181,7 +181,7 @@ class Adam:
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
-        self.params = list(params)
+        self.params = [p for p in params if p.requires_grad]  # a frozen layer stays as the user froze it
         self.lr, self.betas, self.eps = lr, betas, 1e-8
         kinds = {(p.device, p.dtype) for p in self.params}
         self._fallback: torch.optim.Optimizer | None = None

@@ -54,14 +54,19 @@ class SACConfig:
 
 
 class SquashedGaussianActor(nn.Module):
-    """pi(a|s) = tanh(N(mean(s), std(s))), with mean and log-std from one user network."""
+    """pi(a|s) = tanh(N(mean(s), std(s))), with mean and log-std from one user network.
 
-    def __init__(self, net: SeedStack) -> None:
+    A net that bounds its log-std itself (``bound_log_std=False``: CleanRL's actor squashes
+    it into [-5, 2] in its own forward) has it used as it gives it."""
+
+    def __init__(self, net: SeedStack, bound_log_std: bool = True) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.bound_log_std = net, bound_log_std
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw_log_std = self.net(obs).chunk(2, dim=-1)
+        if not self.bound_log_std:
+            return mean, raw_log_std
         # Squash the log-std smoothly into [LOG_STD_MIN, LOG_STD_MAX] (as CleanRL does),
         # so its gradient never dies at a hard clamp.
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw_log_std) + 1.0)
@@ -95,7 +100,9 @@ class SAC:
         config: SACConfig | None = None,
         modes: ModeSchedule | None = None,
         device: torch.device | str = "cpu",
+        actor_bounds_log_std: bool = False,
     ) -> None:
+        """``actor_bounds_log_std``: the actor net's log-std is bounded by the net itself."""
         config = config or self.default_config
         self.config, self.modes = config, modes or self.default_modes
         device = torch.device(device)
@@ -109,7 +116,7 @@ class SAC:
             seeds,
             device,
         )
-        self.actor = SquashedGaussianActor(actor_net)
+        self.actor = SquashedGaussianActor(actor_net, bound_log_std=not actor_bounds_log_std)
         self.q1, self.q2 = QNetwork(q1_net), QNetwork(q2_net)
         # SAC has no target actor; the target critics track the online ones (see `update_target`).
         self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)

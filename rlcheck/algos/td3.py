@@ -46,14 +46,17 @@ class TD3Config:
 
 
 class DeterministicActor(nn.Module):
-    """mu(s) = tanh(net(s)): a deterministic action in [-1, 1]^act_dim."""
+    """mu(s) = tanh(net(s)): a deterministic action in [-1, 1]^act_dim. A net that squashes
+    its output itself (``squash=False``: CleanRL's and Spinning Up's actors end in tanh) is
+    taken as it is: a second tanh would cap every action at tanh(1) = 0.76."""
 
-    def __init__(self, net: SeedStack) -> None:
+    def __init__(self, net: SeedStack, squash: bool = True) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.squash = net, squash
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        action = self.net(obs)
+        return torch.tanh(action) if self.squash else action
 
 
 class TD3:
@@ -67,7 +70,9 @@ class TD3:
         config: TD3Config = TD3Config(),
         modes: ModeSchedule = NAIVE,
         device: torch.device | str = "cpu",
+        actor_squashes: bool = False,
     ) -> None:
+        """``actor_squashes``: the actor net's outputs are already actions in [-1, 1]."""
         self.config, self.modes = config, modes
         device = torch.device(device)
         self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
@@ -80,7 +85,8 @@ class TD3:
             seeds,
             device,
         )
-        self.actor, self.q1, self.q2 = DeterministicActor(actor_net), QNetwork(q1_net), QNetwork(q2_net)
+        self.actor = DeterministicActor(actor_net, squash=not actor_squashes)
+        self.q1, self.q2 = QNetwork(q1_net), QNetwork(q2_net)
         # Targets start as exact copies (parameters and buffers) and keep the mode they
         # are set to by `modes.td_target`; see `update_target` for what they track.
         self.actor_target = copy.deepcopy(self.actor)
