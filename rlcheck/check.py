@@ -17,8 +17,10 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
+from rlcheck.shapes import DoesNotFit
 from rlcheck.stats import FLAGGED
 from rlcheck.study import Cell, CellComparison, Metric, StudyConfig, StudyResult, run_study
+from rlcheck.training import RunSpec, make_env, resolve_nets
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -88,25 +90,70 @@ PROBES_BY_ENV = {p.env_id: p for p in PROBE_SUITE}
 
 @dataclass(frozen=True)
 class NetUnderTest:
-    """The user's networks: one factory for both, or separate actor and critic factories."""
+    """The user's networks: one factory for both, or separate actor and critic factories,
+    and optionally an actor per algorithm (CleanRL's TD3 and SAC actors are different classes)."""
 
     actor: str
     critic: str
+    td3_actor: str | None = None
+    sac_actor: str | None = None
 
     @classmethod
-    def of(cls, net: str | None = None, actor_net: str | None = None, critic_net: str | None = None) -> NetUnderTest:
-        if net and (actor_net or critic_net):
-            raise UsageError("give either --net or --actor-net/--critic-net, not both")
+    def of(
+        cls,
+        net: str | None = None,
+        actor_net: str | None = None,
+        critic_net: str | None = None,
+        td3_actor_net: str | None = None,
+        sac_actor_net: str | None = None,
+    ) -> NetUnderTest:
+        if net and (actor_net or critic_net or td3_actor_net or sac_actor_net):
+            raise UsageError("give either --net or --actor-net/--critic-net (and --td3-actor-net/--sac-actor-net), not both")
         if net:
             return cls(net, net)
-        if actor_net or critic_net:
+        if actor_net or critic_net or td3_actor_net or sac_actor_net:
             # One side given: the other is the plain baseline, so only the given one is judged.
-            return cls(actor_net or BASELINE, critic_net or BASELINE)
+            return cls(actor_net or BASELINE, critic_net or BASELINE, td3_actor_net, sac_actor_net)
         raise UsageError("no network to check: give --net package.module:function (or --actor-net/--critic-net)")
+
+    def actor_for(self, algo: str) -> str:
+        return {"td3": self.td3_actor, "sac": self.sac_actor}.get(algo) or self.actor
+
+    @property
+    def per_algo(self) -> bool:
+        return self.td3_actor is not None or self.sac_actor is not None
 
     @property
     def label(self) -> str:
+        if self.per_algo:
+            actors = ", ".join(f"{a} actor {self.actor_for(a)}" for a in ("td3", "sac"))
+            return f"{actors}, critic {self.critic}"
         return self.actor if self.actor == self.critic else f"actor {self.actor}, critic {self.critic}"
+
+
+def fitting_algos(
+    net: NetUnderTest, algos: Sequence[str], env_id: str, hidden: Sequence[int] = DEFAULT_HIDDEN, actor_output: str = "auto"
+) -> tuple[tuple[str, ...], list[str]]:
+    """The algorithms the user's actor serves (a deterministic actor runs TD3, a Gaussian one SAC,
+    a raw one both), and one line per network saying what rlcheck detected, or why an
+    algorithm is skipped. Raises UsageError if none fits, or for a module rlcheck cannot take."""
+    fits, lines = [], []
+    with make_env(env_id) as env:
+        for algo in algos:
+            spec = RunSpec(algo, CANDIDATE, 0, env_id, hidden=tuple(hidden), actor_net=net.actor_for(algo),
+                           critic_net=net.critic, actor_output=actor_output)  # fmt: skip
+            try:
+                actor, critic = resolve_nets(spec, env)
+            except DoesNotFit as exc:
+                lines.append(f"{algo} skipped: {exc}")
+                continue
+            fits.append(algo)
+            for role, name, resolved in (("actor", spec.actor_net_name, actor), ("critic", spec.critic_net_name, critic)):
+                if name != BASELINE:
+                    lines.append(f"{algo} {role} {name}: {resolved.shape.describe()}")
+    if not fits:
+        raise UsageError("; ".join(lines) + "; give an actor for an algorithm it serves (--td3-actor-net / --sac-actor-net)")
+    return tuple(fits), list(dict.fromkeys(lines))
 
 
 def parse_probes(names: str | Sequence[str] | None) -> tuple[Probe, ...]:
@@ -131,10 +178,13 @@ def check_config(
     hidden: Sequence[int] = DEFAULT_HIDDEN,
     device: str = "cpu",
     workers: int | None = None,
+    actor_output: str = "auto",
+    refuse_frozen: bool = False,
 ) -> StudyConfig:
     workers = workers or default_workers()
-    split = () if net.actor == net.critic else ((CANDIDATE, net.actor, net.critic),)
+    split = () if net.actor == net.critic and not net.per_algo else ((CANDIDATE, net.actor, net.critic),)
     candidate = net.actor if not split else CANDIDATE
+    algo_actors = tuple((a, net.actor_for(a)) for a in algos if net.per_algo)
     if candidate == BASELINE:
         raise UsageError("the network to check is the plain baseline itself; give your own factory")
     return StudyConfig(
@@ -148,6 +198,9 @@ def check_config(
         workers=workers,
         threads=threads_per_worker(workers),
         split_nets=split,
+        algo_actors=algo_actors,
+        actor_output=actor_output,
+        refuse_frozen=refuse_frozen,
         stop_when_flagged=True,  # a failing check returns as soon as it knows it fails
     )
 

@@ -12,13 +12,14 @@ import torch
 
 from rlcheck.algos import ALGORITHMS
 from rlcheck.cache import CACHE_ENV, RunCache, cache_from_env
-from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
 from rlcheck.cli import CommandParser, parse_hidden, parse_names, parse_seeds, prepare_out
 from rlcheck.diagnose import diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
 from rlcheck.report import format_table, plot_curves, write_json
+from rlcheck.shapes import ACTOR_OUTPUTS
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import TrainingDiverged
@@ -82,7 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs from OUT/runs.jsonl")
+    _add_net_shape_options(parser)
     return parser
+
+
+def _add_net_shape_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--actor-output",
+        default="auto",
+        choices=ACTOR_OUTPUTS,
+        help="how to read your actor's output: raw (rlcheck squashes it), squashed (ends in tanh, maybe "
+        "scaled to the env's bounds), log-std or scale (a Gaussian's (mean, log_std) or (loc, scale)); "
+        "default: detected",
+    )
+    parser.add_argument(
+        "--refuse-frozen",
+        action="store_true",
+        help="refuse a net with frozen parameters (requires_grad=False) instead of naming them in a note",
+    )
 
 
 def build_check_parser() -> argparse.ArgumentParser:
@@ -94,6 +112,9 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
     parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
     parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
+    parser.add_argument("--td3-actor-net", help="your actor for TD3 only (e.g. CleanRL's td3 Actor class)")
+    parser.add_argument("--sac-actor-net", help="your actor for SAC only (e.g. CleanRL's sac Actor class)")
+    _add_net_shape_options(parser)
     parser.add_argument("--probes", default="all", help=f"comma-separated, from {', '.join(PROBES_BY_NAME)}, or all")
     parser.add_argument(
         "--cache-dir",
@@ -124,10 +145,13 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         Cell(algo, args.env, args.steps, args.warmup, args.eval_every, eval_episodes)
         for algo in parse_names(args.algos, list(ALGORITHMS), "algos")
     )
+    nets = parse_names(args.nets, list(NET_CHOICES), "nets")
     return StudyConfig(
         cells=cells,
-        nets=parse_names(args.nets, list(NET_CHOICES), "nets"),
-        baseline=args.baseline,
+        nets=nets,
+        baseline=nets[0] if len(nets) == 1 else args.baseline,  # one net alone is compared with nothing
+        actor_output=args.actor_output,
+        refuse_frozen=args.refuse_frozen,
         seeds=seeds,
         max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
         hidden=parse_hidden(args.hidden),
@@ -196,15 +220,25 @@ def check_main(argv: Sequence[str]) -> int:
     args = build_check_parser().parse_args(argv)
 
     def body() -> int:
-        net = NetUnderTest.of(args.net, args.actor_net, args.critic_net)
+        net = NetUnderTest.of(args.net, args.actor_net, args.critic_net, args.td3_actor_net, args.sac_actor_net)
         workers, device = _workers_and_device(args)
+        probes = parse_probes(args.probes)
+        hidden = parse_hidden(args.hidden)
+        algos, detected = fitting_algos(
+            net, parse_names(args.algos, list(ALGORITHMS), "algos"), probes[0].env_id, hidden, args.actor_output
+        )
+        if not args.quiet:
+            for line in detected:
+                print(f"rlcheck check: {line}", file=sys.stderr)
         config = check_config(
             net,
-            algos=parse_names(args.algos, list(ALGORITHMS), "algos"),
-            probes=parse_probes(args.probes),
+            algos=algos,
+            probes=probes,
+            actor_output=args.actor_output,
+            refuse_frozen=args.refuse_frozen,
             seeds=parse_seeds(args.seeds),
             max_seeds=args.max_seeds,
-            hidden=parse_hidden(args.hidden),
+            hidden=hidden,
             device=device,
             workers=workers,
         )

@@ -45,7 +45,7 @@ def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
                     "mannwhitney_p": stats.mannwhitney_p if stats else None,
                     "spread_p": stats.spread_p if stats else None,
                     "instability_p": stats.instability_p if stats else None,
-                    "verdict": stats.verdict if stats else "baseline",
+                    "verdict": stats.verdict if stats else ("baseline" if len(study.config.nets) > 1 else "trained alone"),
                 }
             )
     return rows
@@ -87,6 +87,9 @@ def format_table(study: StudyResult) -> str:
         lines.append(
             f"{where} {c.candidate} vs {c.baseline}: {c.stats.verdict} -- {c.stats.reason}{'.' if note else ''}{note}"
         )
+    if not study.comparisons:
+        lines.append("(one net, trained alone: nothing to compare, so no statistics)")
+        return "\n".join(lines)
     lines.append(
         f"(score = mean evaluation {'measure' if several_envs else 'return'} over the last third of training; "
         f"tests one-sided at alpha {study.config.alpha_per_look:.3g} per look, {study.config.looks} planned looks)"

@@ -102,10 +102,10 @@ def constructor_kind(factory: Callable[..., Any]) -> Constructor:
     params = _positional(factory)
     required = [p for p in params if p.default is inspect.Parameter.empty]
     names = [p.name.lower() for p in params[:2]]
-    if len(required) == 1:
-        return "env"
     if len(names) == 2 and names[1] == "features_dim":
         return "features"
+    if len(required) == 1:
+        return "env"
     annotations = [str(p.annotation) for p in params[:2]]
     if any("space" in n for n in names) or any("Space" in a or "Box" in a for a in annotations):
         return "spaces"
@@ -211,7 +211,8 @@ def _ends_in_tanh(module: nn.Module) -> tuple[bool, bool] | None:
     while isinstance(node, fx.Node):
         if _is_tanh(node, module):
             return True, scaled
-        if node.op in ("call_function", "call_method") and str(node.target).split(".")[-1].strip("_") in (
+        target = getattr(node.target, "__name__", str(node.target)).strip("_")
+        if node.op in ("call_function", "call_method") and target in (
             "mul",
             "add",
             "sub",
@@ -385,10 +386,10 @@ def detect(
             "say so with --actor-output raw (rlcheck applies tanh) or --actor-output squashed"
         )
     if squashed:
-        if width != act_dim:
-            raise UsageError(f"actor {name!r} returns (B, {width}) squashed actions; the env has {act_dim} action dims")
         if algo != "td3":
             raise DoesNotFit(f"actor {name!r} is deterministic (its actions are squashed): it serves TD3, not {algo.upper()}")
+        if width != act_dim:
+            raise UsageError(f"actor {name!r} returns (B, {width}) squashed actions; the env has {act_dim} action dims")
         low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
         unit_bounds = bool(np.all(low == -1) and np.all(high == 1))
         return NetShape(role, kind, output="squashed", scaled=scaled and not unit_bounds)

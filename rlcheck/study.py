@@ -23,6 +23,7 @@ from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
+from rlcheck.gradients import check_gradients
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, kept_workers, run_all
 from rlcheck.seedstack import SeedStack
@@ -71,8 +72,14 @@ class StudyConfig:
     alpha: float = 0.05
     # (label, actor factory, critic factory) for a net whose actor and critic differ
     split_nets: tuple[tuple[str, str, str], ...] = ()
+    # (algo, actor factory): the split net's actor for that algorithm, where it has one per algorithm
+    algo_actors: tuple[tuple[str, str], ...] = ()
     # A gate's answer is fixed by its first flagged comparison: add no more seeds after one.
     stop_when_flagged: bool = False
+    # Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them.
+    refuse_frozen: bool = False
+    # How the actor net's output is read: rlcheck.shapes.ACTOR_OUTPUTS ("auto" detects it).
+    actor_output: str = "auto"
 
     @property
     def algos(self) -> tuple[str, ...]:
@@ -88,6 +95,8 @@ class StudyConfig:
 
     def spec(self, cell: Cell, net: str, seed: int) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
+        if actor is not None:
+            actor = dict(self.algo_actors).get(cell.algo, actor)
         modes, recipe = "naive", "standard"
         if net in VARIANTS:
             variant = VARIANTS[net]
@@ -108,6 +117,7 @@ class StudyConfig:
             critic_net=critic,
             modes=modes,
             recipe=recipe,
+            actor_output=self.actor_output,
         )
 
 
@@ -241,9 +251,15 @@ def versions() -> dict[str, str]:
 def check_config(config: StudyConfig) -> None:
     """Every check that can fail before training starts, so no run is wasted on a typo."""
     noticed: set[tuple[str, str]] = set()
+    noticed_frozen: set[str] = set()
     built: set[tuple[RunSpec, tuple[int, int]]] = set()  # an agent is checked once per shape, not per cell
     if config.baseline not in config.nets:
         raise UsageError(f"baseline net {config.baseline!r} is not among --nets {','.join(config.nets)}")
+    if len(config.nets) > 1 and len(config.seeds) < 2:
+        raise UsageError(
+            f"--seeds {len(config.seeds)}: comparing nets needs at least 2 seeds per net (give e.g. --seeds 5); "
+            "to train one net alone, give it alone (--nets plain)"
+        )
     if len(set(config.seeds)) != len(config.seeds):
         raise UsageError("--seeds lists a seed twice; give distinct seeds")
     if config.max_seeds < len(config.seeds):
@@ -266,6 +282,11 @@ def check_config(config: StudyConfig) -> None:
                 # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
                 agent = build_agent(spec, env, seeds=[0, 1])
                 _notice_unfused(net, agent, noticed)
+                names = {"actor": spec.actor_net_name, "critic": spec.critic_net_name}
+                for note in check_gradients(agent, *shape, names, config.refuse_frozen):
+                    if note not in noticed_frozen:
+                        noticed_frozen.add(note)
+                        print(f"rlcheck: note: {note}", file=sys.stderr)
 
 
 def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> None:

@@ -27,8 +27,8 @@ from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
-from rlcheck.nets import DEFAULT_HIDDEN, resolve_factory
-from rlcheck.shapes import ResolvedNet, resolve
+from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, resolve_factory
+from rlcheck.shapes import ResolvedNet, constructor_kind, resolve
 from rlcheck.seedstack import SeedStack
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
@@ -224,6 +224,13 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
 def resolve_nets(spec: RunSpec, env: gym.Env) -> tuple[ResolvedNet, ResolvedNet]:
     """The spec's actor and critic, detected and adapted to rlcheck's contract (rlcheck.shapes)."""
     obs_space, act_space = _flat_box(env.observation_space), _box(env.action_space)
+    if spec.actor_net_name == spec.critic_net_name and spec.actor_net_name not in BUILTIN_NETS:
+        kind = constructor_kind(resolve_factory(spec.actor_net_name, spec.hidden))
+        if kind in ("spaces", "env"):
+            raise UsageError(
+                f"net {spec.actor_net_name!r} is built from the {'spaces' if kind == 'spaces' else 'env'}, so one "
+                "factory cannot tell an actor from a critic: give --actor-net and --critic-net (rlcheck check)"
+            )
     actor = resolve(
         spec.actor_net_name, "actor", spec.algo, obs_space, act_space, spec.hidden, spec.device, spec.actor_output
     )
