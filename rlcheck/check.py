@@ -108,7 +108,9 @@ class NetUnderTest:
         sac_actor_net: str | None = None,
     ) -> NetUnderTest:
         if net and (actor_net or critic_net or td3_actor_net or sac_actor_net):
-            raise UsageError("give either --net or --actor-net/--critic-net (and --td3-actor-net/--sac-actor-net), not both")
+            raise UsageError(
+                "give either --net or --actor-net/--critic-net (and --td3-actor-net/--sac-actor-net), not both"
+            )
         if net:
             return cls(net, net)
         if actor_net or critic_net or td3_actor_net or sac_actor_net:
@@ -132,7 +134,11 @@ class NetUnderTest:
 
 
 def fitting_algos(
-    net: NetUnderTest, algos: Sequence[str], env_id: str, hidden: Sequence[int] = DEFAULT_HIDDEN, actor_output: str = "auto"
+    net: NetUnderTest,
+    algos: Sequence[str],
+    env_id: str,
+    hidden: Sequence[int] = DEFAULT_HIDDEN,
+    actor_output: str = "auto",
 ) -> tuple[tuple[str, ...], list[str]]:
     """The algorithms the user's actor serves (a deterministic actor runs TD3, a Gaussian one SAC,
     a raw one both), and one line per network saying what rlcheck detected, or why an
@@ -148,11 +154,16 @@ def fitting_algos(
                 lines.append(f"{algo} skipped: {exc}")
                 continue
             fits.append(algo)
-            for role, name, resolved in (("actor", spec.actor_net_name, actor), ("critic", spec.critic_net_name, critic)):
+            for role, name, resolved in (
+                ("actor", spec.actor_net_name, actor),
+                ("critic", spec.critic_net_name, critic),
+            ):
                 if name != BASELINE:
                     lines.append(f"{algo} {role} {name}: {resolved.shape.describe()}")
     if not fits:
-        raise UsageError("; ".join(lines) + "; give an actor for an algorithm it serves (--td3-actor-net / --sac-actor-net)")
+        raise UsageError(
+            "; ".join(lines) + "; give an actor for an algorithm it serves (--td3-actor-net / --sac-actor-net)"
+        )
     return tuple(fits), list(dict.fromkeys(lines))
 
 

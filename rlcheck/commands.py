@@ -19,8 +19,8 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
 from rlcheck.report import format_table, plot_curves, write_json
-from rlcheck.shapes import ACTOR_OUTPUTS
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
+from rlcheck.shapes import ACTOR_OUTPUTS
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.training import TrainingDiverged
 from rlcheck.workers import WorkerDied
@@ -279,6 +279,7 @@ def build_diagnose_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    _add_net_shape_options(parser)
     return parser
 
 
@@ -292,7 +293,7 @@ def diagnose_main(argv: Sequence[str]) -> int:
             raise UsageError(f"--steps {args.steps}: give 0 (a fresh agent) or more")
         cell = Cell(algo, args.env, args.steps, min(args.warmup, args.steps), eval_every=max(args.steps, 1))
         config = StudyConfig(cells=(cell,), nets=(net,), baseline=net, hidden=parse_hidden(args.hidden),
-                             device=check_device(args.device))  # fmt: skip
+                             device=check_device(args.device), actor_output=args.actor_output)  # fmt: skip
         spec = config.spec(cell, net, args.seed)
         diagnosis = diagnose_run(spec)
         print(f"{algo} with {net} on {args.env}, {args.steps} training steps, seed {args.seed}:")

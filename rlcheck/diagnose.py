@@ -53,6 +53,7 @@ class Diagnosis:
     actor_bn_amplification: float  # max 1/sqrt(running_var + eps) over the actor's BatchNorm layers
     actor_mode_gap: float  # mean |action(train mode) - action(eval mode)| on a replay-like batch
     target_buffer_gap: float  # max |target buffer - online buffer|
+    max_abs_action: float  # max |deterministic action| on a replay-like batch (actions live in [-1, 1])
     forward_modes: dict[str, str]  # phase -> the mode its forward pass runs in (the agent's ModeSchedule)
     findings: list[Finding] = field(default_factory=list)
 
@@ -69,6 +70,7 @@ class Diagnosis:
             f"{self.actor_bn_amplification:.3g}",
             f"actor train-vs-eval action gap: {self.actor_mode_gap:.3g}",
             f"target vs online buffer gap: {self.target_buffer_gap:.3g}",
+            f"largest |action| on replay states (actions in [-1, 1]): {self.max_abs_action:.3g}",
             "mode of each forward pass: " + ", ".join(f"{phase} {mode}" for phase, mode in self.forward_modes.items()),
         ]
         lines += [f"FINDING: {f}" for f in self.findings] or ["no mechanism found that breaks learning"]
@@ -92,6 +94,7 @@ def _per_seed(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
     return obs.unsqueeze(0).expand(agent.noise.members, *obs.shape)
 
 
+@torch.no_grad()
 def _actions(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
     return agent.actor(obs) if isinstance(agent, TD3) else agent.actor.deterministic(obs)
 
@@ -183,6 +186,15 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
         actor_bn_amplification=bn_amplification(agent.actor),
         actor_mode_gap=actor_mode_gap(agent, varied),
         target_buffer_gap=target_buffer_gap(agent),
+        # On replay states and on large ones (a raw head saturates there), for a trained agent only:
+        # a fresh actor's actions are small by initialisation.
+        max_abs_action=float(
+            torch.cat([_actions(agent, _per_seed(agent, varied)), _actions(agent, _per_seed(agent, 100 * varied))])
+            .abs()
+            .max()
+        )
+        if replay_obs is not None
+        else 1.0,
         forward_modes={
             "acting: actor": agent.modes.acting,
             "critic fit: critics": agent.modes.critic_update,
@@ -208,10 +220,35 @@ def _diagnose_trained(agent: Agent, buffer: ReplayBuffer, member: int) -> Diagno
     return diagnose(agent, buffer.obs.shape[2], replay)
 
 
+# |dQ/da| below this in every mode: the critic ignores the action (float rounding aside).
+NO_GRADIENT = 1e-7
+# A trained actor whose actions all stay inside this band is capped (tanh(1) = 0.76 after a second tanh).
+NARROW_BAND = 0.8
+
+
 def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:
     findings = []
     in_update = d.action_gradient[f"constant states, critic in {update_mode} mode (as in the actor update)"]
     in_eval = d.action_gradient["constant states, critic in eval mode"]
+    if max(d.action_gradient.values()) < NO_GRADIENT:
+        findings.append(
+            Finding(
+                f"The critic's output does not depend on the action: dQ/da is "
+                f"{max(d.action_gradient.values()):.2g} in every mode, on identical and on replay states, so the "
+                "actor gets no signal at all.",
+                "look for what makes Q constant in the action: a softmax or a sigmoid saturating over a single "
+                "output, a detach() of the action input, or an action input that is not used.",
+            )
+        )
+    if d.max_abs_action < NARROW_BAND:
+        findings.append(
+            Finding(
+                f"The actor's actions never leave [-{d.max_abs_action:.2f}, {d.max_abs_action:.2f}] of the range "
+                "[-1, 1]: something caps them, e.g. a second squashing (tanh of a tanh is at most 0.76).",
+                "if the actor ends in tanh (possibly scaled to the env's bounds), tell rlcheck with "
+                "--actor-output squashed, so it does not squash again; else find what bounds its output.",
+            )
+        )
     if in_eval > 0 and in_update < VANISHING_RATIO * in_eval:
         findings.append(
             Finding(

@@ -44,7 +44,9 @@ def _display(name: str) -> str:
     return name.removeprefix("module.")
 
 
-def check_gradients(agent: Agent, obs_dim: int, act_dim: int, names: dict[str, str], refuse_frozen: bool = False) -> list[str]:
+def check_gradients(
+    agent: Agent, obs_dim: int, act_dim: int, names: dict[str, str], refuse_frozen: bool = False
+) -> list[str]:
     """Run :data:`DOOR_UPDATES` updates on a random batch and read each online network's gradients.
 
     ``names``: the net name of each role (``"actor"``, ``"critic"``), for messages. Returns
@@ -84,5 +86,7 @@ def check_gradients(agent: Agent, obs_dim: int, act_dim: int, names: dict[str, s
             "detach(), a softmax over a single output (always 1) or a layer the forward does not use"
         )
     if frozen and refuse_frozen:
-        raise UsageError(f"frozen parameters (requires_grad=False): {'; '.join(frozen)}; unfreeze them or drop --refuse-frozen")
+        raise UsageError(
+            f"frozen parameters (requires_grad=False): {'; '.join(frozen)}; unfreeze them or drop --refuse-frozen"
+        )
     return [f"frozen on purpose? {f} (requires_grad=False: rlcheck does not train it)" for f in frozen]

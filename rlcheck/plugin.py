@@ -4,6 +4,9 @@ Settings come from the command line or from ``[tool.pytest.ini_options]`` in you
 ``pyproject.toml`` (the command line wins)::
 
     rlcheck_net = "mypkg.nets:make_net"   # or rlcheck_actor_net / rlcheck_critic_net
+    rlcheck_td3_actor_net = "mypkg.td3:Actor"  # per-algorithm actors (CleanRL's are two classes)
+    rlcheck_sac_actor_net = "mypkg.sac:Actor"
+    rlcheck_actor_output = "auto"         # raw, squashed, log-std, scale: where detection cannot tell
     rlcheck_algos = "td3,sac"
     rlcheck_seeds = "5"
     rlcheck_probes = "all"
@@ -39,6 +42,10 @@ SETTINGS: dict[str, str] = {
     "net": "your network factory for actor and critic, 'package.module:function'",
     "actor_net": "your actor factory (the critic stays plain unless a critic factory is given)",
     "critic_net": "your critic factory (the actor stays plain unless an actor factory is given)",
+    "td3_actor_net": "your actor for TD3 only (e.g. CleanRL's td3 Actor class)",
+    "sac_actor_net": "your actor for SAC only (e.g. CleanRL's sac Actor class)",
+    "actor_output": "how your actor's output is read: auto (default), raw, squashed, log-std or scale",
+    "refuse_frozen": "true: refuse a net with frozen parameters instead of naming them in a note",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
     "seeds": "seeds: a count (default 5) or a list like 100,101,102",
     "probes": "probes, comma-separated names or 'all' (default)",
@@ -109,10 +116,11 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
     """
     from rlcheck.cache import cache_from_env
-    from rlcheck.check import NetUnderTest, check_config, parse_probes, run_check
+    from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
     from rlcheck.cli import parse_hidden, parse_seeds
     from rlcheck.errors import UsageError
     from rlcheck.nets import DEFAULT_HIDDEN
+    from rlcheck.shapes import ACTOR_OUTPUTS
     from rlcheck.workers import WorkerDied
 
     def run(
@@ -120,6 +128,9 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         *,
         actor_net: str | None = None,
         critic_net: str | None = None,
+        td3_actor_net: str | None = None,
+        sac_actor_net: str | None = None,
+        actor_output: str | None = None,
         algos: str | None = None,
         seeds: str | None = None,
         probes: str | None = None,
@@ -127,19 +138,36 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         cells: Sequence[Cell] | None = None,
     ) -> CheckResult:
         try:
-            if net is None and actor_net is None and critic_net is None:
-                net, actor_net, critic_net = (setting(pytestconfig, k) for k in ("net", "actor_net", "critic_net"))
-            under_test = NetUnderTest.of(net, actor_net, critic_net)
-            algo_names = tuple((algos or ",".join(_algos(pytestconfig))).split(","))
+            if not any((net, actor_net, critic_net, td3_actor_net, sac_actor_net)):
+                keys = ("net", "actor_net", "critic_net", "td3_actor_net", "sac_actor_net")
+                net, actor_net, critic_net, td3_actor_net, sac_actor_net = (setting(pytestconfig, k) for k in keys)
+            under_test = NetUnderTest.of(net, actor_net, critic_net, td3_actor_net, sac_actor_net)
+            output = actor_output or setting(pytestconfig, "actor_output") or "auto"
+            if output not in ACTOR_OUTPUTS:
+                raise UsageError(f"rlcheck_actor_output {output!r}: choose from {', '.join(ACTOR_OUTPUTS)}")
+            chosen_probes = parse_probes(probes or setting(pytestconfig, "probes"))
+            hidden_sizes = parse_hidden(hidden or setting(pytestconfig, "hidden") or ",".join(map(str, DEFAULT_HIDDEN)))
+            algo_names, detected = fitting_algos(
+                under_test,
+                tuple((algos or ",".join(_algos(pytestconfig))).split(",")),
+                chosen_probes[0].env_id,
+                hidden_sizes,
+                output,
+            )
             config = check_config(
                 under_test,
                 algos=algo_names,
-                probes=parse_probes(probes or setting(pytestconfig, "probes")),
+                actor_output=output,
+                refuse_frozen=(setting(pytestconfig, "refuse_frozen") or "").lower() in ("1", "true", "yes"),
+                probes=chosen_probes,
                 seeds=parse_seeds(seeds or setting(pytestconfig, "seeds") or "5"),
-                hidden=parse_hidden(hidden or setting(pytestconfig, "hidden") or ",".join(map(str, DEFAULT_HIDDEN))),
+                hidden=hidden_sizes,
             )
             if cells is not None:
-                config = dataclasses.replace(config, cells=tuple(cells))
+                served = tuple(c for c in cells if c.algo in algo_names)
+                if not served:
+                    pytest.skip("; ".join(line for line in detected if "skipped" in line))
+                config = dataclasses.replace(config, cells=served)
             return run_check(config, under_test, cache=cache_from_env())
         except UsageError as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)

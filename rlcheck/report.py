@@ -45,7 +45,9 @@ def summary_rows(study: StudyResult) -> list[dict[str, Any]]:
                     "mannwhitney_p": stats.mannwhitney_p if stats else None,
                     "spread_p": stats.spread_p if stats else None,
                     "instability_p": stats.instability_p if stats else None,
-                    "verdict": stats.verdict if stats else ("baseline" if len(study.config.nets) > 1 else "trained alone"),
+                    "verdict": stats.verdict
+                    if stats
+                    else ("baseline" if len(study.config.nets) > 1 else "trained alone"),
                 }
             )
     return rows

@@ -234,8 +234,10 @@ def describe_job(job: tuple[list[RunSpec], bool]) -> str:
     first = specs[0]
     seeds = sorted({s.seed for s in specs})
     envs = ", ".join(dict.fromkeys(s.env_id for s in specs))
-    nets = first.net if first.actor_net is None and first.critic_net is None else (
-        f"actor {first.actor_net_name}, critic {first.critic_net_name}"
+    nets = (
+        first.net
+        if first.actor_net is None and first.critic_net is None
+        else (f"actor {first.actor_net_name}, critic {first.critic_net_name}")
     )
     return f"{first.algo} {nets} seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))} on {envs}"
 

@@ -31,7 +31,7 @@ import torch
 from torch import fx, nn
 
 from rlcheck.errors import UsageError
-from rlcheck.nets import DEFAULT_HIDDEN, BUILTIN_NETS, NetFactory, plain, resolve_factory
+from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, NetFactory, plain, resolve_factory
 
 Role = Literal["actor", "critic"]
 Constructor = Literal["dims", "spaces", "env", "features"]
@@ -126,7 +126,12 @@ def env_stand_in(obs_space: gym.Space, act_space: gym.Space) -> SimpleNamespace:
 
 
 def _call_constructor(
-    factory: Callable[..., Any], kind: Constructor, in_dim: int, out_dim: int, obs_space: gym.Space, act_space: gym.Space
+    factory: Callable[..., Any],
+    kind: Constructor,
+    in_dim: int,
+    out_dim: int,
+    obs_space: gym.Space,
+    act_space: gym.Space,
 ) -> nn.Module:
     if kind == "dims":
         return factory(in_dim, out_dim)  # type: ignore[no-any-return]
@@ -237,7 +242,9 @@ def _is_tanh(node: fx.Node, module: nn.Module) -> bool:
 
 
 def _refuse_unsupported(module: nn.Module, name: str, role: Role) -> None:
-    lazy = [n or type(module).__name__ for n, m in module.named_modules() if isinstance(m, nn.modules.lazy.LazyModuleMixin)]
+    lazy = [
+        n or type(module).__name__ for n, m in module.named_modules() if isinstance(m, nn.modules.lazy.LazyModuleMixin)
+    ]
     if lazy:
         raise UsageError(
             f"net {name!r} has lazy layers ({', '.join(lazy)}); rlcheck stacks each seed's parameters before any "
@@ -266,8 +273,8 @@ def _sample(module: nn.Module, name: str, role: Role, two_inputs: bool, obs_dim:
         fed = "(obs (8, {0}), action (8, {1}))" if two_inputs else "a (8, {2}) batch"
         raise UsageError(
             f"net {name!r} failed on {fed.format(obs_dim, act_dim, obs_dim + (act_dim if role == 'critic' else 0))} "
-            f"with {type(exc).__name__}: {exc}; rlcheck feeds an actor forward(obs) and a critic forward([obs, action]) "
-            "or forward(obs, action)"
+            f"with {type(exc).__name__}: {exc}; rlcheck feeds an actor forward(obs) and a critic "
+            "forward([obs, action]) or forward(obs, action)"
         ) from None
 
 
@@ -361,7 +368,11 @@ def detect(
             )
         if algo != "sac":
             raise DoesNotFit(f"actor {name!r} is Gaussian (returns a tuple): it serves SAC, not {algo.upper()}")
-        output = actor_output if actor_output in ("log-std", "scale") else ("scale" if bool((out[1] > 0).all()) else "log-std")
+        output = (
+            actor_output
+            if actor_output in ("log-std", "scale")
+            else ("scale" if bool((out[1] > 0).all()) else "log-std")
+        )
         if output == "scale" and not bool((out[1] > 0).all()):
             raise UsageError(f"actor {name!r}: --actor-output scale, but its second output is not positive")
         return NetShape(role, kind, output=output)
@@ -387,7 +398,9 @@ def detect(
         )
     if squashed:
         if algo != "td3":
-            raise DoesNotFit(f"actor {name!r} is deterministic (its actions are squashed): it serves TD3, not {algo.upper()}")
+            raise DoesNotFit(
+                f"actor {name!r} is deterministic (its actions are squashed): it serves TD3, not {algo.upper()}"
+            )
         if width != act_dim:
             raise UsageError(f"actor {name!r} returns (B, {width}) squashed actions; the env has {act_dim} action dims")
         low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
@@ -396,7 +409,9 @@ def detect(
     if width == act_dim and algo == "sac" and kind != "dims":
         raise DoesNotFit(f"actor {name!r} returns {act_dim} values (a deterministic action): it serves TD3, not SAC")
     if width == 2 * act_dim and algo == "td3" and kind != "dims":
-        raise DoesNotFit(f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std): it serves SAC, not TD3")
+        raise DoesNotFit(
+            f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std): it serves SAC, not TD3"
+        )
     if width != out_dim:
         raise UsageError(
             f"actor {name!r} maps (B, {obs_dim}) to (B, {width}); {algo.upper()} needs (B, {out_dim})"
@@ -423,7 +438,8 @@ def _build(
         raise UsageError(f"net {name!r} raised {type(exc).__name__} when built as {how}: {exc}") from None
     if not isinstance(module, nn.Module):
         raise UsageError(
-            f"net {name!r} returned {type(module).__name__}, not a torch.nn.Module; make the factory return the module itself"
+            f"net {name!r} returned {type(module).__name__}, not a torch.nn.Module; "
+            "make the factory return the module itself"
         )
     placed = {str(t.device) for t in (*module.parameters(), *module.buffers())} - {"cpu"}
     if placed:

@@ -281,9 +281,10 @@ def check_config(config: StudyConfig) -> None:
                 built.add((spec.group_key(), shape))
                 # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
                 agent = build_agent(spec, env, seeds=[0, 1])
-                _notice_unfused(net, agent, noticed)
                 names = {"actor": spec.actor_net_name, "critic": spec.critic_net_name}
-                for note in check_gradients(agent, *shape, names, config.refuse_frozen):
+                notes = check_gradients(agent, *shape, names, config.refuse_frozen)
+                _notice_unfused(net, agent, noticed)
+                for note in notes:
                     if note not in noticed_frozen:
                         noticed_frozen.add(note)
                         print(f"rlcheck: note: {note}", file=sys.stderr)

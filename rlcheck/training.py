@@ -28,8 +28,8 @@ from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, resolve_factory
-from rlcheck.shapes import ResolvedNet, constructor_kind, resolve
 from rlcheck.seedstack import SeedStack
+from rlcheck.shapes import ResolvedNet, constructor_kind, resolve
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
@@ -203,11 +203,8 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
         raise UsageError(f"unknown recipe {spec.recipe!r}: choose standard or crossq")
     if spec.modes not in MODE_SCHEDULES:
         raise UsageError(f"unknown train/eval schedule {spec.modes!r}: choose from {', '.join(MODE_SCHEDULES)}")
-    head: dict[str, bool] = {}
-    if actor.shape.output == "squashed":
-        head["actor_squashes"] = True
-    elif actor.shape.output in ("log-std", "scale"):
-        head["actor_bounds_log_std"] = True
+    # The adapter turns (loc, scale) into (mean, log_std): the algorithms see raw, squashed or log-std.
+    actor_output = "log-std" if actor.shape.output == "scale" else actor.shape.output
     agent: Agent = algo(
         obs_dim,
         act_dim,
@@ -216,7 +213,7 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
         seeds=list(seeds) if seeds is not None else [spec.seed],
         modes=MODE_SCHEDULES[spec.modes],
         device=torch.device(spec.device),
-        **head,
+        actor_output=actor_output,
     )
     return agent
 
@@ -285,7 +282,10 @@ def fuses_seeds(spec: RunSpec) -> bool:
     sample = torch.Generator().manual_seed(0)
     stacks = [
         SeedStack.of([net.factory(in_dim, out_dim)], role, torch.randn(1, 8, in_dim, generator=sample))
-        for net, role, in_dim, out_dim in ((actor, "actor", obs_dim, actor_out), (critic, "critic", obs_dim + act_dim, 1))
+        for net, role, in_dim, out_dim in (
+            (actor, "actor", obs_dim, actor_out),
+            (critic, "critic", obs_dim + act_dim, 1),
+        )
     ]
     return all(stack.strategy == "fused" for stack in stacks)
 

@@ -12,6 +12,7 @@ Nothing here knows what a job is: a job is any picklable value, ``fn`` any impor
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import signal
@@ -126,9 +127,7 @@ class WorkerPool:
                         worker = self._workers[slot] = self._start()
                     self._hand(worker, fn, waiting.popleft())
             watched = [w for w in self._workers if w.job is not None]
-            ready = multiprocessing.connection.wait(
-                [w.conn for w in watched] + [w.process.sentinel for w in watched]
-            )
+            ready = multiprocessing.connection.wait([w.conn for w in watched] + [w.process.sentinel for w in watched])
             for slot, worker in enumerate(self._workers):
                 if worker.job is None or (worker.conn not in ready and worker.process.sentinel not in ready):
                     continue
@@ -160,10 +159,9 @@ class WorkerPool:
 
     def _hand(self, worker: _Worker, fn: Callable[[Any], Any], item: tuple[int, Any]) -> None:
         worker.job = item
-        try:
+        # If it died while idle, its sentinel fires and the job is handed out again.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             worker.conn.send((item[0], fn, item[1]))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # it died while idle: its sentinel fires and the job is handed out again
 
     def stop(self) -> None:
         """End every process now. Whatever they were training is abandoned."""

@@ -119,7 +119,9 @@ class NormalisingExtractor(nn.Module):
     def __init__(self, observation_space, features_dim=64):
         super().__init__()
         self.features_dim = features_dim
-        self.body = nn.Sequential(nn.Linear(observation_space.shape[0], features_dim), nn.LayerNorm(features_dim), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.Linear(observation_space.shape[0], features_dim), nn.LayerNorm(features_dim), nn.ReLU()
+        )
 
     def forward(self, observations):
         return self.body(observations)
@@ -204,4 +206,6 @@ def zero_init_last_layer(in_dim: int, out_dim: int) -> nn.Module:
 
 def tanh_ended(in_dim: int, out_dim: int) -> nn.Module:
     """A TD3 actor that squashes its own output, as most codebases write it."""
-    return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, out_dim), nn.Tanh())
+    return nn.Sequential(
+        nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, out_dim), nn.Tanh()
+    )

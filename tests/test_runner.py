@@ -164,7 +164,11 @@ def _kill_the_first_busy_worker(after_s: float, killed: list[int]) -> None:
 
 
 def test_a_killed_training_process_is_replaced_and_its_job_retried_with_the_same_results(tmp_path, capsys):
-    specs = [RunSpec("td3", net, seed, steps=600, warmup=100, eval_every=100) for net in ("plain", "layernorm") for seed in (0, 1)]
+    specs = [
+        RunSpec("td3", net, seed, steps=600, warmup=100, eval_every=100)
+        for net in ("plain", "layernorm")
+        for seed in (0, 1)
+    ]
     undisturbed = run_all(specs, workers=1)
     killed: list[int] = []
     killer = threading.Thread(target=_kill_the_first_busy_worker, args=(3.0, killed))
@@ -192,7 +196,12 @@ def test_a_job_that_kills_its_process_every_time_stops_the_study_in_one_line_and
     assert code == 1
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("rlcheck: a training process died twice while training td3 tests.user_nets:dies_in_a_training_process seeds 0,1")
+    assert last.startswith(
+        "rlcheck: a training process died twice while training td3 tests.user_nets:dies_in_a_training_process seeds 0,1"
+    )
     assert "killed by SIGKILL" in last and "runs.jsonl" in last
-    assert sorted((r.spec.net, r.spec.seed) for r in load_log(out / "runs.jsonl").values()) == [("plain", 0), ("plain", 1)]
+    assert sorted((r.spec.net, r.spec.seed) for r in load_log(out / "runs.jsonl").values()) == [
+        ("plain", 0),
+        ("plain", 1),
+    ]
     assert not multiprocessing.active_children()

@@ -100,9 +100,9 @@ class SAC:
         config: SACConfig | None = None,
         modes: ModeSchedule | None = None,
         device: torch.device | str = "cpu",
-        actor_bounds_log_std: bool = False,
+        actor_output: str = "raw",
     ) -> None:
-        """``actor_bounds_log_std``: the actor net's log-std is bounded by the net itself."""
+        """``actor_output``: "raw" (rlcheck bounds the log-std) or "log-std" (the net bounds it itself)."""
         config = config or self.default_config
         self.config, self.modes = config, modes or self.default_modes
         device = torch.device(device)
@@ -116,7 +116,7 @@ class SAC:
             seeds,
             device,
         )
-        self.actor = SquashedGaussianActor(actor_net, bound_log_std=not actor_bounds_log_std)
+        self.actor = SquashedGaussianActor(actor_net, bound_log_std=actor_output == "raw")
         self.q1, self.q2 = QNetwork(q1_net), QNetwork(q2_net)
         # SAC has no target actor; the target critics track the online ones (see `update_target`).
         self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)

@@ -70,9 +70,9 @@ class TD3:
         config: TD3Config = TD3Config(),
         modes: ModeSchedule = NAIVE,
         device: torch.device | str = "cpu",
-        actor_squashes: bool = False,
+        actor_output: str = "raw",
     ) -> None:
-        """``actor_squashes``: the actor net's outputs are already actions in [-1, 1]."""
+        """``actor_output``: "raw" (tanh gives the action) or "squashed" (already an action in [-1, 1])."""
         self.config, self.modes = config, modes
         device = torch.device(device)
         self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
@@ -85,7 +85,7 @@ class TD3:
             seeds,
             device,
         )
-        self.actor = DeterministicActor(actor_net, squash=not actor_squashes)
+        self.actor = DeterministicActor(actor_net, squash=actor_output == "raw")
         self.q1, self.q2 = QNetwork(q1_net), QNetwork(q2_net)
         # Targets start as exact copies (parameters and buffers) and keep the mode they
         # are set to by `modes.td_target`; see `update_target` for what they track.
