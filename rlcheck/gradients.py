@@ -40,7 +40,7 @@ def member_parameters(stack: SeedStack) -> Iterator[tuple[str, torch.Tensor, tor
 
 
 def _display(name: str) -> str:
-    # rlcheck's adapters (rlcheck.shapes) hold the user's module as `module`
+    # rlcheck's adapters (rlcheck.adapters) hold the user's module as `module`
     return name.removeprefix("module.")
 
 

@@ -1,6 +1,7 @@
 """The network factory contract, and the built-in networks of the BatchNorm study.
 
-The contract (said once, checked at the door by :func:`check_factory`)::
+The contract (checked at the door by :func:`rlcheck.shapes.detect`, which also takes the
+shapes other codebases write and lets :mod:`rlcheck.adapters` bring them to it)::
 
     make_net(in_dim: int, out_dim: int) -> torch.nn.Module
     module(x) maps a float tensor of shape (B, in_dim) to shape (B, out_dim)
@@ -198,54 +199,3 @@ def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFac
             "give 'package.module:function' where function(in_dim, out_dim) returns an nn.Module"
         )
     return factory  # type: ignore[no-any-return]
-
-
-def check_factory(factory: NetFactory, name: str, in_dim: int, out_dim: int, device: str = "cpu") -> None:
-    """Build one network and check the contract before any training; raise a one-line UsageError.
-
-    Checks: the factory runs and returns an ``nn.Module`` whose parameters live on the CPU
-    (rlcheck moves networks to ``device`` itself); a (8, in_dim) batch on ``device`` gives
-    finite (8, out_dim) output in train mode; a batch of one runs in eval mode (how an agent acts).
-    """
-    try:
-        net = factory(in_dim, out_dim)
-    except Exception as exc:
-        raise UsageError(
-            f"net {name!r} raised {type(exc).__name__} when built as ({in_dim}, {out_dim}): {exc}"
-        ) from None
-    if not isinstance(net, nn.Module):
-        raise UsageError(
-            f"net {name!r} returned {type(net).__name__}, not a torch.nn.Module; "
-            "make the factory return the module itself"
-        )
-    placed = {str(t.device) for t in (*net.parameters(), *net.buffers())} - {"cpu"}
-    if placed:
-        raise UsageError(
-            f"net {name!r} builds its parameters on {', '.join(sorted(placed))}; build it on the CPU "
-            "and let rlcheck move it (--device)"
-        )
-    net = net.to(device).train()
-    batch = torch.randn(8, in_dim, generator=torch.Generator().manual_seed(0)).to(device)
-    try:
-        with torch.no_grad():
-            out = net(batch)
-    except Exception as exc:
-        raise UsageError(
-            f"net {name!r} failed on a (8, {in_dim}) batch on {device} with {type(exc).__name__}: {exc}"
-        ) from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (8, out_dim):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UsageError(
-            f"net {name!r} maps (B, {in_dim}) to {got} with B=8; expected (B, {out_dim}) "
-            "-- return one row per sample, out_dim columns (keep the last dimension even if it is 1)"
-        )
-    if not torch.isfinite(out).all():
-        raise UsageError(f"net {name!r} outputs NaN or inf on a random batch; check its initialisation")
-    try:
-        with torch.no_grad():
-            net.eval()(batch[:1])
-    except Exception as exc:
-        raise UsageError(
-            f"net {name!r} cannot run a batch of one in eval mode ({type(exc).__name__}: {exc}); "
-            "agents act one observation at a time in eval mode"
-        ) from None

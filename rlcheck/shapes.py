@@ -1,5 +1,5 @@
-"""Users' networks as they write them: what shape a module has, and the adapter that gives
-the algorithms rlcheck's one contract (see :mod:`rlcheck.nets`).
+"""Users' networks as they write them: what shape a module has (rlcheck.adapters then gives
+the algorithms rlcheck's one contract, see :mod:`rlcheck.nets`).
 
 Detected from the factory's signature, the module's ``forward`` signature, its outputs on a
 sample batch and, for a deterministic actor, its ``torch.fx`` graph:
@@ -31,12 +31,10 @@ import torch
 from torch import fx, nn
 
 from rlcheck.errors import UsageError
-from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, NetFactory, plain, resolve_factory
 
 Role = Literal["actor", "critic"]
 Constructor = Literal["dims", "spaces", "env", "features"]
 # How rlcheck reads an actor's output; "auto" detects it.
-ActorOutput = Literal["auto", "raw", "squashed", "log-std", "scale"]
 ACTOR_OUTPUTS: tuple[str, ...] = ("auto", "raw", "squashed", "log-std", "scale")
 FEATURES_DIM = 64  # what rlcheck asks of a features extractor; the plain head follows it
 
@@ -88,13 +86,13 @@ class NetShape:
         return f"{made}, forward(obs) -> {output}"
 
 
-def _positional(fn: Callable[..., Any], skip_self: bool = False) -> list[inspect.Parameter]:
+def _positional(fn: Callable[..., Any]) -> list[inspect.Parameter]:
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return []
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p for p in parameters if p.kind in kinds][1 if skip_self else 0 :]
+    return [p for p in parameters if p.kind in kinds]
 
 
 def constructor_kind(factory: Callable[..., Any]) -> Constructor:
@@ -125,7 +123,7 @@ def env_stand_in(obs_space: gym.Space, act_space: gym.Space) -> SimpleNamespace:
     )
 
 
-def _call_constructor(
+def call_constructor(
     factory: Callable[..., Any],
     kind: Constructor,
     in_dim: int,
@@ -140,68 +138,6 @@ def _call_constructor(
     if kind == "env":
         return factory(env_stand_in(obs_space, act_space))  # type: ignore[no-any-return]
     return factory(obs_space, FEATURES_DIM)  # type: ignore[no-any-return]
-
-
-class TwoInputCritic(nn.Module):
-    """A critic written as ``forward(obs, action)``, fed rlcheck's ``[obs, action]``."""
-
-    def __init__(self, module: nn.Module, obs_dim: int, flat_q: bool) -> None:
-        super().__init__()
-        self.module, self.obs_dim, self.flat_q = module, obs_dim, flat_q
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self.module(x[..., : self.obs_dim], x[..., self.obs_dim :])
-        return q.unsqueeze(-1) if self.flat_q else q
-
-
-class FlatQCritic(nn.Module):
-    """A critic that returns ``(B,)`` (Spinning Up squeezes), as ``(B, 1)``."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x).unsqueeze(-1)  # type: ignore[no-any-return]
-
-
-class UnitActions(nn.Module):
-    """An actor already squashed and scaled to the env's bounds, mapped back to [-1, 1]
-    (rlcheck's agents act in [-1, 1] and scale to the bounds themselves)."""
-
-    def __init__(self, module: nn.Module, low: np.ndarray, high: np.ndarray) -> None:
-        super().__init__()
-        self.module = module
-        self.register_buffer("center", torch.as_tensor((high + low) / 2, dtype=torch.float32), persistent=False)
-        self.register_buffer("half_width", torch.as_tensor((high - low) / 2, dtype=torch.float32), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.module(x) - self.center) / self.half_width  # type: ignore[no-any-return]
-
-
-class GaussianParams(nn.Module):
-    """A ``(mean, log_std)`` or ``(loc, scale)`` actor as rlcheck's one ``[mean, log_std]`` tensor."""
-
-    def __init__(self, module: nn.Module, output: str) -> None:
-        super().__init__()
-        self.module, self.output = module, output
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean, second = self.module(x)
-        return torch.cat([mean, second.log() if self.output == "scale" else second], dim=-1)
-
-
-class FeaturesThenHead(nn.Module):
-    """An SB3-style features extractor over the observation, then a plain MLP head
-    (over ``[features, action]`` for a critic)."""
-
-    def __init__(self, extractor: nn.Module, head: nn.Module, obs_dim: int) -> None:
-        super().__init__()
-        self.extractor, self.head, self.obs_dim = extractor, head, obs_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.extractor(x[..., : self.obs_dim])
-        return self.head(torch.cat([features, x[..., self.obs_dim :]], dim=-1))  # type: ignore[no-any-return]
 
 
 def _ends_in_tanh(module: nn.Module) -> tuple[bool, bool] | None:
@@ -251,8 +187,8 @@ def _refuse_unsupported(module: nn.Module, name: str, role: Role) -> None:
             "forward pass: give their input sizes (LazyLinear(out) -> Linear(in, out); TorchRL's MLP: in_features=...)"
         )
     if role == "actor":
-        extra = {p.name for p in _positional(module.forward)[1:]} | set(inspect.signature(module.forward).parameters)
-        if extra & {"deterministic", "with_logprob", "with_log_prob"} or hasattr(module, "get_action_dist_params"):
+        arguments = set(inspect.signature(module.forward).parameters)
+        if arguments & {"deterministic", "with_logprob", "with_log_prob"} or hasattr(module, "get_action_dist_params"):
             raise UsageError(
                 f"actor {name!r} samples its actions inside forward; rlcheck samples them itself: pass the network "
                 "that gives the Gaussian's parameters, as a module returning (mean, log_std) (Spinning Up: the body "
@@ -430,7 +366,7 @@ def _build(
     act_space: gym.Space,
 ) -> nn.Module:
     try:
-        module = _call_constructor(factory, kind, in_dim, out_dim, obs_space, act_space)
+        module = call_constructor(factory, kind, in_dim, out_dim, obs_space, act_space)
     except Exception as exc:
         how = {"dims": f"({in_dim}, {out_dim})", "spaces": "(observation_space, action_space)", "env": "(env)"}.get(
             kind, f"(observation_space, {FEATURES_DIM})"
@@ -448,63 +384,3 @@ def _build(
             "and let rlcheck move it (--device)"
         )
     return module
-
-
-def adapt(
-    factory: Callable[..., Any],
-    shape: NetShape,
-    obs_space: gym.spaces.Box,
-    act_space: gym.spaces.Box,
-    hidden: tuple[int, ...] = DEFAULT_HIDDEN,
-) -> NetFactory:
-    """A factory in rlcheck's contract, ``(in_dim, out_dim) -> module`` on ``(B, in_dim)``,
-    that builds the user's module and adapts it as `shape` says. A module that already is in
-    the contract is returned as built, so that it fuses (rlcheck.fusion) as it always has."""
-    if shape.builtin_contract:
-        return factory  # type: ignore[return-value]
-    obs_dim = gym.spaces.flatdim(obs_space)
-
-    def make(in_dim: int, out_dim: int) -> nn.Module:
-        if shape.constructor == "features":
-            extractor = factory(obs_space, FEATURES_DIM)
-            features = int(getattr(extractor, "features_dim", FEATURES_DIM))
-            head_in = features + (in_dim - obs_dim)
-            return FeaturesThenHead(extractor, plain(head_in, out_dim, hidden), obs_dim)
-        module = _call_constructor(factory, shape.constructor, in_dim, out_dim, obs_space, act_space)
-        if shape.role == "critic":
-            if shape.two_inputs:
-                return TwoInputCritic(module, obs_dim, shape.flat_q)
-            return FlatQCritic(module) if shape.flat_q else module
-        if shape.output in ("log-std", "scale"):
-            return GaussianParams(module, shape.output)
-        if shape.scaled:
-            return UnitActions(module, act_space.low.reshape(-1), act_space.high.reshape(-1))
-        return module
-
-    return make
-
-
-@dataclass(frozen=True)
-class ResolvedNet:
-    """A net name resolved for one role of one algorithm: its factory in rlcheck's contract and its shape."""
-
-    factory: NetFactory
-    shape: NetShape
-
-
-def resolve(
-    name: str,
-    role: Role,
-    algo: str,
-    obs_space: gym.spaces.Box,
-    act_space: gym.spaces.Box,
-    hidden: tuple[int, ...] = DEFAULT_HIDDEN,
-    device: str = "cpu",
-    actor_output: str = "auto",
-) -> ResolvedNet:
-    """Resolve, detect and adapt; built-in nets are in the contract by construction."""
-    factory = resolve_factory(name, hidden)
-    if name in BUILTIN_NETS:
-        return ResolvedNet(factory, NetShape(role, "dims"))
-    shape = detect(factory, name, role, algo, obs_space, act_space, device, actor_output)
-    return ResolvedNet(adapt(factory, shape, obs_space, act_space, tuple(hidden)), shape)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
+from rlcheck.adapters import ResolvedNet, resolve
 from rlcheck.algos import ALGORITHMS, Agent, ReplayBuffer
 from rlcheck.algos.common import has_fused_adam
 from rlcheck.algos.crossq import CrossQ
@@ -29,7 +30,7 @@ from rlcheck.envs import RANDOM_ENV_ID, KnownQ, optimal_return
 from rlcheck.errors import UsageError
 from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, resolve_factory
 from rlcheck.seedstack import SeedStack
-from rlcheck.shapes import ResolvedNet, constructor_kind, resolve
+from rlcheck.shapes import constructor_kind
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
@@ -219,7 +220,7 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
 
 
 def resolve_nets(spec: RunSpec, env: gym.Env) -> tuple[ResolvedNet, ResolvedNet]:
-    """The spec's actor and critic, detected and adapted to rlcheck's contract (rlcheck.shapes)."""
+    """The spec's actor and critic, detected and adapted to rlcheck's contract (rlcheck.adapters)."""
     obs_space, act_space = _flat_box(env.observation_space), _box(env.action_space)
     if spec.actor_net_name == spec.critic_net_name and spec.actor_net_name not in BUILTIN_NETS:
         kind = constructor_kind(resolve_factory(spec.actor_net_name, spec.hidden))

@@ -1,15 +1,23 @@
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from rlcheck.errors import UsageError
-from rlcheck.nets import BUILTIN_NETS, check_factory, resolve_factory
+from rlcheck.nets import BUILTIN_NETS, resolve_factory
+from rlcheck.shapes import detect
+
+
+def _box(n: int) -> gym.spaces.Box:
+    return gym.spaces.Box(-1.0, 1.0, (n,), np.float32)
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_NETS))
 def test_builtin_factories_honour_the_contract(name):
     factory = resolve_factory(name, hidden=(16, 8))
-    check_factory(factory, name, 5, 3)
+    assert detect(factory, name, "actor", "td3", _box(5), _box(3)).builtin_contract
+    assert detect(factory, name, "critic", "td3", _box(2), _box(3)).builtin_contract
     net = factory(5, 3)
     assert net(torch.randn(7, 5)).shape == (7, 3)
 
@@ -72,7 +80,7 @@ class _NaN(nn.Module):
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
-        (_squeezes, r"maps \(B, 4\) to \(8,\) with B=8; expected \(B, 1\)"),
+        (_squeezes, r"maps \(B, 4\) to \(8,\) with B=8; expected \(B, 1\)"),  # as an actor: one action dim
         (_raises, "raised RuntimeError"),
         (_not_a_module, "not a torch.nn.Module"),
         (lambda i, o: _NaN(), "NaN or inf"),
@@ -80,4 +88,4 @@ class _NaN(nn.Module):
 )
 def test_contract_violations_are_named(factory, message):
     with pytest.raises(UsageError, match=message):
-        check_factory(factory, "mine", 4, 1)
+        detect(factory, "mine", "actor", "td3", _box(4), _box(1))

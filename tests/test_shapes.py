@@ -4,9 +4,10 @@ import gymnasium as gym
 import pytest
 
 import rlcheck.envs  # noqa: F401
+from rlcheck.adapters import resolve
 from rlcheck.cli import main
 from rlcheck.diagnose import diagnose_run
-from rlcheck.shapes import DoesNotFit, resolve
+from rlcheck.shapes import DoesNotFit
 from rlcheck.training import RunSpec
 from tests.helpers import exit_code
 
