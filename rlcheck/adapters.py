@@ -7,6 +7,7 @@ seeds (rlcheck.fusion) as rlcheck's own nets do.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcheck.fusion import as_concat_critic_chain, as_squashed_chain
 from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, NetFactory, plain, resolve_factory
 from rlcheck.shapes import FEATURES_DIM, NetShape, Role, call_constructor, detect
 
@@ -105,15 +107,37 @@ def adapt(
         module = call_constructor(factory, shape.constructor, in_dim, out_dim, obs_space, act_space)
         if shape.role == "critic":
             if shape.two_inputs:
-                return TwoInputCritic(module, obs_dim, shape.flat_q)
+                adapted: nn.Module = TwoInputCritic(module, obs_dim, shape.flat_q)
+                # Concatenate-then-chain critics train fused, as the built-ins do, when the chain is theirs.
+                return _same_or(as_concat_critic_chain(module), adapted, in_dim)
             return FlatQCritic(module) if shape.flat_q else module
         if shape.output in ("log-std", "scale"):
             return GaussianParams(module, shape.output)
-        if shape.scaled:
-            return UnitActions(module, act_space.low.reshape(-1), act_space.high.reshape(-1))
+        if shape.output == "squashed":
+            low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
+            adapted = UnitActions(module, low, high) if shape.scaled else module
+            # tanh-then-scale to the env's bounds, mapped back to [-1, 1], is the chain up to its tanh.
+            return _same_or(as_squashed_chain(module), adapted, in_dim)
         return module
 
     return make
+
+
+def _same_or(chain: nn.Module | None, adapted: nn.Module, in_dim: int) -> nn.Module:
+    """`chain` (the user's own layers, which rlcheck fuses across seeds) where it computes what
+    `adapted` computes on a sample batch in train and in eval mode; else `adapted`."""
+    if chain is None:
+        return adapted
+    sample = torch.randn(16, in_dim, generator=torch.Generator().manual_seed(0))
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        # Copies: a BatchNorm's running statistics must not move for the check.
+        ours, theirs = copy.deepcopy(chain), copy.deepcopy(adapted)
+        for mode in (True, False):
+            ours.train(mode)
+            theirs.train(mode)
+            if not torch.allclose(ours(sample), theirs(sample), rtol=1e-4, atol=1e-5):
+                return adapted
+    return chain
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import copy
 import dis
 import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -221,18 +221,67 @@ def as_chain(module: nn.Module) -> nn.Module | None:
     connection, an argument, a parameter used directly, control flow fx cannot trace)."""
     if fusable(module):
         return module
-    if not all(_reads_only_layers(m) for m in module.modules()):
+    nodes = _traced_nodes(module, inputs=1)
+    if nodes is None:
+        return None
+    return _chain(module, nodes[0], nodes[1:-1], nodes[-1])
+
+
+def as_concat_critic_chain(module: nn.Module) -> nn.Sequential | None:
+    """A critic written as ``forward(obs, action)`` that concatenates its two inputs first and is
+    a chain after that (CleanRL's ``QNetwork``, Spinning Up's ``MLPQFunction``): the chain, to be
+    fed ``[obs, action]``. A final ``squeeze(-1)`` is left out: the chain returns ``(B, 1)``."""
+    nodes = _traced_nodes(module, inputs=2, allowed=_plain_attributes(module))
+    if nodes is None or len(nodes) < 5:
+        return None
+    obs, action, concat, *body, output = nodes
+    if not _is_concat_of(concat, obs, action):
+        return None
+    if body and _is_squeeze_last(body[-1]):
+        return _chain(module, concat, body[:-1], None) if output.args == (body[-1],) else None
+    return _chain(module, concat, body, output)
+
+
+def as_squashed_chain(module: nn.Module) -> nn.Sequential | None:
+    """An actor whose forward is a chain ending in ``tanh``, then scaled by constants or buffers
+    (CleanRL's ``tanh(x) * action_scale + action_bias``, Spinning Up's ``act_limit * tanh(x)``):
+    the chain up to and including its ``tanh``. Whether dropping the scaling is right (it must
+    be the env's bounds) is for the caller to check on a sample batch."""
+    nodes = _traced_nodes(module, inputs=1, allowed=_plain_attributes(module))
+    if nodes is None:
+        return None
+    tanh = next((i for i in range(len(nodes) - 2, 0, -1) if _is_tanh_node(nodes[i], module)), None)
+    if tanh is None or tanh == len(nodes) - 2:
+        return None  # no tanh, or nothing after it (as_chain already takes that)
+    for node in nodes[tanh + 1 : -1]:  # only arithmetic with constants or buffers after the tanh
+        if node.op == "get_attr":
+            continue
+        name = getattr(node.target, "__name__", str(node.target)).strip("_")
+        if node.op not in ("call_function", "call_method") or name not in ("mul", "add", "sub", "truediv"):
+            return None
+    return _chain(module, nodes[0], nodes[1 : tanh + 1], None)
+
+
+def _traced_nodes(module: nn.Module, inputs: int, allowed: frozenset[str] = frozenset()) -> list[fx.Node] | None:
+    if not all(_reads_only_layers(m, allowed) for m in module.modules()):
         return None
     try:
-        graph = fx.symbolic_trace(module).graph
+        nodes = list(fx.symbolic_trace(module).graph.nodes)
     except Exception:  # not traceable: data-dependent control flow, unsupported calls, ...
         return None
-    nodes = list(graph.nodes)
-    if len(nodes) < 3 or nodes[0].op != "placeholder" or nodes[-1].op != "output":
+    if len(nodes) < 2 + inputs or any(n.op != "placeholder" for n in nodes[:inputs]) or nodes[-1].op != "output":
         return None
+    if any(n.op == "placeholder" for n in nodes[inputs:]):
+        return None  # more inputs than the caller feeds
+    return nodes
+
+
+def _chain(module: nn.Module, first: fx.Node, body: Sequence[fx.Node], output: fx.Node | None) -> nn.Sequential | None:
+    """The layers of `body` as an ``nn.Sequential``, if each step takes the previous one's output
+    alone (and `output`, where the chain is the whole forward, returns the last one's)."""
     steps: OrderedDict[str, nn.Module] = OrderedDict()
-    previous = nodes[0]
-    for i, node in enumerate(nodes[1:-1]):
+    previous = first
+    for i, node in enumerate(body):
         if node.args != (previous,) or len(previous.users) != 1:
             return None
         if node.op == "call_module" and isinstance(node.target, str) and not node.kwargs:
@@ -245,9 +294,41 @@ def as_chain(module: nn.Module) -> nn.Module | None:
             return None
         steps[name] = layer
         previous = node
-    if nodes[-1].args != (previous,) or len(previous.users) != 1:
+    if not steps or len(previous.users) != 1 or (output is not None and output.args != (previous,)):
         return None
     return nn.Sequential(steps)
+
+
+def _is_concat_of(node: fx.Node, first: fx.Node, second: fx.Node) -> bool:
+    if node.op != "call_function" or node.target not in (torch.cat, torch.concat, torch.concatenate):
+        return False
+    tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    pair = isinstance(tensors, (list, tuple)) and list(tensors) == [first, second]
+    return pair and dim in (1, -1) and len(node.users) == 1
+
+
+def _is_squeeze_last(node: fx.Node) -> bool:
+    squeeze = node.target is torch.squeeze if node.op == "call_function" else node.target == "squeeze"
+    if node.op not in ("call_function", "call_method") or not squeeze:
+        return False
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    return bool(dim == -1)
+
+
+def _is_tanh_node(node: fx.Node, module: nn.Module) -> bool:
+    if node.op == "call_module":
+        return isinstance(module.get_submodule(str(node.target)), nn.Tanh)
+    if node.op == "call_function":
+        return node.target in (torch.tanh, F.tanh)
+    return node.op == "call_method" and node.target == "tanh"
+
+
+def _plain_attributes(module: nn.Module) -> frozenset[str]:
+    """Names a forward may read besides its layers: its buffers and number attributes (an
+    action scale, an action limit), and the calls that concatenate and squeeze."""
+    numbers = {name for name, value in vars(module).items() if isinstance(value, (int, float))}
+    return frozenset({*module._buffers, *numbers, "cat", "concat", "squeeze"})
 
 
 # What a forward may name to be traced: modules and functions that compute, nothing else.
@@ -259,7 +340,7 @@ _CHAIN_NAMES = (
 _STORES = frozenset(op for op in dis.opname if op.startswith(("STORE_", "DELETE_")) and "FAST" not in op)
 
 
-def _reads_only_layers(module: nn.Module) -> bool:
+def _reads_only_layers(module: nn.Module, allowed: frozenset[str] = frozenset()) -> bool:
     """Whether `module`'s forward (torch's own layers aside) names only its child layers and
     element-wise functions, and stores nothing but local variables. A trace keeps only what
     happens to tensors: a forward that also logs, counts or keeps an activation would lose it."""
@@ -268,12 +349,12 @@ def _reads_only_layers(module: nn.Module) -> bool:
     code = getattr(type(module).forward, "__code__", None)
     if code is None or any(isinstance(const, type(code)) for const in code.co_consts):  # a nested function
         return False
-    if not set(code.co_names) <= _CHAIN_NAMES | set(module._modules):
+    if not set(code.co_names) <= _CHAIN_NAMES | set(module._modules) | allowed:
         return False
     return not any(instruction.opname in _STORES for instruction in dis.get_instructions(code))
 
 
-def _default_call(target: object, kwargs: dict[str, object]) -> bool:
+def _default_call(target: object, kwargs: Mapping[str, object]) -> bool:
     """Whether a traced call is an element-wise function rlcheck knows, with its default
     arguments (``inplace`` aside: it changes where the result goes, not its value)."""
     if target not in _ELEMENTWISE_CALLS:  # fx targets are functions or method names: hashable

@@ -58,14 +58,9 @@ class NetShape:
 
     @property
     def builtin_contract(self) -> bool:
-        """Whether the module already is what the algorithms take: no adapter in front of it."""
-        return (
-            self.constructor == "dims"
-            and not self.two_inputs
-            and not self.flat_q
-            and self.output in ("raw", "squashed")
-            and not self.scaled
-        )
+        """Whether the module already is what the algorithms take: no adapter in front of it (a
+        squashed actor goes to rlcheck.adapters, which may fuse the chain before its scaling)."""
+        return self.constructor == "dims" and not self.two_inputs and not self.flat_q and self.output == "raw"
 
     def describe(self) -> str:
         made = {

@@ -173,3 +173,75 @@ def test_a_user_net_alone_is_not_compared_with_the_default_baseline(tmp_path, ca
     code = main(["--nets", "tests.user_nets:custom_mlp", "--algos", "td3", "--seeds", "1", "--steps", "300",
                  "--warmup", "100", "--out", str(tmp_path), "--workers", "1", "--quiet"])  # fmt: skip
     assert code == 0 and "trained alone" in capsys.readouterr().out
+
+
+def _strategies(spec: RunSpec) -> tuple[str, str]:
+    from rlcheck.seedstack import SeedStack
+    from rlcheck.training import build_agent, make_env
+
+    with make_env(spec.env_id) as env:
+        agent = build_agent(spec, env, seeds=[0, 1])
+    actor, critic = (next(m for m in net.modules() if isinstance(m, SeedStack)) for net in (agent.actor, agent.q1))
+    return actor.strategy, critic.strategy
+
+
+@pytest.mark.parametrize("env_id", ["rlcheck/ActionReward-v0", "Pendulum-v1"])  # unit bounds, and [-2, 2]
+@pytest.mark.parametrize(
+    ("actor", "critic"),
+    [(f"{N}:CleanRLTD3Actor", f"{N}:CleanRLQNetwork"), (f"{N}:SpinningUpTD3Actor", f"{N}:SpinningUpQFunction")],
+)
+def test_concatenating_critics_and_tanh_then_scale_actors_are_fused_like_the_built_ins(env_id, actor, critic):
+    spec = RunSpec("td3", "yours", 0, env_id, actor_net=actor, critic_net=critic)
+    assert _strategies(spec) == ("fused", "fused")
+
+
+def test_the_fused_chain_computes_what_the_users_module_computes():
+    import torch
+
+    from rlcheck.shapes import env_stand_in
+    from tests.codebase_nets import CleanRLQNetwork, CleanRLTD3Actor
+
+    observation_space, action_space = _spaces()  # Pendulum: actions in [-2, 2]
+    make_critic = resolve(f"{N}:CleanRLQNetwork", "critic", "td3", observation_space, action_space).factory
+    torch.manual_seed(3)
+    critic = make_critic(4, 1)
+    torch.manual_seed(3)
+    theirs = CleanRLQNetwork(env_stand_in(observation_space, action_space))
+    obs, action = torch.randn(32, 3), torch.rand(32, 1) * 2 - 1
+    assert type(critic) is torch.nn.Sequential
+    assert torch.equal(critic(torch.cat([obs, action], -1)), theirs(obs, action))
+    make_actor = resolve(f"{N}:CleanRLTD3Actor", "actor", "td3", observation_space, action_space).factory
+    torch.manual_seed(4)
+    actor = make_actor(3, 1)
+    torch.manual_seed(4)
+    their_actor = CleanRLTD3Actor(env_stand_in(observation_space, action_space))
+    assert torch.allclose(actor(obs) * 2.0, their_actor(obs))  # rlcheck acts in [-1, 1] and scales to [-2, 2]
+
+
+class HalfScaledActor(__import__("torch").nn.Module):
+    """Squashed, then scaled by 0.5 whatever the env's bounds: not the env's bounds on Pendulum."""
+
+    def __init__(self, observation_space, action_space):
+        import torch
+
+        super().__init__()
+        self.fc = torch.nn.Linear(observation_space.shape[0], action_space.shape[0])
+        self.register_buffer("action_scale", torch.tensor(0.5))
+
+    def forward(self, x):
+        return self.fc(x).tanh() * self.action_scale
+
+
+def test_a_scale_that_is_not_the_envs_bounds_keeps_the_users_module_and_its_scale():
+    observation_space, action_space = _spaces()
+    module = resolve(f"{__name__}:HalfScaledActor", "actor", "td3", observation_space, action_space).factory(3, 1)
+    assert type(module).__name__ == "UnitActions"  # mapped from [-2, 2]: at most 0.25 of the range, as written
+
+
+def test_a_real_sb3_features_extractor_is_gated_in_front_of_a_plain_head(tmp_path, capsys):
+    pytest.importorskip("stable_baselines3", reason="the bench extra (pip install -e '.[bench]') brings SB3")
+    code = main(["check", "--net", "tests.sb3_nets:LayerNormExtractor", "--algos", "td3", "--probes", "action",
+                 "--out", str(tmp_path), *CHEAP])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert "features extractor (observation_space, 64) + plain head" in err
+    assert code == 0, out
