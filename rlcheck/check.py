@@ -144,8 +144,13 @@ def fitting_algos(
     a raw one both), and one line per network saying what rlcheck detected, or why an
     algorithm is skipped. Raises UsageError if none fits, or for a module rlcheck cannot take."""
     fits, lines = [], []
+    if net.critic == BASELINE and all(net.actor_for(algo) == BASELINE for algo in algos):
+        raise UsageError("the network to check is the plain baseline itself; give your own factory")
     with make_env(env_id) as env:
         for algo in algos:
+            if net.actor_for(algo) == BASELINE and net.critic == BASELINE:
+                lines.append(f"{algo} skipped: none of your networks is for {algo.upper()} (--{algo}-actor-net)")
+                continue
             spec = RunSpec(algo, CANDIDATE, 0, env_id, hidden=tuple(hidden), actor_net=net.actor_for(algo),
                            critic_net=net.critic, actor_output=actor_output)  # fmt: skip
             try:

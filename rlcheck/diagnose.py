@@ -168,6 +168,7 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
     batch = 256
     constant = torch.zeros(batch, obs_dim, device=device)
     varied = replay_obs if replay_obs is not None else torch.randn(batch, obs_dim, device=device)
+    large = 100 * torch.randn(batch, obs_dim, generator=torch.Generator().manual_seed(0)).to(device)
     update_mode = agent.modes.critic_in_actor_update
     gradients = {
         f"constant states, critic in {update_mode} mode (as in the actor update)": action_gradient(
@@ -186,13 +187,10 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
         actor_bn_amplification=bn_amplification(agent.actor),
         actor_mode_gap=actor_mode_gap(agent, varied),
         target_buffer_gap=target_buffer_gap(agent),
-        # On replay states and on large ones (a raw head saturates there), for a trained agent only:
+        # On replay states and on large random ones (an uncapped head saturates there, even where
+        # every replay state is the same), for a trained agent only:
         # a fresh actor's actions are small by initialisation.
-        max_abs_action=float(
-            torch.cat([_actions(agent, _per_seed(agent, varied)), _actions(agent, _per_seed(agent, 100 * varied))])
-            .abs()
-            .max()
-        )
+        max_abs_action=float(torch.cat([_actions(agent, _per_seed(agent, obs)) for obs in (varied, large)]).abs().max())
         if replay_obs is not None
         else 1.0,
         forward_modes={

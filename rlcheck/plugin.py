@@ -76,6 +76,18 @@ def setting(config: pytest.Config, key: str) -> str | None:
     return value
 
 
+NET_KEYS = ("net", "actor_net", "critic_net", "td3_actor_net", "sac_actor_net")
+
+
+def _nets(config: pytest.Config) -> tuple[str | None, ...]:
+    """The networks to gate, all from the command line where it names any (it wins over the
+    ini file as a whole: an ini ``rlcheck_net`` and a command-line actor would contradict)."""
+    given = tuple(config.getoption(f"rlcheck_{key}") for key in NET_KEYS)
+    if any(given):
+        return given
+    return tuple(config.getini(f"rlcheck_{key}") or None for key in NET_KEYS)
+
+
 def _algos(config: pytest.Config) -> tuple[str, ...]:
     from rlcheck.algos import ALGORITHMS
 
@@ -139,8 +151,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     ) -> CheckResult:
         try:
             if not any((net, actor_net, critic_net, td3_actor_net, sac_actor_net)):
-                keys = ("net", "actor_net", "critic_net", "td3_actor_net", "sac_actor_net")
-                net, actor_net, critic_net, td3_actor_net, sac_actor_net = (setting(pytestconfig, k) for k in keys)
+                net, actor_net, critic_net, td3_actor_net, sac_actor_net = _nets(pytestconfig)
             under_test = NetUnderTest.of(net, actor_net, critic_net, td3_actor_net, sac_actor_net)
             output = actor_output or setting(pytestconfig, "actor_output") or "auto"
             if output not in ACTOR_OUTPUTS:

@@ -12,6 +12,28 @@ def make_net(in_dim, out_dim):
 
 def bn_net(in_dim, out_dim):
     return nn.Sequential(nn.Linear(in_dim, 48), nn.BatchNorm1d(48), nn.ReLU(), nn.Linear(48, out_dim))
+
+
+class Actor(nn.Module):  # CleanRL-shaped: built from the env, ends in tanh
+    def __init__(self, env):
+        super().__init__()
+        self.fc1 = nn.Linear(env.single_observation_space.shape[0], 64)
+        self.fc2 = nn.Linear(64, 64)
+        self.mu = nn.Linear(64, env.single_action_space.shape[0])
+
+    def forward(self, x):
+        return self.mu(self.fc2(self.fc1(x).relu()).relu()).tanh()
+
+
+class TwinCritic(nn.Module):  # SB3-shaped: n_critics=2
+    def __init__(self, observation_space, action_space):
+        super().__init__()
+        self.qs = nn.ModuleList(nn.Linear(observation_space.shape[0] + action_space.shape[0], 1) for _ in range(2))
+
+    def forward(self, obs, action):
+        import torch
+
+        return tuple(q(torch.cat([obs, action], -1)) for q in self.qs)
 """
 
 PYPROJECT = """
@@ -74,6 +96,21 @@ def test_shipped_gate_passes_a_plain_user_net_without_xdist(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_network_learns_probe_like_plain_baseline?td3-action? PASSED*"])
+
+
+def test_the_shipped_gate_takes_a_td3_actor_setting_and_skips_sac_which_has_none_of_yours(project):
+    result = project.runpytest_subprocess(
+        "--pyargs", "rlcheck.gate", "--rlcheck-td3-actor-net", "mynets:Actor", "--rlcheck-algos", "td3,sac", "-rs"
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*sac skipped: none of your networks is for SAC*"])
+
+
+def test_a_critic_shape_rlcheck_cannot_take_fails_the_gate_test_in_one_line(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-critic-net", "mynets:TwinCritic")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rlcheck: critic 'mynets:TwinCritic' returns 2 Q-values*"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_a_bad_factory_path_fails_with_one_line(project):

@@ -102,7 +102,7 @@ def test_a_tanh_ended_actor_and_a_two_input_flat_critic_pass_and_sac_is_skipped_
 def test_a_loc_scale_actor_over_a_features_extractor_critic_passes_sac(tmp_path, capsys):
     code = main(
         ["check", "--sac-actor-net", f"{N}:LocScaleActor", "--critic-net", f"{N}:NormalisingExtractor",
-         "--algos", "sac", "--probes", "action", "--out", str(tmp_path), *CHEAP]
+         "--algos", "sac", "--probes", "action,track", "--out", str(tmp_path), *CHEAP]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().out
 
