@@ -2,7 +2,7 @@
 
 Every variant is compared with plain networks on RandomEnv by the study's statistics
 (5 seeds, growing to 15 while inconclusive). The expectations are what rlcheck measured
-(README, "Why BatchNorm breaks TD3 and SAC"), including where a published fix does not
+(docs/batchnorm.md), including where a published fix does not
 hold here: BatchNorm in TD3's *actor* stays broken on RandomEnv even with mode-aware
 critics, because a constant observation starves any batch-statistics layer in the actor
 (its running variance collapses to 0 and eval mode amplifies drift by ~316x).
