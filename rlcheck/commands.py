@@ -13,11 +13,11 @@ import torch
 from rlcheck.algos import ALGORITHMS
 from rlcheck.cache import CACHE_ENV, RunCache, cache_from_env
 from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
-from rlcheck.cli import CommandParser, parse_hidden, parse_names, parse_seeds, prepare_out
 from rlcheck.diagnose import diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
+from rlcheck.options import CommandParser, parse_hidden, parse_names, parse_seeds, prepare_out
 from rlcheck.report import format_table, plot_curves, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.shapes import ACTOR_OUTPUTS

@@ -129,9 +129,9 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     """
     from rlcheck.cache import cache_from_env
     from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
-    from rlcheck.cli import parse_hidden, parse_seeds
     from rlcheck.errors import UsageError
     from rlcheck.nets import DEFAULT_HIDDEN
+    from rlcheck.options import parse_hidden, parse_seeds
     from rlcheck.shapes import ACTOR_OUTPUTS
     from rlcheck.workers import WorkerDied
 

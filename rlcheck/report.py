@@ -99,9 +99,13 @@ def format_table(study: StudyResult) -> str:
     return "\n".join(lines)
 
 
+# The format of results.json (docs/cli.md): raised whenever a field changes meaning or goes away.
+RESULTS_SCHEMA_VERSION = 1
+
+
 def write_json(study: StudyResult, path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study as ``results.json`` (plus `extra` top-level entries), written atomically."""
-    data = study.to_dict()
+    data = {"schema_version": RESULTS_SCHEMA_VERSION, **study.to_dict()}
     data["summary"] = summary_rows(study)
     data |= extra or {}
     tmp = path.with_suffix(".json.tmp")

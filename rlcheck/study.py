@@ -237,8 +237,19 @@ def _in_cell(run: RunResult, cell: Cell) -> bool:
     return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id
 
 
+def processor() -> str:
+    """The processor's model: bit-identical runs need the same one (and the same versions)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict[str, str]:
-    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+    found = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": processor()}
     for package in ("rlcheck", "torch", "gymnasium", "numpy", "scipy"):
         module = sys.modules.get(package)
         try:

@@ -5,7 +5,8 @@ import sys
 import pytest
 
 import rlcheck.runner
-from rlcheck.cli import main, parse_seeds
+from rlcheck.cli import main
+from rlcheck.options import parse_seeds
 from tests.helpers import exit_code
 
 TINY = ["--algos", "td3", "--seeds", "2", "--max-seeds", "2", "--steps", "300", "--warmup", "100", "--workers", "1"]
@@ -25,6 +26,7 @@ def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     assert comparison["n_seeds"] == 2 and comparison["verdict"] in ("underperforms", "unreliable", "inconclusive", "ok")
     assert 0 <= comparison["p_value"] <= 1
     assert data["config"]["cells"][0]["steps"] == 300 and data["versions"]["torch"]
+    assert data["schema_version"] == 1 and data["versions"]["processor"]  # bit-identity needs the same processor
     assert (tmp_path / "td3.png").stat().st_size > 1000
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
 
