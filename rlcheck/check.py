@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
@@ -21,6 +21,8 @@ from rlcheck.shapes import DoesNotFit
 from rlcheck.stats import FLAGGED
 from rlcheck.study import Cell, CellComparison, Metric, StudyConfig, StudyResult, run_study
 from rlcheck.training import RunSpec, make_env, resolve_nets
+
+Outcome = Literal["pass", "undecided", "fail"]
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -223,8 +225,14 @@ def check_config(
 
 @dataclass
 class CheckResult:
+    """The gate's answer. Its ``outcome``, one word for the whole check and for each cell:
+    ``fail`` (a cell is ``underperforms`` or ``unreliable``), ``undecided`` (no cell failed, but
+    some stayed ``inconclusive`` up to the seed limit), ``pass`` (every cell ``ok``). A check
+    passes unless it fails; with ``strict``, only a ``pass`` passes."""
+
     net: NetUnderTest
     study: StudyResult
+    strict: bool = False
 
     @property
     def failures(self) -> list[CellComparison]:
@@ -235,17 +243,29 @@ class CheckResult:
         """Cells the seeds could not decide (up to the check's seed limit)."""
         return [c for c in self.study.comparisons if c.stats.verdict == "inconclusive"]
 
+    @staticmethod
+    def cell_outcome(comparison: CellComparison) -> Outcome:
+        verdict = comparison.stats.verdict
+        return "fail" if verdict in FLAGGED else "undecided" if verdict == "inconclusive" else "pass"
+
+    @property
+    def outcome(self) -> Outcome:
+        return "fail" if self.failures else "undecided" if self.inconclusive else "pass"
+
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return self.outcome == "pass" or (self.outcome == "undecided" and not self.strict)
 
     def report(self) -> str:
-        """PASS, or FAIL with one plain-words finding per failed (algo, probe) cell."""
-        if self.passed:
-            verdict = f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline"
-            if not self.inconclusive:
-                return verdict + "."
-            lines = [verdict + ", as far as the seeds can tell: no cell failed, but these stayed inconclusive:"]
+        """PASS, UNDECIDED, or FAIL with one plain-words finding per failed (algo, probe) cell."""
+        if self.outcome == "pass":
+            return f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline."
+        if self.outcome == "undecided":
+            strict = " (--strict: that fails the check)" if self.strict else " (the check passes; --strict fails it)"
+            lines = [
+                f"UNDECIDED: no cell of {self.net.label} failed, but the seeds could not decide "
+                f"{len(self.inconclusive)} cell(s){strict}:"
+            ]
             lines += [
                 f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.stats.reason}" for c in self.inconclusive
             ]
@@ -255,12 +275,15 @@ class CheckResult:
         return "\n".join(lines) + self.study.diagnoses_report()
 
     def to_dict(self) -> dict[str, Any]:
-        """The gate's answer for ``results.json``: pass or fail, each failure's finding, the cells left open."""
+        """The gate's answer for ``results.json``: the outcome, each failure's finding, every cell's outcome."""
         return {
             "net": self.net.label,
+            "outcome": self.outcome,
+            "strict": self.strict,
             "passed": self.passed,
             "findings": [self.finding(c) for c in self.failures],
             "inconclusive": [c.cell.label for c in self.inconclusive],
+            "cells": {c.cell.label: self.cell_outcome(c) for c in self.study.comparisons},
         }
 
     def finding(self, comparison: CellComparison) -> str:
@@ -288,10 +311,11 @@ def run_check(
     progress: ProgressCallback | None = None,
     log_path: Path | None = None,
     cache: RunCache | None = None,
+    strict: bool = False,
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
     first); for each algorithm that fails, diagnose the user's net on its first failing probe.
     With a `cache`, baseline runs it holds are reused (rlcheck.cache)."""
     study = run_study(config, log_path, progress, cache=cache)
     study.diagnose_failures()
-    return CheckResult(net, study)
+    return CheckResult(net, study, strict)

@@ -112,6 +112,11 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
     parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
     parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a cell left undecided fails the check too (exit 1)",
+    )
     parser.add_argument("--td3-actor-net", help="your actor for TD3 only (e.g. CleanRL's td3 Actor class)")
     parser.add_argument("--sac-actor-net", help="your actor for SAC only (e.g. CleanRL's sac Actor class)")
     _add_net_shape_options(parser)
@@ -252,7 +257,7 @@ def check_main(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
         cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
-        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache)
+        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache, args.strict)
         if cache is not None and cache.hits and not args.quiet:
             print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
         # results.json holds the verdict, the findings and the diagnoses too

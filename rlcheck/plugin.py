@@ -46,6 +46,7 @@ SETTINGS: dict[str, str] = {
     "sac_actor_net": "your actor for SAC only (e.g. CleanRL's sac Actor class)",
     "actor_output": "how your actor's output is read: auto (default), raw, squashed, log-std or scale",
     "refuse_frozen": "true: refuse a net with frozen parameters instead of naming them in a note",
+    "strict": "true: a cell the seeds cannot decide fails its test (default: it passes with a warning)",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
     "seeds": "seeds: a count (default 5) or a list like 100,101,102",
     "probes": "probes, comma-separated names or 'all' (default)",
@@ -74,6 +75,10 @@ def setting(config: pytest.Config, key: str) -> str | None:
     if value is None:
         value = config.getini(f"rlcheck_{key}") or None
     return value
+
+
+def _flag(config: pytest.Config, key: str) -> bool:
+    return (setting(config, key) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 NET_KEYS = ("net", "actor_net", "critic_net", "td3_actor_net", "sac_actor_net")
@@ -169,7 +174,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 under_test,
                 algos=algo_names,
                 actor_output=output,
-                refuse_frozen=(setting(pytestconfig, "refuse_frozen") or "").lower() in ("1", "true", "yes"),
+                refuse_frozen=_flag(pytestconfig, "refuse_frozen"),
                 probes=chosen_probes,
                 seeds=parse_seeds(seeds or setting(pytestconfig, "seeds") or "5"),
                 hidden=hidden_sizes,
@@ -179,7 +184,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 if not served:
                     pytest.skip("; ".join(line for line in detected if "skipped" in line))
                 config = dataclasses.replace(config, cells=served)
-            return run_check(config, under_test, cache=cache_from_env())
+            return run_check(config, under_test, cache=cache_from_env(), strict=_flag(pytestconfig, "strict"))
         except UsageError as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)
         except WorkerDied as exc:

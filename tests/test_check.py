@@ -112,7 +112,7 @@ def test_a_broken_net_gets_no_still_learning_note(tmp_path, capsys):
     assert "underperforms" in out and "Still learning" not in out
 
 
-def test_a_pass_names_the_cells_left_inconclusive(monkeypatch):
+def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch):
     real = rlcheck.study._compare_cell
 
     def forced(config, results, cell):
@@ -129,12 +129,16 @@ def test_a_pass_names_the_cells_left_inconclusive(monkeypatch):
     )
     config = dataclasses.replace(config, cells=(dataclasses.replace(config.cells[0], steps=150, warmup=50),))
     result = run_check(config, under_test)
-    assert result.passed
+    assert result.outcome == "undecided" and result.passed
     assert result.report().splitlines() == [
-        "PASS: tests.user_nets:wide_mlp learns every probe as well and as reliably as the plain baseline, "
-        "as far as the seeds can tell: no cell failed, but these stayed inconclusive:",
+        "UNDECIDED: no cell of tests.user_nets:wide_mlp failed, but the seeds could not decide 1 cell(s) "
+        "(the check passes; --strict fails it):",
         "  - td3 on action: 2 vs 2 seeds had 30% power",
     ]
+    answer = result.to_dict()
+    assert answer["outcome"] == "undecided" and answer["cells"] == {"td3 ActionReward-v0": "undecided"}
+    strict = dataclasses.replace(result, strict=True)
+    assert not strict.passed and "(--strict: that fails the check)" in strict.report()
 
 
 def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):

@@ -90,6 +90,7 @@ def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:bn_net", "-n", "2")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*td3-action*", "*td3 on action (ActionReward-v0): underperforms*"])
+    assert "CheckResult(" not in result.stdout.str()  # the finding, not a dump of the result object
 
 
 def test_shipped_gate_passes_a_plain_user_net_without_xdist(project):
