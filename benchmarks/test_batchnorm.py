@@ -3,7 +3,7 @@
 For TD3 and for SAC on RandomEnv (the blog's toy: zero observation, reward = action, 30
 steps, optimal return 30): (a) plain networks learn on every seed within a measured
 number of steps, and (b) naive BatchNorm networks are flagged against plain ones by the
-study's statistics (``underperforms`` or ``unreliable``).
+study's statistics (outcome ``fail``: ``underperforms`` or ``unreliable``).
 
 Seeds default to 0-4; set ``RLCHECK_BENCH_SEEDS=100,101,102,103,104`` to run the gate on
 another seed set (it must hold for any). Widths are 64x64, as in rlcheck's default study;
@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from rlcheck.runner import default_workers, run_all, threads_per_worker
-from rlcheck.stats import FLAGGED
 from rlcheck.study import Cell, CellComparison, StudyConfig, StudyResult, run_study
 from rlcheck.training import RunSpec
 
@@ -142,14 +141,14 @@ def test_batchnorm_baseline_plain_nets_learn_random_env_on_every_seed(algo):
 @GATE
 def test_batchnorm_naive_td3_is_flagged():
     comparison = _comparison("td3", "batchnorm")
-    assert comparison.stats.verdict in FLAGGED, comparison.stats.reason
+    assert comparison.outcome == "fail", comparison.reason
     assert comparison.stats.n_candidate == len(SEEDS)  # TD3 needs no extra seeds
 
 
 @GATE
 def test_batchnorm_naive_sac_is_flagged():
     comparison = _comparison("sac", "batchnorm")
-    assert comparison.stats.verdict in FLAGGED, comparison.stats.reason
+    assert comparison.outcome == "fail", comparison.reason
 
 
 @GATE
@@ -157,7 +156,7 @@ def test_batchnorm_gate_does_not_flag_layernorm_td3():
     # The control: a normalisation without batch dependence must pass, or the gate is a
     # false alarm that flags every change.
     comparison = _comparison("td3", "layernorm")
-    assert comparison.stats.verdict == "ok", comparison.stats.reason
+    assert comparison.outcome == "pass", comparison.reason
 
 
 @pytest.mark.slow
@@ -175,4 +174,4 @@ def test_batchnorm_baseline_plain_sac_converges_to_its_entropy_limited_return():
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_batchnorm_flagged_at_256(algo):
     (comparison,) = batchnorm_study(algo, hidden=(256, 256)).comparisons
-    assert comparison.stats.verdict in FLAGGED, comparison.stats.reason
+    assert comparison.outcome == "fail", comparison.reason

@@ -6,7 +6,8 @@ network; that is about a third of its work. Those runs are a pure function of th
 stored under a key made of both:
 
 * the spec (algorithm, nets, seed, environment, steps, widths, device, threads, ...);
-* a digest of rlcheck's own source files, the versions of Python, torch, numpy and
+* a digest of rlcheck's own source files (except those that only judge and present finished
+  runs, :data:`JUDGING_ONLY`: a change to the statistics keeps the runs), the versions of Python, torch, numpy and
   gymnasium, and the processor model (matrix kernels are chosen per instruction set, and
   round differently).
 
@@ -30,6 +31,13 @@ from rlcheck.nets import NET_CHOICES
 from rlcheck.training import RunResult, RunSpec
 
 CACHE_ENV = "RLCHECK_CACHE_DIR"
+
+# Modules that never run in a training process: they read finished runs, judge and report them,
+# or parse options. A new module is part of the digest unless it is named here.
+JUDGING_ONLY = frozenset(
+    {"cache.py", "check.py", "cli.py", "commands.py", "options.py", "plugin.py", "report.py", "stats.py",
+     "study.py", "verdicts.py", "workers.py", "gate/__init__.py", "gate/test_gate.py"}
+)  # fmt: skip
 
 
 def default_cache_dir() -> Path:
@@ -96,6 +104,8 @@ def environment_digest() -> str:
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for source in sorted(package.rglob("*.py")):
+        if source.relative_to(package).as_posix() in JUDGING_ONLY:
+            continue
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
     for part in (sys.version, torch.__version__, numpy.__version__, gymnasium.__version__, _processor()):

@@ -1,8 +1,8 @@
 """The gate for a user's own networks: their factory vs the plain baseline on the probe suite.
 
 Each probe isolates one part of an off-policy agent, so a failure points somewhere. The
-comparison is the study's (same statistics, same verdicts); the gate fails when any
-(algorithm, probe) cell is flagged ``underperforms`` or ``unreliable``.
+comparison is the study's (same statistics, same outcomes: rlcheck.study); the gate fails
+when any (algorithm, probe) cell's outcome is ``fail``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
@@ -18,11 +18,8 @@ from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
 from rlcheck.shapes import DoesNotFit
-from rlcheck.stats import FLAGGED
-from rlcheck.study import Cell, CellComparison, Metric, StudyConfig, StudyResult, run_study
+from rlcheck.study import OUTCOMES, Cell, CellComparison, Metric, Outcome, StudyConfig, StudyResult, run_study
 from rlcheck.training import RunSpec, make_env, resolve_nets
-
-Outcome = Literal["pass", "undecided", "fail"]
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -198,6 +195,7 @@ def check_config(
     workers: int | None = None,
     actor_output: str = "auto",
     refuse_frozen: bool = False,
+    slower_budget: float = 3.0,
 ) -> StudyConfig:
     workers = workers or default_workers()
     split = () if net.actor == net.critic and not net.per_algo else ((CANDIDATE, net.actor, net.critic),)
@@ -219,60 +217,65 @@ def check_config(
         algo_actors=algo_actors,
         actor_output=actor_output,
         refuse_frozen=refuse_frozen,
+        slower_budget=slower_budget,
         stop_when_flagged=True,  # a failing check returns as soon as it knows it fails
     )
 
 
 @dataclass
 class CheckResult:
-    """The gate's answer. Its ``outcome``, one word for the whole check and for each cell:
-    ``fail`` (a cell is ``underperforms`` or ``unreliable``), ``undecided`` (no cell failed, but
-    some stayed ``inconclusive`` up to the seed limit), ``pass`` (every cell ``ok``). A check
-    passes unless it fails; with ``strict``, only a ``pass`` passes."""
+    """The gate's answer. Its ``outcome``, one word for the whole check as for each cell
+    (rlcheck.study.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
+    else ``slower`` if any cell is, else ``pass``. A check passes unless it fails; with
+    ``strict``, only a ``pass`` passes."""
 
     net: NetUnderTest
     study: StudyResult
     strict: bool = False
 
+    def cells_with(self, outcome: Outcome) -> list[CellComparison]:
+        return [c for c in self.study.comparisons if c.outcome == outcome]
+
     @property
     def failures(self) -> list[CellComparison]:
-        return [c for c in self.study.comparisons if c.stats.verdict in FLAGGED]
-
-    @property
-    def inconclusive(self) -> list[CellComparison]:
-        """Cells the seeds could not decide (up to the check's seed limit)."""
-        return [c for c in self.study.comparisons if c.stats.verdict == "inconclusive"]
-
-    @staticmethod
-    def cell_outcome(comparison: CellComparison) -> Outcome:
-        verdict = comparison.stats.verdict
-        return "fail" if verdict in FLAGGED else "undecided" if verdict == "inconclusive" else "pass"
+        return self.cells_with("fail")
 
     @property
     def outcome(self) -> Outcome:
-        return "fail" if self.failures else "undecided" if self.inconclusive else "pass"
+        return next((o for o in reversed(OUTCOMES) if self.cells_with(o)), "pass")
 
     @property
     def passed(self) -> bool:
-        return self.outcome == "pass" or (self.outcome == "undecided" and not self.strict)
+        return self.outcome == "pass" or (self.outcome != "fail" and not self.strict)
 
     def report(self) -> str:
-        """PASS, UNDECIDED, or FAIL with one plain-words finding per failed (algo, probe) cell."""
-        if self.outcome == "pass":
-            return f"PASS: {self.net.label} learns every probe as well and as reliably as the plain baseline."
-        if self.outcome == "undecided":
-            strict = " (--strict: that fails the check)" if self.strict else " (the check passes; --strict fails it)"
+        """PASS, SLOWER, UNDECIDED, or FAIL, with one plain-words line per cell that is not a pass."""
+        outcome = self.outcome
+        if outcome == "pass":
+            return (
+                f"PASS: {self.net.label} learns every probe like the plain baseline: in every cell, a drop "
+                "beyond the tolerance and excess instability are ruled out at 95% confidence."
+            )
+        if outcome == "fail":
+            lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
+            lines += [f"  - {self.finding(c)}" for c in self.failures]
+            return "\n".join(lines) + self.study.diagnoses_report()
+        strict = " (--strict: that fails the check)" if self.strict else " (the check passes; --strict fails it)"
+        undecided, slower = self.cells_with("undecided"), self.cells_with("slower")
+        if outcome == "undecided":
             lines = [
                 f"UNDECIDED: no cell of {self.net.label} failed, but the seeds could not decide "
-                f"{len(self.inconclusive)} cell(s){strict}:"
+                f"{len(undecided)} cell(s){strict}:"
             ]
-            lines += [
-                f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.stats.reason}" for c in self.inconclusive
+        else:
+            lines = [
+                f"SLOWER: {self.net.label} learns every probe, more slowly than the plain baseline in "
+                f"{len(slower)} cell(s){strict}:"
             ]
-            return "\n".join(lines)
-        lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
-        lines += [f"  - {self.finding(c)}" for c in self.failures]
-        return "\n".join(lines) + self.study.diagnoses_report()
+        for c in undecided + slower:
+            note = self.study.still_learning(c)
+            lines.append(f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.outcome}: {c.reason}{note}")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """The gate's answer for ``results.json``: the outcome, each failure's finding, every cell's outcome."""
@@ -282,14 +285,15 @@ class CheckResult:
             "strict": self.strict,
             "passed": self.passed,
             "findings": [self.finding(c) for c in self.failures],
-            "inconclusive": [c.cell.label for c in self.inconclusive],
-            "cells": {c.cell.label: self.cell_outcome(c) for c in self.study.comparisons},
+            "undecided": [c.cell.label for c in self.cells_with("undecided")],
+            "slower": [c.cell.label for c in self.cells_with("slower")],
+            "cells": {c.cell.label: c.outcome for c in self.study.comparisons},
         }
 
     def finding(self, comparison: CellComparison) -> str:
         """What failed, in plain words, with how far from optimal."""
         probe = PROBES_BY_ENV[comparison.cell.env_id]
-        s = comparison.stats
+        s = comparison.decisive
         where = f"{comparison.cell.algo} on {probe.name} ({comparison.cell.env_name})"
         if probe.metric == "value_error":
             measured = (
@@ -301,7 +305,7 @@ class CheckResult:
             measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for the plain baseline"
             if optimum is not None:
                 measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
-        finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {s.reason}."
+        finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {comparison.reason}."
         return finding + self.study.still_learning(comparison)
 
 
@@ -312,10 +316,12 @@ def run_check(
     log_path: Path | None = None,
     cache: RunCache | None = None,
     strict: bool = False,
+    resume: bool = False,
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
     first); for each algorithm that fails, diagnose the user's net on its first failing probe.
-    With a `cache`, baseline runs it holds are reused (rlcheck.cache)."""
-    study = run_study(config, log_path, progress, cache=cache)
+    With a `cache`, baseline runs it holds are reused (rlcheck.cache); with `resume`, so are the
+    runs already in `log_path`."""
+    study = run_study(config, log_path, progress, resume=resume, cache=cache)
     study.diagnose_failures()
     return CheckResult(net, study, strict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,8 +18,8 @@ from rlcheck.diagnose import diagnose_run
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
-from rlcheck.options import CommandParser, parse_hidden, parse_names, parse_seeds, prepare_out
-from rlcheck.report import format_table, plot_curves, write_json
+from rlcheck.options import CommandParser, parse_hidden, parse_names, parse_seeds, parse_slower_budget, prepare_out
+from rlcheck.report import append_step_summary, format_table, markdown_summary, plot_curves, write_html, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.shapes import ACTOR_OUTPUTS
 from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
@@ -47,8 +48,15 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
         "--max-seeds",
         type=int,
         default=None,
-        help="grow to this many seeds while a verdict is inconclusive "
+        help="grow to this many seeds while a comparison is undecided "
         "(default: 3x the seeds given; equal to --seeds disables growing)",
+    )
+    parser.add_argument(
+        "--slower-budget",
+        type=float,
+        default=3.0,
+        help="a net that underperforms while still improving trains on, in that cell only, to this many "
+        "times the budget, and is 'slower' if it then matches the baseline (1 turns this off)",
     )
     parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
     parser.add_argument("--out", default=default_out, help="output folder")
@@ -115,7 +123,7 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="a cell left undecided fails the check too (exit 1)",
+        help="a cell left undecided, or only slower, fails the check too (exit 1)",
     )
     parser.add_argument("--td3-actor-net", help="your actor for TD3 only (e.g. CleanRL's td3 Actor class)")
     parser.add_argument("--sac-actor-net", help="your actor for SAC only (e.g. CleanRL's sac Actor class)")
@@ -159,6 +167,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         refuse_frozen=args.refuse_frozen,
         seeds=seeds,
         max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
+        slower_budget=parse_slower_budget(args.slower_budget),
         hidden=parse_hidden(args.hidden),
         device=device,
         workers=workers,
@@ -166,14 +175,27 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
     )
 
 
-def _finish(study: StudyResult, out: Path, as_json: bool, figures: bool, extra: dict | None = None) -> dict:
+def _finish(
+    study: StudyResult,
+    out: Path,
+    as_json: bool,
+    figures: bool,
+    headline: str,
+    findings: Sequence[str] = (),
+    extra: dict | None = None,
+    command: str = "",
+) -> dict:
+    """Write results.json, report.html (and the figures); print the table or the JSON; append
+    to the CI job summary where there is one."""
     data = write_json(study, out / "results.json", extra)
-    written = [out / "results.json", *(plot_curves(study, out) if figures else [])]
+    html = write_html(study, out / "report.html", headline, findings, command)
+    written = [out / "results.json", html, *(plot_curves(study, out) if figures else [])]
     if as_json:
         print(json.dumps(data, indent=2))
     else:
         print(format_table(study))
         print(f"\nwrote {', '.join(str(f) for f in written)}")
+    append_step_summary(markdown_summary(study, headline, findings))
     return data
 
 
@@ -213,7 +235,9 @@ def study_main(argv: Sequence[str]) -> int:
             )
         study = run_study(config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume)
         study.diagnose_failures()
-        _finish(study, out, args.json, figures=True)
+        outcomes = ", ".join(f"{c.algo} {c.candidate}: {c.outcome}" for c in study.comparisons) or "trained alone"
+        headline = f"study on {args.env} -- {outcomes}"
+        _finish(study, out, args.json, True, headline, command=shlex.join(["rlcheck", *argv]))
         if not args.json:
             print(study.diagnoses_report())
         return 0
@@ -243,6 +267,7 @@ def check_main(argv: Sequence[str]) -> int:
             refuse_frozen=args.refuse_frozen,
             seeds=parse_seeds(args.seeds),
             max_seeds=args.max_seeds,
+            slower_budget=parse_slower_budget(args.slower_budget),
             hidden=hidden,
             device=device,
             workers=workers,
@@ -260,8 +285,11 @@ def check_main(argv: Sequence[str]) -> int:
         result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache, args.strict)
         if cache is not None and cache.hits and not args.quiet:
             print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
-        # results.json holds the verdict, the findings and the diagnoses too
-        _finish(result.study, out, args.json, figures=False, extra={"check": result.to_dict()})
+        # results.json holds the outcome, the findings and the diagnoses too
+        findings = [result.finding(c) for c in result.failures]
+        headline = result.report().splitlines()[0]
+        command = shlex.join(["rlcheck", "check", *argv])
+        _finish(result.study, out, args.json, False, headline, findings, {"check": result.to_dict()}, command)
         report = sys.stderr if args.json else sys.stdout
         print("\n" + result.report(), file=report)
         return 0 if result.passed else 1

@@ -234,6 +234,16 @@ def optimal_return(env: gym.Env) -> float | None:
     return None if value is None else float(value)
 
 
+def q_scale(env: gym.Env) -> float | None:
+    """The size of an environment's true Q values: mean |Q| over the state-actions it samples
+    for the value probe (fixed draw); ``None`` where it does not know its Q."""
+    probe = env.unwrapped
+    if not isinstance(probe, KnownQ):
+        return None
+    obs, actions = probe.sample_state_actions(1024, np.random.default_rng(0))
+    return float(np.abs(probe.true_q(obs, actions)).mean())
+
+
 def register_envs() -> None:
     """Register rlcheck's environments with gymnasium (idempotent)."""
     if RANDOM_ENV_ID not in gym.registry:

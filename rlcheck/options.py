@@ -28,12 +28,20 @@ def parse_names(text: str, valid: Sequence[str] | None, what: str) -> tuple[str,
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"5"`` means seeds 0..4; ``"100,101,102"`` means exactly those seeds. (Comparing nets
-    needs at least 2 seeds per net; the study says so where a comparison is asked for.)"""
+    """``"5"`` means seeds 0..4; ``"100-104"`` seeds 100 to 104; ``"100,101,102"`` exactly those
+    seeds. (Comparing nets needs at least 2 seeds per net; the study says so where a comparison
+    is asked for.)"""
+    first, dash, last = text.partition("-")
+    if dash and first.strip().isdigit() and last.strip().isdigit():
+        if int(last) < int(first):
+            raise UsageError(f"--seeds {text}: the range ends before it starts; give e.g. --seeds 100-104")
+        return tuple(range(int(first), int(last) + 1))
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--seeds {text!r} is not a count (e.g. 5) or a list of integers (e.g. 100,101,102)") from None
+        raise UsageError(
+            f"--seeds {text!r} is not a count (e.g. 5), a range (100-104) or a list of integers (100,101,102)"
+        ) from None
     if len(values) == 1 and "," not in text:
         if values[0] < 1:
             raise UsageError(f"--seeds {values[0]}: give a count of at least 1, e.g. --seeds 5")
@@ -62,3 +70,9 @@ def prepare_out(path: Path) -> Path:
     except OSError as exc:
         raise UsageError(f"--out {str(path)!r} is not a writable directory ({exc.strerror}); choose another") from None
     return path
+
+
+def parse_slower_budget(value: float) -> float:
+    if not value >= 1.0:  # also refuses NaN
+        raise UsageError(f"--slower-budget {value}: give a multiple of the budget of at least 1 (1 turns it off)")
+    return float(value)

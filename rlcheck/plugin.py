@@ -28,7 +28,9 @@ of rlcheck only when a fixture or the shipped gate needs them (about 4 s otherwi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -46,7 +48,9 @@ SETTINGS: dict[str, str] = {
     "sac_actor_net": "your actor for SAC only (e.g. CleanRL's sac Actor class)",
     "actor_output": "how your actor's output is read: auto (default), raw, squashed, log-std or scale",
     "refuse_frozen": "true: refuse a net with frozen parameters instead of naming them in a note",
-    "strict": "true: a cell the seeds cannot decide fails its test (default: it passes with a warning)",
+    "strict": "true: a cell the seeds cannot decide, or only slower, fails its test (default: passes with a warning)",
+    "max_seeds": "seeds per cell an undecided comparison may grow to (default 3x the seeds)",
+    "slower_budget": "multiple of a cell's budget a still-improving net trains on to (default 3; 1: never)",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
     "seeds": "seeds: a count (default 5) or a list like 100,101,102",
     "probes": "probes, comma-separated names or 'all' (default)",
@@ -68,6 +72,74 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rlcheck_gate: trains agents to gate a network factory (minutes, not seconds)")
+    config.pluginmanager.register(GateSummary(), "rlcheck-gate-summary")
+
+
+PROPERTY_PREFIX = "rlcheck_"
+
+
+def record_cells(item: pytest.Item, result: CheckResult) -> None:
+    """Attach each cell's outcome and numbers to the test (``item.user_properties``): they land
+    in JUnit XML under pytest's default junit_family and reach the controller under xdist."""
+    for c in result.study.comparisons:
+        s = c.decisive
+        for key, value in (
+            ("cell", c.cell.label),
+            ("outcome", c.outcome),
+            ("verdict", s.verdict),
+            ("seeds", s.n_candidate),
+            ("drop", f"{s.drop:.4g}"),
+            ("drop_bounds", f"[{s.drop_low:.4g}, {s.drop_high:.4g}]"),
+            ("tolerance", f"{s.tolerance:.4g}"),
+            ("reason", c.reason),
+        ):
+            item.user_properties.append((PROPERTY_PREFIX + key, value))
+
+
+class GateSummary:
+    """Collects the gate tests' cells from their reports and prints them once, at the end."""
+
+    def __init__(self) -> None:
+        self.cells: list[dict[str, object]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        cell: dict[str, object] = {}
+        for key, value in report.user_properties:
+            if not str(key).startswith(PROPERTY_PREFIX):
+                continue
+            name = str(key)[len(PROPERTY_PREFIX) :]
+            if name == "cell" and cell:
+                self.cells.append(cell)
+                cell = {}
+            cell[name] = value
+        if cell:
+            self.cells.append(cell)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:  # type: ignore[no-untyped-def]
+        if not self.cells:
+            return
+        cells = sorted(self.cells, key=lambda c: str(c["cell"]))
+        terminalreporter.write_sep("-", "rlcheck gate")
+        for c in cells:
+            terminalreporter.write_line(
+                f"{c['cell']!s:<26} {c['outcome']!s:<9} drop {c['drop']} {c['drop_bounds']} "
+                f"(tolerance {c['tolerance']}, {c['seeds']} seeds)"
+            )
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            lines = ["### rlcheck gate", "", "| cell | outcome | seeds | drop [lower, upper] | tolerance | reason |"]
+            lines.append("| --- | --- | ---: | --- | ---: | --- |")
+            for c in cells:
+                outcome = f"**{c['outcome']}**" if c["outcome"] == "fail" else c["outcome"]
+                reason = str(c["reason"]).replace("|", "/")
+                lines.append(
+                    f"| {c['cell']} | {outcome} | {c['seeds']} | {c['drop']} {c['drop_bounds']} | "
+                    f"{c['tolerance']} | {reason} |"
+                )
+            with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as out:
+                out.write("\n".join(lines) + "\n\n")
 
 
 def setting(config: pytest.Config, key: str) -> str | None:
@@ -75,6 +147,17 @@ def setting(config: pytest.Config, key: str) -> str | None:
     if value is None:
         value = config.getini(f"rlcheck_{key}") or None
     return value
+
+
+def _number(text: str | None, kind: type, key: str):  # type: ignore[no-untyped-def]
+    from rlcheck.errors import UsageError
+
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise UsageError(f"rlcheck_{key} {text!r} is not a {kind.__name__}") from None
 
 
 def _flag(config: pytest.Config, key: str) -> bool:
@@ -128,15 +211,16 @@ GateRunner = Callable[..., "CheckResult"]
 def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
     """A function that runs the gate and returns a :class:`rlcheck.check.CheckResult`.
 
-    Arguments default to the rlcheck settings: ``net``, ``actor_net``, ``critic_net``,
-    ``algos``, ``seeds``, ``probes``, ``hidden``; ``cells`` runs only the given (algo, probe) cells.
+    Arguments default to the rlcheck settings (``net``, ``actor_net``, ``critic_net``, ``algos``,
+    ``seeds``, ``probes``, ``hidden``, ``max_seeds``, ``slower_budget``, ...); ``cells`` runs only
+    the given (algo, probe) cells, judged at the error levels of the whole gate.
     A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
     """
     from rlcheck.cache import cache_from_env
     from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
     from rlcheck.errors import UsageError
     from rlcheck.nets import DEFAULT_HIDDEN
-    from rlcheck.options import parse_hidden, parse_seeds
+    from rlcheck.options import parse_hidden, parse_seeds, parse_slower_budget
     from rlcheck.shapes import ACTOR_OUTPUTS
     from rlcheck.workers import WorkerDied
 
@@ -152,6 +236,8 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         seeds: str | None = None,
         probes: str | None = None,
         hidden: str | None = None,
+        max_seeds: str | None = None,
+        slower_budget: str | None = None,
         cells: Sequence[Cell] | None = None,
     ) -> CheckResult:
         try:
@@ -177,13 +263,18 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 refuse_frozen=_flag(pytestconfig, "refuse_frozen"),
                 probes=chosen_probes,
                 seeds=parse_seeds(seeds or setting(pytestconfig, "seeds") or "5"),
+                max_seeds=_number(max_seeds or setting(pytestconfig, "max_seeds"), int, "max_seeds"),
+                slower_budget=parse_slower_budget(
+                    _number(slower_budget or setting(pytestconfig, "slower_budget"), float, "slower_budget") or 3.0
+                ),
                 hidden=hidden_sizes,
             )
             if cells is not None:
                 served = tuple(c for c in cells if c.algo in algo_names)
                 if not served:
                     pytest.skip("; ".join(line for line in detected if "skipped" in line))
-                config = dataclasses.replace(config, cells=served)
+                # One test per cell, the error rate still spread over the whole gate's cells.
+                config = dataclasses.replace(config, cells=served, family=len(config.cells))
             return run_check(config, under_test, cache=cache_from_env(), strict=_flag(pytestconfig, "strict"))
         except UsageError as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)

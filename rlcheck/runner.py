@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import train_and_diagnose
@@ -62,33 +62,65 @@ def load_log(path: Path) -> dict[RunSpec, RunResult]:
 
 
 class ProgressPrinter:
-    """One line per finished run on stderr, with an estimate of the time left.
+    """Progress of a study on stderr: a tqdm bar on a terminal; elsewhere (CI logs, pipes) a
+    line at every tenth of the runs, so a log of 120 runs gets about ten lines.
 
     It counts runs itself, so one printer serves several rounds of :func:`run_all`. The
-    estimate rests on the runs trained here: runs reused from the cache arrive at once and
-    say nothing about how long training takes."""
+    estimate of the time left rests on the runs trained here: runs reused from the cache
+    arrive at once and say nothing about how long training takes (tqdm's own estimate would
+    count them, so the bar shows this one instead)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, bar: bool | None = None) -> None:
         self.stream = stream  # None: whatever sys.stderr is at print time
+        self.bar = bar
         self.start = time.perf_counter()
         self.done = 0
         self.reused = 0
+        self._tqdm: Any = None
+
+    def _out(self) -> TextIO:
+        return self.stream or sys.stderr
 
     def __call__(self, result: RunResult, finished: int, total: int) -> None:
+        before = self.done
         self.done += 1
         self.reused += result.reused
         remaining = total - finished
         trained = self.done - self.reused
         eta = f"{(time.perf_counter() - self.start) / trained * remaining:4.0f} s" if trained else "   ? s"
         spec = result.spec
+        if self.bar if self.bar is not None else self._out().isatty():
+            self._show_bar(spec, eta, self.done + remaining)
+            return
+        grand_total = self.done + remaining
+        if remaining and self.done > 1 and (10 * before) // grand_total == (10 * self.done) // grand_total:
+            return  # not a new tenth: keep CI logs short
         together = f"{result.batched_with} seed{'s' if result.batched_with > 1 else ''} together"
         how = "reused from the cache" if result.reused else f"{result.wall_time_s:5.1f} s for {together}"
         print(
-            f"[{self.done:>3}/{self.done + remaining}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
+            f"[{self.done:>3}/{grand_total}] {spec.algo} {spec.net:<12} seed {spec.seed:<5} "
             f"final {result.final_return:7.2f}  ({how})  eta {eta}",
-            file=self.stream or sys.stderr,
+            file=self._out(),
             flush=True,
         )
+
+    def _show_bar(self, spec: RunSpec, eta: str, total: int) -> None:
+        from tqdm import tqdm
+
+        if self._tqdm is None:
+            self._tqdm = tqdm(
+                total=total,
+                file=self._out(),
+                unit="run",
+                dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}{postfix}]",
+            )
+        self._tqdm.total = total  # a round of extra seeds makes the study longer
+        self._tqdm.set_postfix_str(f"eta {eta.strip()}, last: {spec.algo} {spec.net} seed {spec.seed}", refresh=False)
+        self._tqdm.update(1)
+        if self.done >= total:
+            self._tqdm.close()
+            self._tqdm = None
 
 
 def run_all(

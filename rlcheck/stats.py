@@ -1,21 +1,30 @@
-"""Statistics for comparing a candidate network with a baseline across seeds.
+"""How rlcheck decides, from per-seed results, whether a candidate network learns like a baseline.
 
-Every test comes from ``scipy.stats``; only the glue (effect size, the power of Welch's
-test from the noncentral t, and the verdict rules) is written here.
+Every comparison is of one (algorithm, environment) cell: a score per seed (the mean of the
+evaluations over the last third of training; a critic error is negated so that higher is
+always better), a mean jump between consecutive evaluations per seed, and a ``tolerance``
+(:func:`return_tolerance`, :func:`value_tolerance`): a difference smaller than it does not
+matter. Three outcomes, each from a one-sided confidence bound (Welch's t, unequal variances):
 
-The verdict rules, with ``margin`` = 10% of the return an agent can gain by learning
-(see :func:`practical_margin`) and significance level ``alpha``:
+* ``underperforms`` (a fail): the lower bound of the drop (baseline mean - candidate mean)
+  exceeds the tolerance.
+* ``unreliable`` (a fail): the lower bound of the excess spread across seeds (the mean
+  absolute deviation from the group's median, candidate minus baseline) or of the excess mean
+  jump exceeds the tolerance; or more of the candidate's seeds collapsed than the baseline's
+  (a seed *collapses* when its score falls :data:`COLLAPSE_TOLERANCES` tolerances below the
+  baseline's median; one-sided Fisher exact test).
+* ``ok``: the upper bounds of the drop, of the excess spread and of the excess jump are all
+  below the tolerance, and no candidate seed collapsed.
+* ``inconclusive``: neither: more seeds may decide.
 
-* ``underperforms``: the candidate's mean score is lower (one-sided Welch p < alpha) AND
-  lower by at least ``margin``.
-* ``unreliable``: not lower on average, but significantly more erratic by at least
-  ``margin``: across seeds (Brown-Forsythe p < alpha and the standard deviation of the
-  scores larger by ``margin``) or from one evaluation to the next (one-sided Mann-Whitney
-  on the per-seed mean jump between evaluations, p < alpha, and the mean jump larger by
-  ``margin``).
-* ``inconclusive``: neither, but Welch's test had less than 80% power to detect a drop of
-  ``margin`` with these seeds; ``seeds_needed`` says how many per group would give 80%.
-* ``ok``: neither, and a drop of ``margin`` would have been detected.
+Error rates (:class:`Levels`). Each fail test is run at ``alpha / (comparisons x 4 tests x
+looks)`` (Bonferroni over every test of every cell of a run and over the planned looks at
+growing seeds), so a run calls *any* cell of a network whose true differences are all within
+the tolerances a fail with probability at most ``alpha``. Each ``ok`` bound is at
+``alpha / looks``: a cell whose true drop is a full tolerance or more is called ``ok`` with
+probability at most ``alpha``. Both rest on Welch's normal approximation of a mean over seeds
+(and on nothing for the Fisher test); benchmarks/validity.py measures the rates on real
+networks and held-out seeds.
 """
 
 from __future__ import annotations
@@ -32,49 +41,111 @@ from scipy import stats
 Verdict = Literal["underperforms", "unreliable", "inconclusive", "ok"]
 FLAGGED: tuple[Verdict, ...] = ("underperforms", "unreliable")
 
-MARGIN_FRACTION = 0.10
+RETURN_TOLERANCE = 0.10  # of the return learning can gain over an untrained policy
+VALUE_TOLERANCE_OF_BASELINE = 0.5  # a critic error up to 1.5x the baseline's ...
+VALUE_TOLERANCE_OF_Q = 0.05  # ... plus 5% of the true Q's scale
+COLLAPSE_TOLERANCES = 5.0  # a seed this many tolerances below the baseline's median has collapsed
+FAIL_TESTS = 4  # drop, spread, jumps, collapses
 TARGET_POWER = 0.80
 MAX_SEEDS_NEEDED = 1000
+
+
+@dataclass(frozen=True)
+class Levels:
+    """One-sided error levels of a run's tests (see the module docstring)."""
+
+    alpha: float
+    comparisons: int
+    looks: int
+
+    @property
+    def fail(self) -> float:
+        return self.alpha / (self.comparisons * FAIL_TESTS * self.looks)
+
+    @property
+    def ok(self) -> float:
+        return self.alpha / self.looks
 
 
 @dataclass(frozen=True)
 class Group:
     """One configuration's per-seed results."""
 
-    scores: np.ndarray  # a return per seed (rlcheck uses the mean over the last third)
+    scores: np.ndarray  # a score per seed, higher is better
     instabilities: np.ndarray  # mean |change| between consecutive evaluations, per seed
+    seeds: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, scores: Sequence[float], instabilities: Sequence[float]) -> Group:
-        return cls(np.asarray(scores, dtype=float), np.asarray(instabilities, dtype=float))
+    def of(cls, scores: Sequence[float], instabilities: Sequence[float], seeds: Sequence[int] = ()) -> Group:
+        return cls(np.asarray(scores, dtype=float), np.asarray(instabilities, dtype=float), tuple(seeds))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A difference of means (candidate worse = positive), its one-sided bounds, and the p-value
+    of "the true difference is at most the tolerance"."""
+
+    estimate: float
+    low: float  # lower bound at 1 - Levels.fail
+    high: float  # upper bound at 1 - Levels.ok
+    p: float
+
+    @classmethod
+    def welch(cls, worse: np.ndarray, better: np.ndarray, tolerance: float, levels: Levels) -> Bound:
+        """``mean(worse) - mean(better)``: how much larger ``worse`` is, with Welch's t."""
+        estimate = float(worse.mean() - better.mean())
+        v1, v2 = worse.var(ddof=1) / worse.size, better.var(ddof=1) / better.size
+        se = math.sqrt(v1 + v2)
+        if se == 0.0:  # no spread at all: the estimate is exact
+            return cls(estimate, estimate, estimate, 0.0 if estimate > tolerance else 1.0)
+        df = (v1 + v2) ** 2 / (v1**2 / (worse.size - 1) + v2**2 / (better.size - 1))
+        low = estimate - float(stats.t.ppf(1.0 - levels.fail, df)) * se
+        high = estimate + float(stats.t.ppf(1.0 - levels.ok, df)) * se
+        return cls(estimate, low, high, float(stats.t.sf((estimate - tolerance) / se, df)))
 
 
 @dataclass(frozen=True)
 class Comparison:
     n_baseline: int
     n_candidate: int
-    alpha: float
-    margin: float
+    tolerance: float
+    fail_level: float  # one-sided level of each fail test
+    ok_level: float  # one-sided level of each ok bound
     baseline_mean: float
     candidate_mean: float
-    mean_difference: float  # candidate - baseline
-    ci95_low: float  # bootstrap 95% CI of the mean difference
+    drop: float  # baseline mean - candidate mean
+    drop_low: float
+    drop_high: float
+    drop_p: float  # H0: drop <= tolerance
+    baseline_spread: float  # mean |score - median| over seeds
+    candidate_spread: float
+    spread_low: float
+    spread_high: float
+    spread_p: float
+    baseline_instability: float  # mean jump between evaluations
+    candidate_instability: float
+    jump_low: float
+    jump_high: float
+    jump_p: float
+    collapse_below: float  # a seed scoring below this has collapsed
+    collapsed_seeds: tuple[int, ...]  # the candidate's
+    baseline_collapsed: int
+    collapse_p: float  # one-sided Fisher exact: the candidate's seeds collapse more often
+    seeds_needed: int | None  # per group, for 80% chance of an ok bound if the drop seen so far is the true one
+    verdict: Verdict
+    reason: str
+    # Also reported, deciding nothing:
+    ci95_low: float  # bootstrap 95% CI of the mean difference (candidate - baseline)
     ci95_high: float
     effect_size: float  # Hedges' g (candidate - baseline), bias-corrected
     baseline_iqm: float
     candidate_iqm: float
-    welch_p: float  # H1: candidate mean < baseline mean
-    mannwhitney_p: float  # H1: candidate scores stochastically smaller
-    spread_p: float  # Brown-Forsythe (Levene, median-centred), two-sided
-    instability_p: float  # Mann-Whitney, H1: candidate jumps more between evaluations
     baseline_sd: float
     candidate_sd: float
-    baseline_instability: float
-    candidate_instability: float
-    power: float  # of the Welch test, against a true drop of `margin`
-    seeds_needed: int | None  # per group, for 80% power; None if over MAX_SEEDS_NEEDED
-    verdict: Verdict
-    reason: str
+
+    @property
+    def mean_difference(self) -> float:
+        return -self.drop
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -83,17 +154,26 @@ class Comparison:
 def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 
-def practical_margin(initial_return: float, best_return: float, fraction: float = MARGIN_FRACTION) -> float:
-    """A practically large gap: `fraction` of what learning can gain over an untrained policy.
+def return_tolerance(initial_return: float, best_return: float, fraction: float = RETURN_TOLERANCE) -> float:
+    """`fraction` of what learning can gain over an untrained policy.
 
     ``best_return`` is the environment's optimal return where known (RandomEnv: 30), else
     the baseline's best evaluation; ``initial_return`` is the baseline's mean return before
     training. Depending only on the baseline keeps the bar fixed however bad a candidate is.
     """
     return max(fraction * abs(best_return - initial_return), 1e-9)
+
+
+def value_tolerance(baseline_error: float, q_scale: float) -> float:
+    """A critic error worse than the baseline's by more than half of it, plus 5% of the size
+    of the true Q values (mean |Q| over the probe's state-actions), matters: a critic at 0.09
+    on a Q of 1 where the baseline reaches 0.003 is not ``ok``."""
+    return max(VALUE_TOLERANCE_OF_BASELINE * baseline_error + VALUE_TOLERANCE_OF_Q * q_scale, 1e-9)
 
 
 def iqm(x: np.ndarray) -> float:
@@ -110,53 +190,55 @@ def hedges_g(candidate: np.ndarray, baseline: np.ndarray) -> float:
     return float(diff / pooled * (1.0 - 3.0 / (4.0 * (n1 + n2) - 9.0)))
 
 
-def welch_less_p(candidate: np.ndarray, baseline: np.ndarray) -> float:
-    """One-sided Welch t-test p-value for mean(candidate) < mean(baseline)."""
-    if candidate.std() == 0.0 and baseline.std() == 0.0:  # scipy returns NaN here
-        return 0.0 if candidate.mean() < baseline.mean() else 1.0
-    return float(stats.ttest_ind(candidate, baseline, equal_var=False, alternative="less").pvalue)
-
-
-def welch_power(sd_candidate: float, sd_baseline: float, n: int | tuple[int, int], drop: float, alpha: float) -> float:
-    """Power of the one-sided Welch test to detect a true drop of `drop` (noncentral t)."""
-    n1, n2 = (n, n) if isinstance(n, int) else n
-    v1, v2 = sd_candidate**2 / n1, sd_baseline**2 / n2
+def ok_power(sd_candidate: float, sd_baseline: float, n: int, room: float, level: float) -> float:
+    """Chance that the upper bound of the drop falls below the tolerance when the true drop is
+    `room` below it (noncentral t with Welch's degrees of freedom)."""
+    v1, v2 = sd_candidate**2 / n, sd_baseline**2 / n
     se = math.sqrt(v1 + v2)
     if se == 0.0:
         return 1.0
-    df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-    critical = stats.t.ppf(1.0 - alpha, df)
-    return float(stats.nct.sf(critical, df, drop / se))
+    df = (v1 + v2) ** 2 / (v1**2 / (n - 1) + v2**2 / (n - 1))
+    return float(stats.nct.sf(stats.t.ppf(1.0 - level, df), df, room / se))
 
 
-def seeds_needed(sd_candidate: float, sd_baseline: float, drop: float, alpha: float) -> int | None:
-    """Seeds per group for the Welch test to reach TARGET_POWER against a drop of `drop`."""
+def seeds_needed(sd_candidate: float, sd_baseline: float, room: float, level: float) -> int | None:
+    """Seeds per group for an 80% chance of an ``ok`` bound if the true drop is `room` below the
+    tolerance (rlcheck uses the drop seen so far, or 0 if the candidate scored higher)."""
+    if room <= 0:
+        return None
     for n in range(2, MAX_SEEDS_NEEDED + 1):
-        if welch_power(sd_candidate, sd_baseline, n, drop, alpha) >= TARGET_POWER:
+        if ok_power(sd_candidate, sd_baseline, n, room, level) >= TARGET_POWER:
             return n
     return None
 
 
-def _finite_or(value: float, default: float) -> float:
-    return value if math.isfinite(value) else default
+def percent_confidence(level: float) -> str:
+    """1 - level as a percentage with the digits that tell it from 100%: 98.8%, 99.974%."""
+    digits = max(1, -math.floor(math.log10(level)) - 1)
+    return f"{100 * (1 - level):.{digits}f}%"
 
 
-def compare(baseline: Group, candidate: Group, margin: float, alpha: float = 0.05) -> Comparison:
+def _spread(x: np.ndarray) -> np.ndarray:
+    return np.abs(x - np.median(x))
+
+
+def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels) -> Comparison:
     """Compare a candidate with a baseline and reach one verdict (see the module docstring)."""
     b, c = baseline.scores, candidate.scores
     if b.size < 2 or c.size < 2:
         raise ValueError("a comparison needs at least 2 seeds per group")
+    drop = Bound.welch(b, c, tolerance, levels)
+    spread = Bound.welch(_spread(c), _spread(b), tolerance, levels)
+    jump = Bound.welch(candidate.instabilities, baseline.instabilities, tolerance, levels)
+    collapse_below = float(np.median(b)) - COLLAPSE_TOLERANCES * tolerance
+    collapsed = c < collapse_below
+    seeds = candidate.seeds or tuple(range(c.size))
+    collapsed_seeds = tuple(s for s, down in zip(seeds, collapsed, strict=True) if down)
+    baseline_collapsed = int((b < collapse_below).sum())
+    table = [[len(collapsed_seeds), c.size - len(collapsed_seeds)], [baseline_collapsed, b.size - baseline_collapsed]]
+    collapse_p = float(stats.fisher_exact(table, alternative="greater").pvalue)
     with warnings.catch_warnings():
-        # Degenerate samples (e.g. every seed at exactly 30.0) make scipy warn and give NaN;
-        # each NaN below is replaced by the value that "no evidence" means.
-        warnings.simplefilter("ignore")
-        welch_p = welch_less_p(c, b)
-        mannwhitney_p = float(stats.mannwhitneyu(c, b, alternative="less").pvalue)
-        spread_p = _finite_or(float(stats.levene(c, b, center="median").pvalue), 1.0)
-        instability_p = _finite_or(
-            float(stats.mannwhitneyu(candidate.instabilities, baseline.instabilities, alternative="greater").pvalue),
-            1.0,
-        )
+        warnings.simplefilter("ignore")  # degenerate samples (every seed at 30.0): scipy warns, the CI is NaN
         boot = stats.bootstrap(
             (c, b),
             lambda x, y, axis: x.mean(axis=axis) - y.mean(axis=axis),
@@ -165,58 +247,97 @@ def compare(baseline: Group, candidate: Group, margin: float, alpha: float = 0.0
             rng=np.random.default_rng(0),
         )
     sd_b, sd_c = float(b.std(ddof=1)), float(c.std(ddof=1))
-    inst_b, inst_c = float(baseline.instabilities.mean()), float(candidate.instabilities.mean())
-    gap = float(b.mean() - c.mean())
-    power = welch_power(sd_c, sd_b, (c.size, b.size), margin, alpha)
-    needed = seeds_needed(sd_c, sd_b, margin, alpha)
+    needed = seeds_needed(sd_c, sd_b, tolerance - max(drop.estimate, 0.0), levels.ok)
+    confidence = percent_confidence(levels.fail)
 
     verdict: Verdict
-    if welch_p < alpha and gap >= margin:
+    if drop.p < levels.fail:
         verdict = "underperforms"
-        reason = f"mean score {gap:.2f} below the baseline (margin {margin:.2f}), Welch p={welch_p:.2g}"
-    elif spread_p < alpha and sd_c - sd_b >= margin:
+        reason = (
+            f"mean score {drop.estimate:.3g} below the baseline's; a drop of at least {drop.low:.3g} "
+            f"at {confidence} confidence, beyond the tolerance {tolerance:.3g}"
+        )
+    elif spread.p < levels.fail:
         verdict = "unreliable"
         reason = (
-            f"scores spread across seeds: sd {sd_c:.2f} vs {sd_b:.2f} (margin {margin:.2f}), "
-            f"Brown-Forsythe p={spread_p:.2g}"
+            f"scores spread across seeds: mean deviation {_spread(c).mean():.3g} vs {_spread(b).mean():.3g}; "
+            f"at least {spread.low:.3g} more at {confidence} confidence, beyond the tolerance {tolerance:.3g}"
         )
-    elif instability_p < alpha and inst_c - inst_b >= margin:
+    elif jump.p < levels.fail:
         verdict = "unreliable"
         reason = (
-            f"returns jump between evaluations: mean jump {inst_c:.2f} vs {inst_b:.2f} "
-            f"(margin {margin:.2f}), Mann-Whitney p={instability_p:.2g}"
+            f"returns jump between evaluations: mean jump {candidate.instabilities.mean():.3g} vs "
+            f"{baseline.instabilities.mean():.3g}; at least {jump.low:.3g} more at {confidence} confidence, "
+            f"beyond the tolerance {tolerance:.3g}"
         )
-    elif power < TARGET_POWER:
-        verdict = "inconclusive"
-        more = f"about {needed} seeds per group would" if needed else "far more seeds would be needed to"
-        reason = f"{c.size} vs {b.size} seeds had {power:.0%} power to see a drop of {margin:.2f}; {more} decide"
-    else:
+    elif collapse_p < levels.fail:
+        verdict = "unreliable"
+        reason = (
+            f"{len(collapsed_seeds)} of {c.size} seeds collapsed (score below {collapse_below:.3g}) against "
+            f"{baseline_collapsed} of {b.size} of the baseline's, Fisher p={collapse_p:.2g}"
+        )
+    elif max(drop.high, spread.high, jump.high) < tolerance and not collapsed_seeds:
         verdict = "ok"
-        reason = f"no drop of {margin:.2f} or more (power {power:.0%}), no excess spread or instability"
+        ruled_out = f"a drop larger than {drop.high:.3g}" if drop.high > 0 else "any drop"
+        reason = (
+            f"{ruled_out} is ruled out at {percent_confidence(levels.ok)} confidence (tolerance {tolerance:.3g}), "
+            "and so are excess spread and jumping"
+        )
+    else:
+        verdict = "inconclusive"
+        open_questions = []
+        if drop.high >= tolerance:
+            open_questions.append(f"a drop up to {drop.high:.3g} is not ruled out (tolerance {tolerance:.3g})")
+        if spread.high >= tolerance:
+            open_questions.append(f"excess spread up to {spread.high:.3g} is not ruled out")
+        if jump.high >= tolerance:
+            open_questions.append(f"excess jumping up to {jump.high:.3g} is not ruled out")
+        if collapsed_seeds:
+            open_questions.append(
+                f"seed{'s' if len(collapsed_seeds) > 1 else ''} {', '.join(map(str, collapsed_seeds))} collapsed "
+                f"(score below {collapse_below:.3g}; baseline: {baseline_collapsed} of {b.size})"
+            )
+        more = (
+            f"if the drop seen is the true one, about {needed} seeds per group would likely"
+            if needed
+            else "far more seeds would be needed to"
+        )
+        reason = f"{c.size} vs {b.size} seeds: " + "; ".join(open_questions) + f"; {more} decide"
 
     return Comparison(
         n_baseline=b.size,
         n_candidate=c.size,
-        alpha=alpha,
-        margin=margin,
+        tolerance=tolerance,
+        fail_level=levels.fail,
+        ok_level=levels.ok,
         baseline_mean=float(b.mean()),
         candidate_mean=float(c.mean()),
-        mean_difference=-gap,
+        drop=drop.estimate,
+        drop_low=drop.low,
+        drop_high=drop.high,
+        drop_p=drop.p,
+        baseline_spread=float(_spread(b).mean()),
+        candidate_spread=float(_spread(c).mean()),
+        spread_low=spread.low,
+        spread_high=spread.high,
+        spread_p=spread.p,
+        baseline_instability=float(baseline.instabilities.mean()),
+        candidate_instability=float(candidate.instabilities.mean()),
+        jump_low=jump.low,
+        jump_high=jump.high,
+        jump_p=jump.p,
+        collapse_below=collapse_below,
+        collapsed_seeds=collapsed_seeds,
+        baseline_collapsed=baseline_collapsed,
+        collapse_p=collapse_p,
+        seeds_needed=needed,
+        verdict=verdict,
+        reason=reason,
         ci95_low=float(boot.confidence_interval.low),
         ci95_high=float(boot.confidence_interval.high),
         effect_size=hedges_g(c, b),
         baseline_iqm=iqm(b),
         candidate_iqm=iqm(c),
-        welch_p=welch_p,
-        mannwhitney_p=mannwhitney_p,
-        spread_p=spread_p,
-        instability_p=instability_p,
         baseline_sd=sd_b,
         candidate_sd=sd_c,
-        baseline_instability=inst_b,
-        candidate_instability=inst_c,
-        power=power,
-        seeds_needed=needed,
-        verdict=verdict,
-        reason=reason,
     )

@@ -1,8 +1,17 @@
 """The multi-seed study: every (algo, net) on several seeds, each net compared with a baseline.
 
-Seeds are added while a verdict is inconclusive (up to ``max_seeds``). Looking at the
-data more than once inflates false alarms, so each look tests at ``alpha / looks``
-(Bonferroni over the planned looks), which keeps the overall error rate at ``alpha``.
+Each (cell, candidate) pairing ends in one outcome (:data:`Outcome`):
+
+* ``pass``: the comparison is ``ok`` (rlcheck.stats: every drop beyond the tolerance is ruled out);
+* ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level;
+* ``slower``: it underperformed at the cell's budget while still improving on (nearly) every
+  seed, and trained on (that cell alone, to ``slower_budget`` times the budget) it is ``ok``
+  against the baseline at the budget;
+* ``undecided``: neither, even with ``max_seeds`` seeds.
+
+Seeds are added while a comparison is ``inconclusive`` (up to ``max_seeds``). Every look at
+the data, and the longer training of a slower net, is one of the planned looks over which
+rlcheck.stats.Levels spreads the error rate.
 """
 
 from __future__ import annotations
@@ -21,16 +30,21 @@ import numpy as np
 from rlcheck.algos import Agent
 from rlcheck.cache import RunCache
 from rlcheck.diagnose import Diagnosis, diagnose_run
-from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
 from rlcheck.gradients import check_gradients
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
 from rlcheck.runner import ProgressCallback, kept_workers, run_all
 from rlcheck.seedstack import SeedStack
-from rlcheck.stats import FLAGGED, Comparison, Group, compare, practical_margin
+from rlcheck.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
 from rlcheck.training import RunResult, RunSpec, build_agent, env_dims, make_env
 
 Metric = Literal["return", "value_error"]
+Outcome = Literal["pass", "slower", "undecided", "fail"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "slower", "undecided", "fail")
+# A net counts as still learning when its score rose over the last third of training on this
+# share of its seeds, by more than the tolerance on average.
+STILL_IMPROVING_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ class StudyConfig:
     nets: tuple[str, ...] = ("plain", "batchnorm")
     baseline: str = "plain"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_seeds: int = 15  # seeds per (cell, net) that an inconclusive verdict may grow to
+    max_seeds: int = 15  # seeds per (cell, net) that an inconclusive comparison may grow to
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
     device: str = "cpu"
     workers: int = 1
@@ -80,6 +94,12 @@ class StudyConfig:
     refuse_frozen: bool = False
     # How the actor net's output is read: rlcheck.shapes.ACTOR_OUTPUTS ("auto" detects it).
     actor_output: str = "auto"
+    # A candidate that underperforms at a cell's budget while still improving trains on, that
+    # cell alone, to this multiple of the budget: "slower" if it then matches the baseline. 1: never.
+    slower_budget: float = 3.0
+    # Comparisons the error rate is spread over (rlcheck.stats.Levels); None: this run's own
+    # (cells x candidates). A gate split into one run per cell gives the whole gate's count.
+    family: int | None = None
 
     @property
     def algos(self) -> tuple[str, ...]:
@@ -87,13 +107,15 @@ class StudyConfig:
 
     @property
     def looks(self) -> int:
-        return math.ceil(self.max_seeds / len(self.seeds))
+        """Planned looks: one per round of seeds, and one for training a slower net on."""
+        return math.ceil(self.max_seeds / len(self.seeds)) + (1 if self.slower_budget > 1 else 0)
 
     @property
-    def alpha_per_look(self) -> float:
-        return self.alpha / self.looks
+    def levels(self) -> Levels:
+        comparisons = self.family or len(self.cells) * max(len(self.nets) - 1, 1)
+        return Levels(self.alpha, comparisons, self.looks)
 
-    def spec(self, cell: Cell, net: str, seed: int) -> RunSpec:
+    def spec(self, cell: Cell, net: str, seed: int, steps: int | None = None) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
         if actor is not None:
             actor = dict(self.algo_actors).get(cell.algo, actor)
@@ -106,7 +128,7 @@ class StudyConfig:
             net=net,
             seed=seed,
             env_id=cell.env_id,
-            steps=cell.steps,
+            steps=steps or cell.steps,
             warmup=cell.warmup,
             eval_every=cell.eval_every,
             eval_episodes=cell.eval_episodes,
@@ -126,11 +148,36 @@ class CellComparison:
     cell: Cell
     baseline: str
     candidate: str
-    stats: Comparison
+    stats: Comparison  # at the cell's budget
+    # A net still improving when it underperformed, trained on to `extended_steps`:
+    extended: Comparison | None = None
+    extended_steps: int | None = None
+    caught_up_at: int | None = None  # the step from which its mean stays within the tolerance of the baseline's score
 
     @property
     def algo(self) -> str:
         return self.cell.algo
+
+    @property
+    def decisive(self) -> Comparison:
+        return self.extended if self.extended is not None else self.stats
+
+    @property
+    def outcome(self) -> Outcome:
+        verdict = self.decisive.verdict
+        if verdict == "ok":
+            return "slower" if self.extended is not None else "pass"
+        return "fail" if verdict in FLAGGED else "undecided"
+
+    @property
+    def reason(self) -> str:
+        if self.extended is None:
+            return self.stats.reason
+        trained = f"trained on to {self.extended_steps} steps ({self.cell.steps} is the budget)"
+        if self.outcome == "slower":
+            when = f", within the tolerance of its score from step {self.caught_up_at} on" if self.caught_up_at else ""
+            return f"{trained}, it matches the baseline{when}: {self.extended.reason}"
+        return f"at the budget: {self.stats.reason}; {trained}: {self.extended.reason}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,10 +187,13 @@ class CellComparison:
             "baseline": self.baseline,
             "candidate": self.candidate,
             "n_seeds": self.stats.n_candidate,
-            "p_value": self.stats.welch_p,
-            "verdict": self.stats.verdict,
-            "reason": self.stats.reason,
+            "outcome": self.outcome,
+            "verdict": self.decisive.verdict,
+            "reason": self.reason,
             **self.stats.to_dict(),
+            "extended": None
+            if self.extended is None
+            else {"steps": self.extended_steps, "caught_up_at": self.caught_up_at, **self.extended.to_dict()},
         }
 
 
@@ -153,16 +203,18 @@ class StudyResult:
     runs: list[RunResult]
     comparisons: list[CellComparison]
     versions: dict[str, str] = field(default_factory=lambda: versions())
-    # "algo/net" -> (the run diagnosed, its diagnosis), for flagged nets (see `diagnose_failures`)
+    # "algo/net" -> (the run diagnosed, its diagnosis), for failed nets (see `diagnose_failures`)
     diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
+    # Runs of slower nets trained past their cell's budget
+    extended_runs: list[RunResult] = field(default_factory=list)
 
     def diagnose_failures(self) -> None:
-        """Say why: for each flagged (algo, net), the mechanisms (rlcheck.diagnose) measured on its
-        first seed trained on the first flagged cell -- as it was trained for the study, or, where
+        """Say why: for each failed (algo, net), the mechanisms (rlcheck.diagnose) measured on its
+        first seed trained on the first failed cell -- as it was trained for the study, or, where
         that measurement was not kept (a run resumed from a log), trained again."""
         for comparison in self.comparisons:
             key = f"{comparison.algo}/{comparison.candidate}"
-            if comparison.stats.verdict in FLAGGED and key not in self.diagnoses:
+            if comparison.outcome == "fail" and key not in self.diagnoses:
                 spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
                 measured = next((r.diagnosis for r in self.runs if r.spec == spec and r.diagnosis is not None), None)
                 self.diagnoses[key] = (spec, measured or diagnose_run(spec))
@@ -180,20 +232,30 @@ class StudyResult:
         return [r for r in self.runs if _in_cell(r, cell) and r.spec.net == net]
 
     def still_learning(self, comparison: CellComparison) -> str:
-        """A note for a net that is not broken but slow: flagged ``underperforms`` because it was
-        still improving when the budget ran out, on (nearly) every seed -- what a net smaller or
+        """A note for a net that failed or stayed undecided below the baseline while still
+        improving when its training stopped, on (nearly) every seed -- what a net smaller or
         shallower than the baseline does. Empty otherwise: an erratic net's ups and downs are no trend."""
-        s = comparison.stats
-        starts, ends = self.last_third(comparison.cell, comparison.candidate)
-        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
-        if s.verdict != "underperforms" or improving < 0.8 * len(starts) or fmean(ends) - fmean(starts) <= s.margin:
+        s = comparison.decisive
+        runs = self.runs_of(comparison.cell, comparison.candidate)
+        if comparison.extended is not None:
+            runs = [
+                r
+                for r in self.extended_runs
+                if r.spec.net == comparison.candidate and _in_cell(r, comparison.cell, r.spec.steps)
+            ]
+        below = s.verdict == "underperforms" or (s.verdict == "inconclusive" and s.drop > s.tolerance)
+        if comparison.outcome not in ("fail", "undecided") or not below:
             return ""
+        starts, ends = last_third(runs, comparison.cell.metric)
+        if not still_improving(starts, ends, s.tolerance):
+            return ""
+        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
         what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
 
         def mean(values: list[float]) -> str:
             return f"{sign * fmean(values):.2f}"
 
-        base_starts, base_ends = self.last_third(comparison.cell, comparison.baseline)
+        base_starts, base_ends = last_third(self.runs_of(comparison.cell, comparison.baseline), comparison.cell.metric)
         baseline = comparison.baseline
         if ":" not in baseline:  # a built-in: its size is --hidden
             baseline += f", hidden {','.join(map(str, self.config.hidden))}"
@@ -206,35 +268,52 @@ class StudyResult:
             "(rlcheck_hidden under pytest)."
         )
 
-    def last_third(self, cell: Cell, net: str) -> tuple[list[float], list[float]]:
-        """Per seed, the net's measure (higher better: value errors negated) where the last
-        third of training starts, and at its end: how far it was still moving when it stopped."""
-        starts, ends = [], []
-        for run in self.runs_of(cell, net):
-            curve = _measures(run, cell.metric)[0]
-            first = next(i for i, step in enumerate(run.eval_steps) if step >= run.spec.steps * 2 / 3)
-            starts.append(curve[first])
-            ends.append(curve[-1])
-        return starts, ends
+    def seeds_used(self) -> dict[str, list[int]]:
+        """ "algo/env/net" -> the seeds its runs were trained with."""
+        return {
+            f"{c.algo}/{c.env_id}/{n}": [r.spec.seed for r in self.runs_of(c, n)]
+            for c in self.config.cells
+            for n in self.config.nets
+        }
 
     def to_dict(self) -> dict[str, Any]:
         config = self.config
         return {
-            "config": {**asdict(config), "looks": config.looks, "alpha_per_look": config.alpha_per_look},
-            "versions": self.versions,
-            "seeds": {
-                f"{c.algo}/{c.env_id}/{n}": [r.spec.seed for r in self.runs_of(c, n)]
-                for c in config.cells
-                for n in config.nets
+            "config": {
+                **asdict(config),
+                "looks": config.looks,
+                "fail_level": config.levels.fail,
+                "ok_level": config.levels.ok,
             },
+            "versions": self.versions,
+            "seeds": self.seeds_used(),
             "runs": [r.to_dict() for r in self.runs],
+            "extended_runs": [r.to_dict() for r in self.extended_runs],
             "comparisons": [c.to_dict() for c in self.comparisons],
             "diagnoses": {key: {"run": spec.to_dict(), **asdict(d)} for key, (spec, d) in self.diagnoses.items()},
         }
 
 
-def _in_cell(run: RunResult, cell: Cell) -> bool:
-    return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id
+def _in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
+    """Whether a run is of this cell, trained for its budget (or for `steps`)."""
+    return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
+
+
+def last_third(runs: list[RunResult], metric: Metric) -> tuple[list[float], list[float]]:
+    """Per seed, the measure (higher better: value errors negated) where the last third of
+    training starts, and at its end: how far it was still moving when it stopped."""
+    starts, ends = [], []
+    for run in runs:
+        curve = _measures(run, metric)[0]
+        first = next(i for i, step in enumerate(run.eval_steps) if step >= run.spec.steps * 2 / 3)
+        starts.append(curve[first])
+        ends.append(curve[-1])
+    return starts, ends
+
+
+def still_improving(starts: list[float], ends: list[float], tolerance: float) -> bool:
+    improving = sum(end > start for start, end in zip(starts, ends, strict=True))
+    return improving >= STILL_IMPROVING_SHARE * len(starts) and fmean(ends) - fmean(starts) > tolerance
 
 
 def processor() -> str:
@@ -333,26 +412,72 @@ def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float
     return (curve, *run.curve_measures(curve))
 
 
-def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
-    def group(net: str) -> tuple[Group, list[list[float]]]:
-        measured = [_measures(r, cell.metric) for r in results if _in_cell(r, cell) and r.spec.net == net]
-        return Group.of([m[1] for m in measured], [m[2] for m in measured]), [m[0] for m in measured]
-
-    base, base_curves = group(config.baseline)
-    initial = float(np.mean([curve[0] for curve in base_curves]))
+def tolerance_of(cell: Cell, baseline_runs: list[RunResult]) -> float:
+    """The cell's tolerance (rlcheck.stats), from the baseline's runs alone."""
+    curves = [_measures(r, cell.metric)[0] for r in baseline_runs]
     if cell.metric == "value_error":
-        best = 0.0  # a perfect critic
-    else:
-        optimum = next(r.optimal_return for r in results if _in_cell(r, cell))
-        best = optimum if optimum is not None else float(np.max(np.mean(base_curves, axis=0)))
-    margin = practical_margin(initial, best)
-    comparisons = []
-    for net in config.nets:
-        if net != config.baseline:
-            candidate, _ = group(net)
-            stats = compare(base, candidate, margin, config.alpha_per_look)
-            comparisons.append(CellComparison(cell, config.baseline, net, stats))
-    return comparisons
+        with make_env(cell.env_id) as env:
+            scale = q_scale(env) or 1.0
+        return value_tolerance(-fmean(_measures(r, cell.metric)[1] for r in baseline_runs), scale)
+    initial = fmean(curve[0] for curve in curves)
+    optimum = baseline_runs[0].optimal_return
+    best = optimum if optimum is not None else float(np.max(np.mean(curves, axis=0)))
+    return return_tolerance(initial, best)
+
+
+def _group(runs: list[RunResult], metric: Metric) -> Group:
+    measured = [_measures(r, metric) for r in runs]
+    return Group.of([m[1] for m in measured], [m[2] for m in measured], [r.spec.seed for r in runs])
+
+
+def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
+    def runs(net: str) -> list[RunResult]:
+        return [r for r in results if _in_cell(r, cell) and r.spec.net == net]
+
+    baseline = runs(config.baseline)
+    tolerance = tolerance_of(cell, baseline)
+    base = _group(baseline, cell.metric)
+    return [
+        CellComparison(
+            cell, config.baseline, net, compare(base, _group(runs(net), cell.metric), tolerance, config.levels)
+        )
+        for net in config.nets
+        if net != config.baseline
+    ]
+
+
+def _slower_candidates(
+    config: StudyConfig, results: list[RunResult], comparisons: list[CellComparison]
+) -> list[CellComparison]:
+    """Comparisons whose candidate scored below the baseline by more than the tolerance at the
+    budget (significantly or not yet) while still improving: training on decides them sooner
+    than more seeds at a budget too short for the net."""
+    if config.slower_budget <= 1:
+        return []
+    chosen = []
+    for c in comparisons:
+        below = c.stats.verdict == "underperforms" or (
+            c.stats.verdict == "inconclusive" and c.stats.drop > c.stats.tolerance
+        )
+        if not below or c.extended is not None:
+            continue
+        runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
+        if still_improving(*last_third(runs, c.cell.metric), c.stats.tolerance):
+            chosen.append(c)
+    return chosen
+
+
+def _caught_up_at(runs: list[RunResult], metric: Metric, target: float) -> int | None:
+    """The evaluation step from which the mean over seeds stays at `target` or above."""
+    mean_curve = np.mean([_measures(r, metric)[0] for r in runs], axis=0)
+    below = np.flatnonzero(mean_curve < target)
+    first = 0 if below.size == 0 else int(below[-1]) + 1
+    return int(runs[0].eval_steps[first]) if first < len(mean_curve) else None
+
+
+def _hard_failure(comparison: CellComparison, config: StudyConfig, results: list[RunResult]) -> bool:
+    """A failure that training on cannot turn into "slower"."""
+    return comparison.outcome == "fail" and not _slower_candidates(config, results, [comparison])
 
 
 def run_study(
@@ -362,12 +487,15 @@ def run_study(
     resume: bool = False,
     cache: RunCache | None = None,
 ) -> StudyResult:
-    """Run the study, growing the seeds of a cell while any of its verdicts is inconclusive."""
+    """Run the study, growing the seeds of a cell while any of its comparisons is inconclusive,
+    then training on the cells where a candidate underperformed while still improving."""
     check_config(config)
     seeds = {cell: list(config.seeds) for cell in config.cells}
     pending = list(config.cells)
     results: list[RunResult] = []
     comparisons: dict[Cell, list[CellComparison]] = {}
+    candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
+    extended_runs: list[RunResult] = []
     with kept_workers():  # one set of training processes for every round
         while pending:
             done = {r.spec for r in results}
@@ -378,21 +506,46 @@ def run_study(
                 for seed in seeds[cell]
                 if (spec := config.spec(cell, net, seed)) not in done
             ]
-            candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
             results += run_all(specs, config.workers, log_path, progress, resume, cache, diagnose=candidates)
             still_open = []
             for cell in pending:
                 comparisons[cell] = _compare_cell(config, results, cell)
-                undecided = any(c.stats.verdict == "inconclusive" for c in comparisons[cell])
+                undecided = any(
+                    c.stats.verdict == "inconclusive" and not _slower_candidates(config, results, [c])
+                    for c in comparisons[cell]
+                )
                 if undecided and len(seeds[cell]) < config.max_seeds:
                     start = max(seeds[cell]) + 1
                     extra = min(len(config.seeds), config.max_seeds - len(seeds[cell]))
                     seeds[cell] += list(range(start, start + extra))
                     still_open.append(cell)
             pending = still_open
-            if config.stop_when_flagged and any(c.stats.verdict in FLAGGED for cs in comparisons.values() for c in cs):
-                pending = []  # the verdicts still open stay "inconclusive", with the seeds they would need
+            if config.stop_when_flagged and any(
+                _hard_failure(c, config, results) for cs in comparisons.values() for c in cs
+            ):
+                pending = []  # the comparisons still open stay "inconclusive", with the seeds they would need
+        failed = config.stop_when_flagged and any(
+            _hard_failure(c, config, results) for cs in comparisons.values() for c in cs
+        )
+        slower = [] if failed else _slower_candidates(config, results, [c for cs in comparisons.values() for c in cs])
+        if slower:
+            specs = [
+                config.spec(c.cell, c.candidate, seed, steps=round(c.cell.steps * config.slower_budget))
+                for c in slower
+                for seed in sorted(r.spec.seed for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate)
+            ]
+            extended_runs = run_all(specs, config.workers, log_path, progress, resume, cache)
+            for c in slower:
+                steps = round(c.cell.steps * config.slower_budget)
+                longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]
+                baseline = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline]
+                base = _group(baseline, c.cell.metric)
+                c.extended = compare(base, _group(longer, c.cell.metric), c.stats.tolerance, config.levels)
+                c.extended_steps = steps
+                c.caught_up_at = _caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
     ordered = [
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]
-    return StudyResult(config, ordered, [c for cell in config.cells for c in comparisons[cell]])
+    return StudyResult(
+        config, ordered, [c for cell in config.cells for c in comparisons[cell]], extended_runs=extended_runs
+    )

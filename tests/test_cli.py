@@ -15,7 +15,7 @@ TINY = ["--algos", "td3", "--seeds", "2", "--max-seeds", "2", "--steps", "300", 
 def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     assert main([*TINY, "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "td3   batchnorm" in out and "verdict" in out
+    assert "td3   batchnorm" in out and "outcome" in out
     data = json.loads((tmp_path / "results.json").read_text())
     assert {(r["algo"], r["net"], r["seed"]) for r in data["runs"]} == {
         ("td3", n, s) for n in ("plain", "batchnorm") for s in (0, 1)
@@ -24,7 +24,7 @@ def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     (comparison,) = data["comparisons"]
     assert comparison["baseline"] == "plain" and comparison["candidate"] == "batchnorm"
     assert comparison["n_seeds"] == 2 and comparison["verdict"] in ("underperforms", "unreliable", "inconclusive", "ok")
-    assert 0 <= comparison["p_value"] <= 1
+    assert comparison["outcome"] in ("pass", "slower", "undecided", "fail") and 0 <= comparison["drop_p"] <= 1
     assert data["config"]["cells"][0]["steps"] == 300 and data["versions"]["torch"]
     assert data["schema_version"] == 1 and data["versions"]["processor"]  # bit-identity needs the same processor
     assert (tmp_path / "td3.png").stat().st_size > 1000
@@ -55,6 +55,9 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
         (["--seeds", "1"], "comparing nets needs at least 2 seeds per net"),
         (["--seeds", "1,2,x"], "not a count"),
         (["--seeds", "3,3"], "lists a seed twice"),
+        (["--seeds", "9-3"], "the range ends before it starts"),
+        (["--slower-budget", "0.5"], "--slower-budget 0.5: give a multiple of the budget of at least 1"),
+        (["--slower-budget", "nan"], "--slower-budget nan"),
         (["--steps", "100"], "leaves no training after the 250-step warm-up"),
         (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "--device"),
         (["--hidden", "64,-1"], "positive integer"),
@@ -107,9 +110,10 @@ def test_console_script_reports_usage_errors_without_a_traceback(tmp_path):
     assert proc.stderr.strip() == "rlcheck: error: --seeds 0: give a count of at least 1, e.g. --seeds 5"
 
 
-def test_parse_seeds_count_or_list():
+def test_parse_seeds_count_range_or_list():
     assert parse_seeds("5") == (0, 1, 2, 3, 4)
     assert parse_seeds("100,101,102") == (100, 101, 102)
+    assert parse_seeds("100-103") == (100, 101, 102, 103)
 
 
 def test_versions_fall_back_to_the_module_version_when_run_from_a_source_tree(monkeypatch):

@@ -86,6 +86,31 @@ def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
     project.runpytest_subprocess("--rlcheck-hidden", "32").assert_outcomes(passed=1)
 
 
+def test_seed_and_slower_settings_reach_the_check_and_one_cell_keeps_the_whole_gates_levels(project):
+    project.makepyfile(
+        test_mine="""
+        import rlcheck.check
+
+        rlcheck.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+
+        def test_settings(rlcheck_gate):
+            config = rlcheck_gate()
+            assert (config.max_seeds, config.slower_budget) == (4, 2.0)
+            whole = rlcheck_gate(probes="all", algos="td3,sac")
+            one = rlcheck_gate(probes="all", algos="td3,sac", cells=whole.cells[:1])
+            assert one.cells == whole.cells[:1] and one.levels == whole.levels and whole.levels.comparisons == 12
+        """
+    )
+    project.runpytest_subprocess("--rlcheck-max-seeds", "4", "--rlcheck-slower-budget", "2").assert_outcomes(passed=1)
+
+
+def test_a_nonsense_slower_budget_fails_in_one_line(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-slower-budget", "fast")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rlcheck: rlcheck_slower_budget 'fast' is not a float*"])
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:bn_net", "-n", "2")
     result.assert_outcomes(failed=1)
@@ -93,10 +118,26 @@ def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
     assert "CheckResult(" not in result.stdout.str()  # the finding, not a dump of the result object
 
 
-def test_shipped_gate_passes_a_plain_user_net_without_xdist(project):
-    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "-v")
+def test_shipped_gate_passes_a_plain_user_net_without_xdist_and_reports_its_cells(project, tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit = tmp_path / "junit.xml"
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "-v", f"--junitxml={junit}")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*test_network_learns_probe_like_plain_baseline?td3-action? PASSED*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_network_learns_probe_like_plain_baseline?td3-action? PASSED*",
+            "*- rlcheck gate -*",
+            "td3 ActionReward-v0 * pass * drop * (tolerance *, 3 seeds)",
+        ]
+    )
+    assert "PytestWarning" not in result.stdout.str()  # user_properties, not record_property (xunit2 warns)
+    properties = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
+    assert properties["rlcheck_cell"] == "td3 ActionReward-v0" and properties["rlcheck_outcome"] == "pass"
+    assert properties["rlcheck_seeds"] == "3" and float(properties["rlcheck_tolerance"]) > 0
+    assert "| td3 ActionReward-v0 | pass | 3 |" in summary.read_text()
 
 
 def test_the_shipped_gate_takes_a_td3_actor_setting_and_skips_sac_which_has_none_of_yours(project):

@@ -71,6 +71,29 @@ def test_progress_estimates_time_left_from_trained_runs_only(capsys):
     assert "s for 1 seed together" in second and not second.endswith("?")
 
 
+def test_progress_off_a_terminal_prints_a_line_per_tenth_of_the_runs(capsys):
+    (result,) = run_all(SPECS[:1])
+    printer = ProgressPrinter(bar=False)
+    for finished in range(1, 41):
+        printer(result, finished, 40)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("]")[0] for line in lines] == ["[  1/40", *(f"[{n:>3}/40" for n in range(4, 41, 4))]
+
+
+def test_progress_on_a_terminal_is_a_bar_with_the_estimate_from_trained_runs(capsys):
+    import io
+
+    (result,) = run_all(SPECS[:1])
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, bar=True)
+    printer(dataclasses.replace(result, reused=True), 1, 3)
+    printer(result, 2, 3)
+    printer(result, 3, 3)
+    shown = stream.getvalue()
+    assert "3/3 runs" in shown and "eta ? s" in shown and "last: td3 plain seed" in shown
+    assert printer._tqdm is None  # closed at the end
+
+
 def test_runs_that_differ_only_in_seed_share_a_job_and_jobs_are_split_to_feed_every_worker():
     specs = [RunSpec("td3", net, seed, steps=200) for net in ("plain", "batchnorm") for seed in range(5)]
     jobs = batch_jobs(specs, workers=1)
@@ -141,7 +164,9 @@ def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch)
 
     monkeypatch.setattr(rlcheck.study, "_compare_cell", inconclusive)
     cell = Cell("td3", steps=150, warmup=50, eval_every=50)
-    config = StudyConfig(cells=(cell,), nets=("plain", "layernorm"), seeds=(0, 1), max_seeds=4, workers=2, threads=1)
+    config = StudyConfig(
+        cells=(cell,), nets=("plain", "layernorm"), seeds=(0, 1), max_seeds=4, workers=2, threads=1, slower_budget=1
+    )
     study = run_study(config)
     assert sorted(r.spec.seed for r in study.runs_of(cell, "layernorm")) == [0, 1, 2, 3]  # two rounds...
     assert len(pools) == 1  # ...one set of processes

@@ -4,9 +4,23 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from rlcheck.stats import Group, compare, hedges_g, iqm, practical_margin, seeds_needed, welch_power
+from rlcheck.stats import (
+    Bound,
+    Group,
+    Levels,
+    compare,
+    hedges_g,
+    iqm,
+    ok_power,
+    percent_confidence,
+    return_tolerance,
+    seeds_needed,
+    value_tolerance,
+)
 
 RNG = np.random.default_rng(0)
+ONE_CELL = Levels(alpha=0.05, comparisons=1, looks=1)  # fail tests at 0.0125, ok bounds at 0.05
+GATE = Levels(alpha=0.05, comparisons=12, looks=4)
 
 
 def _group(scores, instabilities=None):
@@ -14,15 +28,20 @@ def _group(scores, instabilities=None):
     return Group.of(scores, instabilities if instabilities is not None else np.full(scores.size, 0.4))
 
 
-def test_p_values_match_scipy_references():
-    base, cand = RNG.normal(30, 1, 7), RNG.normal(27, 3, 6)
-    result = compare(_group(base), _group(cand), margin=1.0)
-    assert result.welch_p == pytest.approx(sps.ttest_ind(cand, base, equal_var=False, alternative="less").pvalue)
-    assert result.mannwhitney_p == pytest.approx(sps.mannwhitneyu(cand, base, alternative="less").pvalue)
-    assert result.spread_p == pytest.approx(sps.levene(cand, base, center="median").pvalue)
-    assert result.mean_difference == pytest.approx(cand.mean() - base.mean())
-    assert result.ci95_low < result.mean_difference < result.ci95_high
-    assert result.baseline_iqm == pytest.approx(sps.trim_mean(base, 0.25))
+def test_levels_spread_alpha_over_every_test_of_every_cell_and_look():
+    assert GATE.fail == pytest.approx(0.05 / (12 * 4 * 4)) and GATE.ok == pytest.approx(0.05 / 4)
+    assert percent_confidence(GATE.ok) == "98.8%" and percent_confidence(GATE.fail) == "99.974%"
+
+
+def test_welch_bounds_and_p_match_scipy():
+    worse, better, tolerance = RNG.normal(3, 2, 7), RNG.normal(0, 1, 6), 1.0
+    bound = Bound.welch(worse, better, tolerance, ONE_CELL)
+    shifted = sps.ttest_ind(worse - tolerance, better, equal_var=False, alternative="greater")
+    assert bound.p == pytest.approx(shifted.pvalue)
+    low = sps.ttest_ind(worse, better, equal_var=False).confidence_interval(1 - 2 * ONE_CELL.fail).low
+    high = sps.ttest_ind(worse, better, equal_var=False).confidence_interval(1 - 2 * ONE_CELL.ok).high
+    assert (bound.low, bound.high) == (pytest.approx(low), pytest.approx(high))
+    assert bound.estimate == pytest.approx(worse.mean() - better.mean())
 
 
 def test_hedges_g_and_iqm():
@@ -32,70 +51,121 @@ def test_hedges_g_and_iqm():
     assert iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 1.5, 2.5])) == pytest.approx(1.75)
 
 
-def test_welch_power_matches_a_simulation():
-    sd_c, sd_b, n, drop, alpha = 2.0, 1.0, 6, 2.0, 0.05
-    analytic = welch_power(sd_c, sd_b, n, drop, alpha)
+def test_tolerances():
+    assert return_tolerance(initial_return=0.0, best_return=30.0) == pytest.approx(3.0)
+    assert return_tolerance(initial_return=-1200.0, best_return=-200.0) == pytest.approx(100.0)
+    assert value_tolerance(baseline_error=0.003, q_scale=1.0) == pytest.approx(0.0515)
+    # The issue's case: 0.09 against the baseline's 0.003 on a Q of 1 is beyond the tolerance.
+    assert value_tolerance(0.003, 1.0) < 0.09 - 0.003
+
+
+def test_ok_power_matches_a_simulation_and_seeds_needed_is_the_smallest_n():
+    sd, n, room, level = 1.0, 6, 1.5, 0.05
     rng = np.random.default_rng(1)
-    c = rng.normal(-drop, sd_c, (4000, n))
-    b = rng.normal(0.0, sd_b, (4000, n))
-    simulated = np.mean(sps.ttest_ind(c, b, axis=1, equal_var=False, alternative="less").pvalue < alpha)
-    assert analytic == pytest.approx(simulated, abs=0.03)
+    b, c = rng.normal(0, sd, (4000, n)), rng.normal(0, sd, (4000, n))
+    tolerance = room  # true drop 0
+    highs = [Bound.welch(x, y, tolerance, Levels(level, 1, 1)).high for x, y in zip(b, c, strict=True)]
+    simulated = np.mean(np.asarray(highs) < tolerance)
+    assert ok_power(sd, sd, n, room, level) == pytest.approx(simulated, abs=0.03)
+    needed = seeds_needed(sd, sd, room, level)
+    assert needed is not None
+    assert ok_power(sd, sd, needed, room, level) >= 0.8 > ok_power(sd, sd, needed - 1, room, level)
+    assert seeds_needed(sd, sd, 0.0, level) is None  # a drop at the tolerance is never bounded below it
 
 
-def test_seeds_needed_is_the_smallest_n_with_80_percent_power():
-    n = seeds_needed(3.0, 3.0, 3.0, 0.05)
-    assert n is not None
-    assert welch_power(3.0, 3.0, n, 3.0, 0.05) >= 0.8 > welch_power(3.0, 3.0, n - 1, 3.0, 0.05)
+@pytest.mark.parametrize("n", [5, 10])
+def test_false_fail_rate_at_the_tolerance_is_the_fail_level(n):
+    """A true drop of exactly one tolerance is the worst case for a false fail: the drop test
+    fails at the fail level (Welch is exact for normal scores), never more often."""
+    rng = np.random.default_rng(n)
+    trials, tolerance = 4000, 1.0
+    base, cand = rng.normal(0, 1, (trials, n)), rng.normal(-tolerance, 2, (trials, n))
+    fails = sum(Bound.welch(b, c, tolerance, ONE_CELL).p < ONE_CELL.fail for b, c in zip(base, cand, strict=True))
+    expected = trials * ONE_CELL.fail  # 50
+    assert expected / 2 < fails < expected * 1.6
 
 
-def test_margin_is_a_tenth_of_what_learning_can_gain():
-    assert practical_margin(initial_return=0.0, best_return=30.0) == pytest.approx(3.0)
-    assert practical_margin(initial_return=-1200.0, best_return=-200.0) == pytest.approx(100.0)
+def test_a_broken_cell_is_almost_never_called_ok():
+    """A true drop of one tolerance gets an upper bound below the tolerance at most at the ok level."""
+    rng = np.random.default_rng(3)
+    trials = 4000
+    base, cand = rng.normal(0, 0.5, (trials, 10)), rng.normal(-1.0, 0.5, (trials, 10))
+    oks = sum(Bound.welch(b, c, 1.0, ONE_CELL).high < 1.0 for b, c in zip(base, cand, strict=True))
+    assert trials * ONE_CELL.ok / 2 < oks < trials * ONE_CELL.ok * 1.5
 
 
 def test_verdict_underperforms_on_a_large_significant_drop():
-    result = compare(_group([30, 29.9, 30, 29.8, 30]), _group([1, -2, 3, 0, 2]), margin=3.0)
-    assert result.verdict == "underperforms"
+    result = compare(_group([30, 29.9, 30, 29.8, 30]), _group([1, -2, 3, 0, 2]), 3.0, GATE)
+    assert result.verdict == "underperforms" and result.drop_low > 3.0
+    assert "a drop of at least" in result.reason and "99.974% confidence" in result.reason
 
 
-def test_verdict_ok_for_a_candidate_that_matches_the_baseline():
-    result = compare(_group(RNG.normal(30, 0.1, 5)), _group(RNG.normal(30, 0.1, 5)), margin=3.0)
-    assert result.verdict == "ok"
+def test_verdict_ok_bounds_the_drop_below_the_tolerance():
+    result = compare(_group(RNG.normal(30, 0.1, 5)), _group(RNG.normal(30, 0.1, 5)), 3.0, GATE)
+    assert result.verdict == "ok" and result.drop_high < 3.0
+    assert "is ruled out at 98.8% confidence" in result.reason
 
 
-def test_a_significant_but_tiny_drop_is_ok():
-    result = compare(_group([30.0, 30.01, 29.99, 30.0, 30.0]), _group([29.5, 29.51, 29.49, 29.5, 29.5]), margin=3.0)
-    assert result.welch_p < 0.05 and result.verdict == "ok"
+def test_a_significant_drop_within_the_tolerance_is_ok():
+    result = compare(_group([30.0, 30.01, 29.99, 30.0, 30.0]), _group([29.5, 29.51, 29.49, 29.5, 29.5]), 3.0, GATE)
+    assert result.drop_low > 0 and result.verdict == "ok"
+
+
+def test_a_drop_just_under_the_tolerance_is_not_ok_when_the_bound_reaches_past_it():
+    """The old rule said ok here (the observed gap is under the margin); its upper bound is not."""
+    rng = np.random.default_rng(4)
+    base, cand = rng.normal(30, 1.0, 5), rng.normal(27.5, 1.0, 5)
+    result = compare(_group(base), _group(cand), 3.0, GATE)
+    assert result.drop < 3.0 < result.drop_high and result.verdict == "inconclusive"
+    assert "is not ruled out" in result.reason
 
 
 def test_verdict_unreliable_when_spread_across_seeds_explodes():
     base = [30.0, 29.9, 30.1, 30.0, 29.95, 30.05, 30.0, 29.9, 30.0, 30.1]
-    cand = [30.0, 14.0, 29.0, 45.0, 30.0, 2.0, 30.0, 58.0, 29.0, 28.0]  # mean ~ the same
-    result = compare(_group(base), _group(cand), margin=3.0)
+    cand = [30.0, 14.0, 46.0, 45.0, 15.0, 2.0, 58.0, 58.0, 2.0, 30.0]  # mean ~ the same
+    result = compare(_group(base), _group(cand), 3.0, ONE_CELL)
     assert result.verdict == "unreliable" and "spread" in result.reason
 
 
 def test_verdict_unreliable_when_returns_jump_between_evaluations():
     base = _group([27.5, 27.4, 27.6, 27.5, 27.5], [0.4, 0.38, 0.36, 0.41, 0.35])
-    cand = _group([27.9, 26.3, 29.9, 27.2, 28.0], [3.7, 5.7, 9.3, 15.9, 22.3])
-    result = compare(base, cand, margin=3.0)
+    cand = _group([27.9, 26.3, 29.9, 27.2, 28.0], [20.7, 21.7, 19.3, 21.9, 22.3])
+    result = compare(base, cand, 3.0, GATE)
     assert result.verdict == "unreliable" and "jump" in result.reason
 
 
+def test_one_collapsed_seed_keeps_a_cell_from_ok_and_is_named():
+    """Like a mode-aware BatchNorm critic that collapsed on 1 of 15 seeds: not significant on its
+    own, so not a fail, but never ok; the seed is named."""
+    base = Group.of(RNG.normal(29.5, 0.3, 15), np.full(15, 0.3), range(100, 115))
+    scores = RNG.normal(29.5, 0.3, 15)
+    scores[6] = -13.9
+    result = compare(base, Group.of(scores, np.full(15, 0.3), range(200, 215)), 3.0, GATE)
+    assert result.verdict == "inconclusive" and result.collapsed_seeds == (206,)
+    assert "seed 206 collapsed" in result.reason
+
+
+def test_many_collapsed_seeds_are_unreliable():
+    base = Group.of(RNG.normal(29.5, 0.3, 15), np.full(15, 0.3))
+    scores = np.where(np.arange(15) < 9, -20.0 + RNG.normal(0, 30, 15), 29.5)  # 9 of 15 collapse, wildly
+    result = compare(base, Group.of(scores, np.full(15, 0.3)), 3.0, ONE_CELL)
+    assert result.collapse_p < ONE_CELL.fail and result.verdict in ("underperforms", "unreliable")
+
+
 def test_verdict_inconclusive_when_noise_hides_a_drop_and_says_how_many_seeds():
-    base, cand = _group([30.0, 20.0, 28.0]), _group([25.0, 5.0, 30.0])
-    result = compare(base, cand, margin=3.0)
+    base, cand = _group([30.0, 29.0, 28.0]), _group([29.0, 26.0, 30.0])
+    result = compare(base, cand, 3.0, GATE)
     assert result.verdict == "inconclusive"
     assert result.seeds_needed is not None and result.seeds_needed > 3
     assert str(result.seeds_needed) in result.reason
 
 
 def test_identical_constant_groups_are_handled_without_nan():
-    result = compare(_group([30.0] * 5), _group([30.0] * 5), margin=3.0)
-    assert result.verdict == "ok" and result.welch_p == 1.0 and result.spread_p == 1.0
+    result = compare(_group([30.0] * 5), _group([30.0] * 5), 3.0, GATE)
+    assert result.verdict == "ok" and result.drop_p == 1.0 and result.spread_p == 1.0
     assert all(v is None or not isinstance(v, float) or math.isfinite(v) for v in result.to_dict().values())
 
 
 def test_needs_two_seeds():
     with pytest.raises(ValueError, match="at least 2 seeds"):
-        compare(_group([1.0]), _group([1.0, 2.0]), margin=1.0)
+        compare(_group([1.0]), _group([1.0, 2.0]), 1.0, GATE)

@@ -1,0 +1,213 @@
+"""Validity of the gate, measured: how often it fails correct networks, and misses broken ones.
+
+    python -m benchmarks.validity                         # the whole panel, 4 held-out seed sets
+    python -m benchmarks.validity --sets 11000 --nets tanh,naive-bn-both --algos td3
+
+A panel of correct networks that are not the baseline and of broken ones with real bugs that
+pass the door checks is run through ``rlcheck check`` (the gate's defaults: 5 seeds growing to
+15, the whole probe suite, TD3 and SAC) on seed sets used nowhere in calibration (calibration
+seeds start at 5000, the tests' and the gate's at 0; see benchmarks/calibrate.py). It prints
+every outcome per net and seed set, then the false-fail count of the correct panel and the
+miss count of the broken panel (a broken net not failed: the gate passes it), each with its
+exact (Clopper-Pearson) 95% interval; bugs the door checks stop are listed apart, as is the
+BatchNorm study (`rlcheck`) on the same seeds.
+
+Resumable: every run is kept in OUT/<seed set>/<net>.jsonl and the baseline's in a run cache
+under OUT/cache, so a repeated command trains only what is missing and judges again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scipy import stats
+
+from rlcheck.cache import RunCache
+from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+from rlcheck.errors import UsageError
+from rlcheck.options import parse_names
+from rlcheck.runner import default_workers, threads_per_worker
+from rlcheck.study import Cell, StudyConfig, run_study, versions
+from rlcheck.study import check_config as door_checks
+
+# Each set grows to +14. Disjoint from the tests' and the gate's seeds (0 and up, to 3014 at
+# most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).
+# 11000-11014 is left out: the value probes' tolerance was last set after looking at it.
+SEED_SETS = (12000, 13000, 14000, 15000)
+DESIGN_SETS = (11000,)
+V = "benchmarks.validity_nets"
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    correct: bool
+    net: NetUnderTest
+    bug: str = ""
+
+
+PANEL: tuple[Entry, ...] = (
+    Entry("tanh", True, NetUnderTest.of(f"{V}:tanh_mlp")),
+    Entry("silu", True, NetUnderTest.of(f"{V}:silu_mlp")),
+    Entry("layernorm-gelu-128", True, NetUnderTest.of(f"{V}:layernorm_gelu_128")),
+    Entry("residual", True, NetUnderTest.of(f"{V}:residual_mlp")),
+    Entry("wide-256", True, NetUnderTest.of(f"{V}:wide_256")),
+    Entry("class-elu", True, NetUnderTest.of(f"{V}:class_mlp")),
+    Entry("one-hidden-64", True, NetUnderTest.of(f"{V}:one_hidden_64")),
+    Entry("naive-bn-both", False, NetUnderTest.of(f"{V}:naive_batchnorm"), "BatchNorm1d in actor and critic"),
+    Entry("naive-bn-critic", False, NetUnderTest.of(critic_net=f"{V}:naive_batchnorm"), "BatchNorm1d in the critic"),
+    Entry("naive-bn-actor", False, NetUnderTest.of(actor_net=f"{V}:naive_batchnorm"), "BatchNorm1d in the actor"),
+    Entry(
+        "obs-blind-critic",
+        False,
+        NetUnderTest.of(critic_net=f"{V}:ObservationBlindCritic"),
+        "the critic's forward drops the observation",
+    ),
+    Entry(
+        "relu-out-critic",
+        False,
+        NetUnderTest.of(critic_net=f"{V}:relu_output_critic"),
+        "a ReLU after the critic's output: no negative Q",
+    ),
+    Entry(
+        "const-input-actor",
+        False,
+        NetUnderTest.of(actor_net=f"{V}:constant_input_actor"),
+        "the actor's layers see a constant, not the observation",
+    ),
+)
+# Mode-aware BatchNorm in the critic: not a bug people write by accident, and not clearly correct
+# (it collapsed on 1 of 15 seeds in the BatchNorm study); reported with its outcome, counted in neither panel.
+OBSERVED = (Entry("bn-critic-modeaware", True, NetUnderTest.of("batchnorm-critic-modeaware")),)
+STOPPED_AT_THE_DOOR = (
+    ("softmax-head critic", NetUnderTest.of(critic_net="tests.codebase_nets:softmax_head")),
+    ("detached-encoder critic", NetUnderTest.of(critic_net="tests.codebase_nets:DetachedBranch")),
+    ("frozen-first-layer actor (--refuse-frozen)", NetUnderTest.of(actor_net="tests.codebase_nets:frozen_first_layer")),
+)
+ENTRIES = {e.label: e for e in (*PANEL, *OBSERVED)}
+
+
+def clopper_pearson(k: int, n: int) -> tuple[float, float]:
+    """Exact binomial 95% interval of a rate seen k times in n."""
+    low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+    return low, high
+
+
+def check_one(entry: Entry, start: int, algos: tuple[str, ...], out: Path, cache: RunCache, workers: int) -> dict:
+    """One gate run of one net on one seed set, resumed from its log; its answer as a dict."""
+    folder = out / str(start)
+    folder.mkdir(parents=True, exist_ok=True)
+    fits, _ = fitting_algos(entry.net, algos, parse_probes("all")[0].env_id)
+    config = check_config(entry.net, algos=fits, seeds=range(start, start + 5), workers=workers)
+    result = run_check(config, entry.net, log_path=folder / f"{entry.label}.jsonl", cache=cache, resume=True)
+    answer = result.to_dict()
+    answer["not_pass"] = {
+        c.cell.label: f"{c.outcome}: {c.reason}" for c in result.study.comparisons if c.outcome != "pass"
+    }
+    answer["seeds"] = max(c.stats.n_candidate for c in result.study.comparisons)
+    (folder / f"{entry.label}.json").write_text(json.dumps(answer, indent=2))
+    return answer
+
+
+def study_verdicts(start: int, out: Path, cache: RunCache, workers: int) -> dict[str, str]:
+    """The BatchNorm study (plain vs naive BatchNorm on RandomEnv, `rlcheck`'s defaults) on these seeds."""
+    config = StudyConfig(
+        cells=(Cell("td3"), Cell("sac")), seeds=tuple(range(start, start + 5)), workers=workers,
+        threads=threads_per_worker(workers),
+    )  # fmt: skip
+    folder = out / str(start)
+    folder.mkdir(parents=True, exist_ok=True)
+    study = run_study(config, folder / "study.jsonl", resume=True, cache=cache)
+    return {c.algo: f"{c.outcome} ({c.decisive.verdict}, {c.stats.n_candidate} seeds)" for c in study.comparisons}
+
+
+def door() -> list[str]:
+    lines = []
+    for label, net in STOPPED_AT_THE_DOOR:
+        try:
+            door_checks(check_config(net, algos=("td3",), seeds=(0, 1), refuse_frozen=True, workers=1))
+            lines.append(f"  {label}: NOT stopped at the door")
+        except UsageError as exc:
+            lines.append(f"  {label}: stopped -- {str(exc)[:150]}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default=",".join(map(str, SEED_SETS)), help="first seeds of the held-out sets")
+    parser.add_argument("--nets", default=",".join(ENTRIES), help=f"from {', '.join(ENTRIES)}")
+    parser.add_argument("--algos", default="td3,sac")
+    parser.add_argument("--no-study", action="store_true", help="skip the BatchNorm study on each set")
+    parser.add_argument("--out", type=Path, default=Path("rlcheck-validity"))
+    parser.add_argument("--workers", type=int, default=default_workers())
+    args = parser.parse_args()
+    try:
+        starts = [int(s) for s in args.sets.split(",")]
+        labels = parse_names(args.nets, list(ENTRIES), "nets")
+        algos = parse_names(args.algos, ["td3", "sac"], "algos")
+    except (UsageError, ValueError) as exc:
+        sys.exit(f"validity: {exc}")
+    if any(5000 <= s < 6000 or s < 3015 for s in starts):
+        sys.exit("validity: seed sets must be held out: not below 3015 (tests, gate) nor 5000-5999 (calibration)")
+    if any(s in DESIGN_SETS for s in starts):
+        print(f"validity: note: {DESIGN_SETS} informed the design; its counts are not held-out", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = RunCache(args.out / "cache")
+    answers: dict[tuple[str, int], dict] = {}
+    studies: dict[int, dict[str, str]] = {}
+    for start in starts:
+        for label in labels:
+            print(f"validity: {label} on seeds {start}+ ...", file=sys.stderr, flush=True)
+            answers[(label, start)] = check_one(ENTRIES[label], start, algos, args.out, cache, args.workers)
+        if not args.no_study:
+            studies[start] = study_verdicts(start, args.out, cache, args.workers)
+    report(answers, studies, starts, labels)
+    return 0
+
+
+def report(answers: dict[tuple[str, int], dict], studies: dict[int, dict[str, str]], starts, labels) -> None:
+    v = versions()
+    print(f"rlcheck validity benchmark: {v['processor']}, torch {v['torch']}, python {v['python']}")
+    print(f"seed sets (5 seeds each, growing to 15): {', '.join(f'{s}-{s + 14}' for s in starts)}\n")
+    width = max(len(label) for label in labels) + 2
+    print(f"{'net':<{width}} {'panel':<9} " + " ".join(f"{s:>16}" for s in starts))
+    for label in labels:
+        entry = ENTRIES[label]
+        panel = "observed" if entry in OBSERVED else "correct" if entry.correct else "broken"
+        cells = [f"{answers[(label, s)]['outcome']} ({answers[(label, s)]['seeds']})" for s in starts]
+        print(f"{label:<{width}} {panel:<9} " + " ".join(f"{c:>16}" for c in cells))
+    print("(outcome (most seeds any cell reached))\n")
+    correct = [a for (label, _), a in answers.items() if ENTRIES[label] in PANEL and ENTRIES[label].correct]
+    broken = [a for (label, _), a in answers.items() if ENTRIES[label] in PANEL and not ENTRIES[label].correct]
+    false_fails = sum(a["outcome"] == "fail" for a in correct)
+    passed_broken = sum(a["outcome"] in ("pass", "slower") for a in broken)
+    not_failed = sum(a["outcome"] != "fail" for a in broken)
+    for what, k, n in (
+        ("false FAILs of correct nets", false_fails, len(correct)),
+        ("misses: broken nets the gate passed (pass or slower)", passed_broken, len(broken)),
+        ("broken nets not failed (also undecided, which passes unless --strict)", not_failed, len(broken)),
+    ):
+        if n:
+            low, high = clopper_pearson(k, n)
+            print(f"{what}: {k} of {n} (exact 95% CI {low:.1%} to {high:.1%}: the rate is below {high:.0%})")
+    noted = sum(a["outcome"] in ("undecided", "slower") for a in correct)
+    print(f"correct nets passed with a note (slower or undecided): {noted} of {len(correct)}")
+    print("\ncells that did not pass:")
+    for (label, start), a in answers.items():
+        for cell, why in a["not_pass"].items():
+            print(f"  {label} @{start} {cell}: {why[:240]}")
+    if studies:
+        print("\nthe BatchNorm study (plain vs naive BatchNorm, RandomEnv, 2000 steps) on the same seeds:")
+        for start, verdicts in studies.items():
+            print(f"  seeds {start}+: " + "; ".join(f"{algo} {v}" for algo, v in verdicts.items()))
+    print("\nstopped at the door (never trained):")
+    print("\n".join(door()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
