@@ -5,9 +5,12 @@
     python benchmarks/measure_gate.py gate-jobs  # the gate's training, job by job (its floor on these cores)
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
     python benchmarks/measure_gate.py check      # wall time of `rlcheck check`, defaults: cold, then warm per user net
+    python benchmarks/measure_gate.py check --against main   # warm checks of this tree and of main, side by side
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
+`learning` and `probes` train calibration seeds (5000 and up, `--first-seed`): never the seeds
+the tests and the gate use by default, nor the validity benchmark's.
 """
 
 from __future__ import annotations
@@ -119,6 +122,41 @@ def check(nets: list[str]) -> None:
             _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
 
 
+def check_against(ref: str, net: str, repeats: int = 2) -> None:
+    """A warm `rlcheck check --net NET` of this tree and of git REF, interleaved in one run (each
+    with its own baseline cache, warmed by a first cold call), so the ratio is measured side by side."""
+    import statistics
+
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = {"this tree": Path(__file__).resolve().parents[1], ref: Path(scratch) / "ref"}
+        trees[ref].mkdir()
+        archive = subprocess.run(["git", "archive", ref], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(trees[ref])], input=archive, check=True)
+        times: dict[str, list[float]] = {label: [] for label in trees}
+        for label, tree in trees.items():  # each command must import the rlcheck of its own tree
+            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
+            where = subprocess.run([sys.executable, "-c", "import rlcheck; print(rlcheck.__file__)"],
+                                   capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
+            assert where.startswith(str(tree)), f"{label} imports {where}"
+        for round_ in range(repeats + 1):
+            for label, tree in trees.items():
+                out, cache = Path(scratch) / f"out-{len(times[label])}", Path(scratch) / f"cache-{label}"
+                command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", str(out), "--quiet"]
+                env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
+                start = time.perf_counter()
+                proc = subprocess.run([*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env)
+                wall = time.perf_counter() - start
+                last = (proc.stdout.strip().splitlines() or [""])[-1][:100]
+                state = "cold (trains the baseline)" if round_ == 0 else "warm"
+                print(f"{label:<10} {state:<27} {wall:6.1f} s  exit {proc.returncode}  {last}", flush=True)
+                if round_:
+                    times[label].append(wall)
+        new, old = (statistics.median(times[label]) for label in trees)
+        print(
+            f"warm check of {net}: this tree {new:.1f} s, {ref} {old:.1f} s: {new / old:.2f}x ({os.cpu_count()} cores)"
+        )
+
+
 def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarray) -> tuple[int | None, float]:
     hit = np.flatnonzero(reached)
     return (steps[hit[0]] if hit.size else None), float(curve[-1])
@@ -169,25 +207,29 @@ def seedsets(starts: list[int]) -> None:
         )
         result = run_study(config)
         (c,) = result.comparisons
-        print(f"seeds from {start}: {c.stats.n_candidate} seeds -> {c.stats.verdict}: {c.stats.reason}", flush=True)
+        print(f"seeds from {start}: {c.stats.n_candidate} seeds -> {c.outcome}: {c.reason}", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes"])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=5000, help="for learning/probes: calibration seeds")
+    parser.add_argument("--against", help="for `check`: a git ref to time side by side with this tree")
     parser.add_argument("--starts", default="0,100,200,300,1000,3000")
     parser.add_argument("--nets", default=",".join(CHECK_NETS), help="for `check`; the first trains the baseline")
     args = parser.parse_args()
     if args.what == "learning":
-        learning(range(args.seeds))
+        learning(range(args.first_seed, args.first_seed + args.seeds))
     elif args.what == "gate":
         gate()
     elif args.what == "gate-jobs":
         gate_jobs()
+    elif args.what == "check" and args.against:
+        check_against(args.against, args.nets.split(",")[0])
     elif args.what == "check":
         check(args.nets.split(","))
     elif args.what == "probes":
-        probes(range(args.seeds))
+        probes(range(args.first_seed, args.first_seed + args.seeds))
     else:
         seedsets([int(s) for s in args.starts.split(",")])

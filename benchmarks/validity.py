@@ -29,10 +29,11 @@ from scipy import stats
 from rlcheck.cache import RunCache
 from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
 from rlcheck.errors import UsageError
+from rlcheck.nets import VARIANTS
 from rlcheck.options import parse_names
 from rlcheck.runner import default_workers, threads_per_worker
 from rlcheck.study import Cell, StudyConfig, run_study, versions
-from rlcheck.study import check_config as door_checks
+from rlcheck.study import check_before_training as door_checks
 
 # Each set grows to +14. Disjoint from the tests' and the gate's seeds (0 and up, to 3014 at
 # most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).
@@ -102,7 +103,10 @@ def check_one(entry: Entry, start: int, algos: tuple[str, ...], out: Path, cache
     """One gate run of one net on one seed set, resumed from its log; its answer as a dict."""
     folder = out / str(start)
     folder.mkdir(parents=True, exist_ok=True)
-    fits, _ = fitting_algos(entry.net, algos, parse_probes("all")[0].env_id)
+    if entry.net.actor in VARIANTS:  # a built-in recipe (train/eval modes), not a module to detect
+        fits = algos
+    else:
+        fits, _ = fitting_algos(entry.net, algos, parse_probes("all")[0].env_id)
     config = check_config(entry.net, algos=fits, seeds=range(start, start + 5), workers=workers)
     result = run_check(config, entry.net, log_path=folder / f"{entry.label}.jsonl", cache=cache, resume=True)
     answer = result.to_dict()

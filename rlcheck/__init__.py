@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# The public API: gate a network, run a study, train a run, diagnose one. Everything else is
+# importable from its module, without a promise that it keeps its name.
 _WHERE = {
     "CheckResult": "rlcheck.check",
     "NetUnderTest": "rlcheck.check",
@@ -19,17 +21,9 @@ _WHERE = {
     "run_check": "rlcheck.check",
     "Diagnosis": "rlcheck.diagnose",
     "diagnose": "rlcheck.diagnose",
-    "diagnose_run": "rlcheck.diagnose",
-    "RANDOM_ENV_ID": "rlcheck.envs",
     "RandomEnv": "rlcheck.envs",
     "UsageError": "rlcheck.errors",
     "NetFactory": "rlcheck.nets",
-    "batchnorm": "rlcheck.nets",
-    "layernorm": "rlcheck.nets",
-    "plain": "rlcheck.nets",
-    "SeedStack": "rlcheck.seedstack",
-    "Comparison": "rlcheck.stats",
-    "compare": "rlcheck.stats",
     "Cell": "rlcheck.study",
     "StudyConfig": "rlcheck.study",
     "StudyResult": "rlcheck.study",
@@ -37,34 +31,24 @@ _WHERE = {
     "RunResult": "rlcheck.training",
     "RunSpec": "rlcheck.training",
     "run": "rlcheck.training",
-    "run_group": "rlcheck.training",
 }
 
 __all__ = [
-    "RANDOM_ENV_ID",
     "Cell",
     "CheckResult",
-    "Comparison",
     "Diagnosis",
     "NetFactory",
     "NetUnderTest",
     "RandomEnv",
     "RunResult",
     "RunSpec",
-    "SeedStack",
     "StudyConfig",
     "StudyResult",
     "UsageError",
-    "batchnorm",
     "check_config",
-    "compare",
     "diagnose",
-    "diagnose_run",
-    "layernorm",
-    "plain",
     "run",
     "run_check",
-    "run_group",
     "run_study",
 ]
 
@@ -83,11 +67,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
     from rlcheck.check import CheckResult, NetUnderTest, check_config, run_check
-    from rlcheck.diagnose import Diagnosis, diagnose, diagnose_run
-    from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
+    from rlcheck.diagnose import Diagnosis, diagnose
+    from rlcheck.envs import RandomEnv
     from rlcheck.errors import UsageError
-    from rlcheck.nets import NetFactory, batchnorm, layernorm, plain
-    from rlcheck.seedstack import SeedStack
-    from rlcheck.stats import Comparison, compare
+    from rlcheck.nets import NetFactory
     from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-    from rlcheck.training import RunResult, RunSpec, run, run_group
+    from rlcheck.training import RunResult, RunSpec, run

@@ -1,4 +1,5 @@
-"""The gate for a user's own networks: their factory vs the plain baseline on the probe suite.
+"""The gate for a user's own networks: their factory vs a baseline on the probe suite -- the
+plain MLP, or any net (``--baseline``: their previous network, say).
 
 Each probe isolates one part of an off-policy agent, so a failure points somewhere. The
 comparison is the study's (same statistics, same outcomes: rlcheck.study); the gate fails
@@ -8,7 +9,7 @@ when any (algorithm, probe) cell's outcome is ``fail``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from rlcheck.cache import RunCache
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
+from rlcheck.reference import Moved, compare, load, write
 from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
 from rlcheck.shapes import DoesNotFit
 from rlcheck.study import OUTCOMES, Cell, CellComparison, Metric, Outcome, StudyConfig, StudyResult, run_study
@@ -96,6 +98,7 @@ class NetUnderTest:
     critic: str
     td3_actor: str | None = None
     sac_actor: str | None = None
+    baseline: str = BASELINE  # what it is compared with; a side not given is this net too
 
     @classmethod
     def of(
@@ -105,16 +108,18 @@ class NetUnderTest:
         critic_net: str | None = None,
         td3_actor_net: str | None = None,
         sac_actor_net: str | None = None,
+        baseline: str | None = None,
     ) -> NetUnderTest:
+        base = baseline or BASELINE
         if net and (actor_net or critic_net or td3_actor_net or sac_actor_net):
             raise UsageError(
                 "give either --net or --actor-net/--critic-net (and --td3-actor-net/--sac-actor-net), not both"
             )
         if net:
-            return cls(net, net)
+            return cls(net, net, baseline=base)
         if actor_net or critic_net or td3_actor_net or sac_actor_net:
-            # One side given: the other is the plain baseline, so only the given one is judged.
-            return cls(actor_net or BASELINE, critic_net or BASELINE, td3_actor_net, sac_actor_net)
+            # One side given: the other is the baseline's, so only the given one is judged.
+            return cls(actor_net or base, critic_net or base, td3_actor_net, sac_actor_net, base)
         raise UsageError("no network to check: give --net package.module:function (or --actor-net/--critic-net)")
 
     def actor_for(self, algo: str) -> str:
@@ -143,13 +148,20 @@ def fitting_algos(
     a raw one both), and one line per network saying what rlcheck detected, or why an
     algorithm is skipped. Raises UsageError if none fits, or for a module rlcheck cannot take."""
     fits, lines = [], []
-    if net.critic == BASELINE and all(net.actor_for(algo) == BASELINE for algo in algos):
-        raise UsageError("the network to check is the plain baseline itself; give your own factory")
+    base = net.baseline
+    if net.critic == base and all(net.actor_for(algo) == base for algo in algos):
+        raise UsageError(f"the network to check is the baseline ({base}) itself; give your own factory")
     with make_env(env_id) as env:
         for algo in algos:
-            if net.actor_for(algo) == BASELINE and net.critic == BASELINE:
+            if net.actor_for(algo) == base and net.critic == base:
                 lines.append(f"{algo} skipped: none of your networks is for {algo.upper()} (--{algo}-actor-net)")
                 continue
+            if base != BASELINE:
+                try:
+                    resolve_nets(RunSpec(algo, base, 0, env_id, hidden=tuple(hidden), actor_output=actor_output), env)
+                except DoesNotFit as exc:
+                    lines.append(f"{algo} skipped: the baseline: {exc}")
+                    continue
             spec = RunSpec(algo, CANDIDATE, 0, env_id, hidden=tuple(hidden), actor_net=net.actor_for(algo),
                            critic_net=net.critic, actor_output=actor_output)  # fmt: skip
             try:
@@ -162,7 +174,7 @@ def fitting_algos(
                 ("actor", spec.actor_net_name, actor),
                 ("critic", spec.critic_net_name, critic),
             ):
-                if name != BASELINE:
+                if name != base:
                     lines.append(f"{algo} {role} {name}: {resolved.shape.describe()}")
     if not fits:
         raise UsageError(
@@ -201,12 +213,12 @@ def check_config(
     split = () if net.actor == net.critic and not net.per_algo else ((CANDIDATE, net.actor, net.critic),)
     candidate = net.actor if not split else CANDIDATE
     algo_actors = tuple((a, net.actor_for(a)) for a in algos if net.per_algo)
-    if candidate == BASELINE:
-        raise UsageError("the network to check is the plain baseline itself; give your own factory")
+    if candidate == net.baseline:
+        raise UsageError(f"the network to check is the baseline ({net.baseline}) itself; give your own factory")
     return StudyConfig(
         cells=tuple(p.cell(algo) for p in probes for algo in algos),
-        nets=(BASELINE, candidate),
-        baseline=BASELINE,
+        nets=(net.baseline, candidate),
+        baseline=net.baseline,
         seeds=tuple(seeds),
         max_seeds=max_seeds if max_seeds is not None else 3 * len(seeds),
         hidden=tuple(hidden),
@@ -232,6 +244,15 @@ class CheckResult:
     net: NetUnderTest
     study: StudyResult
     strict: bool = False
+    # Against a committed reference (rlcheck.reference): the cells whose outcome moved, and a note
+    moved: list[Moved] = field(default_factory=list)
+    reference_note: str = ""
+    reference_missing: bool = False  # no reference yet: written now, and the check fails until it is committed
+
+    @property
+    def baseline_words(self) -> str:
+        base = self.net.baseline
+        return "the plain baseline" if base == BASELINE else f"the baseline {base}"
 
     def cells_with(self, outcome: Outcome) -> list[CellComparison]:
         return [c for c in self.study.comparisons if c.outcome == outcome]
@@ -246,14 +267,48 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        if self.reference_missing or any(m.worse for m in self.moved):
+            return False
         return self.outcome == "pass" or (self.outcome != "fail" and not self.strict)
 
+    def check_reference(self, path: Path, regen: bool = False) -> None:
+        """Compare every cell's outcome with the reference at `path`; write it where there is none
+        (the check then fails, so that a reference is committed on purpose) or with `regen`."""
+        cells = {c.cell.label: c.outcome for c in self.study.comparisons}
+        reference = None if regen else load(path)
+        if reference is None:
+            write(path, self.net.label, self.net.baseline, cells, self.study.versions)
+            self.reference_missing = not regen
+            self.reference_note = (
+                f"REFERENCE: wrote {path} from this check" if regen
+                else f"REFERENCE: there was none at {path}; wrote it from this check -- commit it, then rerun"
+            )  # fmt: skip
+            return
+        self.moved = compare(reference, cells)
+        worse = [m for m in self.moved if m.worse]
+        if worse:
+            self.reference_note = f"REFERENCE: {len(worse)} cell(s) got worse than {path}: " + "; ".join(
+                m.describe() for m in worse
+            )
+        elif self.moved:
+            self.reference_note = (
+                f"REFERENCE: {len(self.moved)} cell(s) got better than {path}: "
+                + "; ".join(m.describe() for m in self.moved)
+                + " (regenerate it with --regen-reference to keep the gain)"
+            )
+        else:
+            self.reference_note = f"REFERENCE: every cell as in {path}"
+
     def report(self) -> str:
-        """PASS, SLOWER, UNDECIDED, or FAIL, with one plain-words line per cell that is not a pass."""
+        """PASS, SLOWER, UNDECIDED, or FAIL, with one plain-words line per cell that is not a pass
+        (and, against a reference, what moved)."""
+        return self._outcome_report() + (f"\n{self.reference_note}" if self.reference_note else "")
+
+    def _outcome_report(self) -> str:
         outcome = self.outcome
         if outcome == "pass":
             return (
-                f"PASS: {self.net.label} learns every probe like the plain baseline: in every cell, a drop "
+                f"PASS: {self.net.label} learns every probe like {self.baseline_words}: in every cell, a drop "
                 "beyond the tolerance and excess instability are ruled out at 95% confidence."
             )
         if outcome == "fail":
@@ -269,7 +324,7 @@ class CheckResult:
             ]
         else:
             lines = [
-                f"SLOWER: {self.net.label} learns every probe, more slowly than the plain baseline in "
+                f"SLOWER: {self.net.label} learns every probe, more slowly than {self.baseline_words} in "
                 f"{len(slower)} cell(s){strict}:"
             ]
         for c in undecided + slower:
@@ -288,6 +343,10 @@ class CheckResult:
             "undecided": [c.cell.label for c in self.cells_with("undecided")],
             "slower": [c.cell.label for c in self.cells_with("slower")],
             "cells": {c.cell.label: c.outcome for c in self.study.comparisons},
+            "reference": {
+                "note": self.reference_note,
+                "moved": [{"cell": m.cell, "was": m.was, "now": m.now} for m in self.moved],
+            },
         }
 
     def finding(self, comparison: CellComparison) -> str:
@@ -297,12 +356,12 @@ class CheckResult:
         where = f"{comparison.cell.algo} on {probe.name} ({comparison.cell.env_name})"
         if probe.metric == "value_error":
             measured = (
-                f"critic error |Q - true Q| {-s.candidate_mean:.3f} vs {-s.baseline_mean:.3f} for the plain "
-                f"baseline (0 is perfect)"
+                f"critic error |Q - true Q| {-s.candidate_mean:.3f} vs {-s.baseline_mean:.3f} for "
+                f"{self.baseline_words} (0 is perfect)"
             )
         else:
             optimum = next(r.optimal_return for r in self.study.runs if r.spec.env_id == comparison.cell.env_id)
-            measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for the plain baseline"
+            measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for {self.baseline_words}"
             if optimum is not None:
                 measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
         finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {comparison.reason}."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -19,6 +20,7 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
 from rlcheck.options import CommandParser, parse_hidden, parse_names, parse_seeds, parse_slower_budget, prepare_out
+from rlcheck.reference import DEFAULT_REFERENCE
 from rlcheck.report import append_step_summary, format_table, markdown_summary, plot_curves, write_html, write_json
 from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.shapes import ACTOR_OUTPUTS
@@ -62,6 +64,13 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--out", default=default_out, help="output folder")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where jobs train: processes here, or tasks on a Ray cluster (pip install 'rlcheck[ray]')",
+    )
+    parser.add_argument("--ray-address", help="the Ray cluster to join (default with --backend ray: a local instance)")
     parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -119,6 +128,19 @@ def build_check_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
     parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
+    parser.add_argument(
+        "--reference",
+        help=f"compare every cell's outcome with this committed file (e.g. {DEFAULT_REFERENCE}); a cell that got "
+        "worse fails the check; where there is none, it is written and the check fails until it is committed",
+    )
+    parser.add_argument(
+        "--regen-reference", action="store_true", help="write the reference from this check (default path if none)"
+    )
+    parser.add_argument(
+        "--baseline",
+        help="compare with this net instead of the plain MLP: your previous network, say "
+        "('package.module:function' or a built-in); a side you do not give is the baseline's too",
+    )
     parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
     parser.add_argument(
         "--strict",
@@ -172,7 +194,15 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         device=device,
         workers=workers,
         threads=threads_per_worker(workers),
+        backend=_backend(args),
+        ray_address=args.ray_address,
     )
+
+
+def _backend(args: argparse.Namespace) -> str:
+    if args.ray_address and args.backend != "ray":
+        raise UsageError("--ray-address needs --backend ray")
+    return str(args.backend)
 
 
 def _finish(
@@ -249,7 +279,9 @@ def check_main(argv: Sequence[str]) -> int:
     args = build_check_parser().parse_args(argv)
 
     def body() -> int:
-        net = NetUnderTest.of(args.net, args.actor_net, args.critic_net, args.td3_actor_net, args.sac_actor_net)
+        net = NetUnderTest.of(
+            args.net, args.actor_net, args.critic_net, args.td3_actor_net, args.sac_actor_net, args.baseline
+        )
         workers, device = _workers_and_device(args)
         probes = parse_probes(args.probes)
         hidden = parse_hidden(args.hidden)
@@ -272,6 +304,7 @@ def check_main(argv: Sequence[str]) -> int:
             device=device,
             workers=workers,
         )
+        config = dataclasses.replace(config, backend=_backend(args), ray_address=args.ray_address)
         out = prepare_out(Path(args.out))
         log_path = out / "runs.jsonl"
         log_path.unlink(missing_ok=True)  # a check always starts fresh
@@ -283,6 +316,8 @@ def check_main(argv: Sequence[str]) -> int:
             )
         cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
         result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache, args.strict)
+        if args.reference or args.regen_reference:
+            result.check_reference(Path(args.reference or DEFAULT_REFERENCE), regen=args.regen_reference)
         if cache is not None and cache.hits and not args.quiet:
             print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
         # results.json holds the outcome, the findings and the diagnoses too

@@ -46,9 +46,13 @@ SETTINGS: dict[str, str] = {
     "critic_net": "your critic factory (the actor stays plain unless an actor factory is given)",
     "td3_actor_net": "your actor for TD3 only (e.g. CleanRL's td3 Actor class)",
     "sac_actor_net": "your actor for SAC only (e.g. CleanRL's sac Actor class)",
+    "baseline": "compare with this net instead of the plain MLP (your previous network, say)",
     "actor_output": "how your actor's output is read: auto (default), raw, squashed, log-std or scale",
     "refuse_frozen": "true: refuse a net with frozen parameters instead of naming them in a note",
     "strict": "true: a cell the seeds cannot decide, or only slower, fails its test (default: passes with a warning)",
+    "reference": "a committed file of every cell's outcome (e.g. rlcheck-reference.json, from the rootdir): "
+    "a cell that got worse fails its test; where there is none, it is written and the tests fail once",
+    "regen_reference": "true: write the reference from this run instead of comparing with it",
     "max_seeds": "seeds per cell an undecided comparison may grow to (default 3x the seeds)",
     "slower_budget": "multiple of a cell's budget a still-improving net trains on to (default 3; 1: never)",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
@@ -232,6 +236,7 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         td3_actor_net: str | None = None,
         sac_actor_net: str | None = None,
         actor_output: str | None = None,
+        baseline: str | None = None,
         algos: str | None = None,
         seeds: str | None = None,
         probes: str | None = None,
@@ -243,7 +248,9 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
         try:
             if not any((net, actor_net, critic_net, td3_actor_net, sac_actor_net)):
                 net, actor_net, critic_net, td3_actor_net, sac_actor_net = _nets(pytestconfig)
-            under_test = NetUnderTest.of(net, actor_net, critic_net, td3_actor_net, sac_actor_net)
+            under_test = NetUnderTest.of(
+                net, actor_net, critic_net, td3_actor_net, sac_actor_net, baseline or setting(pytestconfig, "baseline")
+            )
             output = actor_output or setting(pytestconfig, "actor_output") or "auto"
             if output not in ACTOR_OUTPUTS:
                 raise UsageError(f"rlcheck_actor_output {output!r}: choose from {', '.join(ACTOR_OUTPUTS)}")
@@ -275,7 +282,12 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                     pytest.skip("; ".join(line for line in detected if "skipped" in line))
                 # One test per cell, the error rate still spread over the whole gate's cells.
                 config = dataclasses.replace(config, cells=served, family=len(config.cells))
-            return run_check(config, under_test, cache=cache_from_env(), strict=_flag(pytestconfig, "strict"))
+            result = run_check(config, under_test, cache=cache_from_env(), strict=_flag(pytestconfig, "strict"))
+            regen = _flag(pytestconfig, "regen_reference")
+            reference = setting(pytestconfig, "reference") or ("rlcheck-reference.json" if regen else None)
+            if reference:
+                result.check_reference(pytestconfig.rootpath / reference, regen)
+            return result
         except UsageError as exc:
             pytest.fail(f"rlcheck: {exc}", pytrace=False)
         except WorkerDied as exc:

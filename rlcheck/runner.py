@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -131,8 +132,12 @@ def run_all(
     resume: bool = False,
     cache: RunCache | None = None,
     diagnose: Collection[str] = (),
+    backend: Backend | None = None,
 ) -> list[RunResult]:
     """Run every spec and return the results in the order of `specs`.
+
+    The jobs run in a local pool of `workers` processes, or, with a Ray `backend`, as tasks on
+    its cluster: the same jobs either way (rlcheck.ray_backend).
 
     With ``resume``, runs already in the log with an identical spec are reused, not rerun.
     With a ``cache``, so are runs of built-in nets it holds, and those trained here are added.
@@ -161,7 +166,12 @@ def run_all(
 
     jobs = [(job, job[0].net in diagnose) for job in batch_jobs(todo, workers)]
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if backend is not None and backend.kind == "ray" and jobs:
+            from rlcheck import ray_backend
+
+            threads, gpus = todo[0].threads, (backend.gpus if todo[0].device.startswith("cuda") else 0.0)
+            ray_backend.run_jobs(jobs, _train_job, threads, gpus, backend.address, describe_job, finish)
+        elif workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 for result in _train_job(job):
                     finish(result)
@@ -171,6 +181,16 @@ def run_all(
         if log is not None:
             log.close()
     return [results[s] for s in specs]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where jobs run: ``local`` (a pool of processes here) or ``ray`` (a Ray cluster: the one
+    at `address`, or a local instance); `gpus` is each job's share of a GPU on CUDA."""
+
+    kind: str = "local"
+    address: str | None = None
+    gpus: float = 1.0
 
 
 def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_SEEDS_PER_JOB) -> list[list[RunSpec]]:

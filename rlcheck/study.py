@@ -34,7 +34,7 @@ from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
 from rlcheck.gradients import check_gradients
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
-from rlcheck.runner import ProgressCallback, kept_workers, run_all
+from rlcheck.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.seedstack import SeedStack
 from rlcheck.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
 from rlcheck.training import RunResult, RunSpec, build_agent, env_dims, make_env
@@ -97,6 +97,9 @@ class StudyConfig:
     # A candidate that underperforms at a cell's budget while still improving trains on, that
     # cell alone, to this multiple of the budget: "slower" if it then matches the baseline. 1: never.
     slower_budget: float = 3.0
+    # Where jobs train: "local" (processes here) or "ray" (rlcheck.ray_backend), at ray_address
+    backend: str = "local"
+    ray_address: str | None = None
     # Comparisons the error rate is spread over (rlcheck.stats.Levels); None: this run's own
     # (cells x candidates). A gate split into one run per cell gives the whole gate's count.
     family: int | None = None
@@ -338,7 +341,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def check_config(config: StudyConfig) -> None:
+def check_before_training(config: StudyConfig) -> None:
     """Every check that can fail before training starts, so no run is wasted on a typo."""
     noticed: set[tuple[str, str]] = set()
     noticed_frozen: set[str] = set()
@@ -489,13 +492,14 @@ def run_study(
 ) -> StudyResult:
     """Run the study, growing the seeds of a cell while any of its comparisons is inconclusive,
     then training on the cells where a candidate underperformed while still improving."""
-    check_config(config)
+    check_before_training(config)
     seeds = {cell: list(config.seeds) for cell in config.cells}
     pending = list(config.cells)
     results: list[RunResult] = []
     comparisons: dict[Cell, list[CellComparison]] = {}
     candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
     extended_runs: list[RunResult] = []
+    backend = Backend(config.backend, config.ray_address, gpus=1.0 / config.workers)
     with kept_workers():  # one set of training processes for every round
         while pending:
             done = {r.spec for r in results}
@@ -506,7 +510,9 @@ def run_study(
                 for seed in seeds[cell]
                 if (spec := config.spec(cell, net, seed)) not in done
             ]
-            results += run_all(specs, config.workers, log_path, progress, resume, cache, diagnose=candidates)
+            results += run_all(
+                specs, config.workers, log_path, progress, resume, cache, diagnose=candidates, backend=backend
+            )
             still_open = []
             for cell in pending:
                 comparisons[cell] = _compare_cell(config, results, cell)
@@ -534,7 +540,7 @@ def run_study(
                 for c in slower
                 for seed in sorted(r.spec.seed for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate)
             ]
-            extended_runs = run_all(specs, config.workers, log_path, progress, resume, cache)
+            extended_runs = run_all(specs, config.workers, log_path, progress, resume, cache, backend=backend)
             for c in slower:
                 steps = round(c.cell.steps * config.slower_budget)
                 longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]

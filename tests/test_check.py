@@ -38,7 +38,9 @@ def test_contract_is_checked_at_the_door_with_one_line_and_exit_2(tmp_path, caps
     ("args", "message"),
     [
         ([], "no network to check"),
-        (["--net", "plain"], "is the plain baseline itself"),
+        (["--net", "plain"], "is the baseline (plain) itself"),
+        (["--net", "tests.user_nets:wide_mlp", "--baseline", "tests.user_nets:wide_mlp"], "is the baseline"),
+        (["--net", "tests.user_nets:wide_mlp", "--baseline", "tests.nope:make"], "cannot import 'tests.nope'"),
         (["--net", "tests.user_nets:wide_mlp", "--actor-net", "tests.user_nets:wide_mlp"], "not both"),
         (["--net", "tests.user_nets:wide_mlp", "--probes", "action,nope"], "unknown probe 'nope'"),
         (["--net", "tests.user_nets:wide_mlp", "--algos", "ddpg"], "unknown algo 'ddpg'"),
@@ -140,6 +142,17 @@ def test_a_shallower_net_not_trained_on_is_told_it_is_still_learning(tmp_path, c
     assert "PASS: tests.user_nets:one_hidden_layer" in capsys.readouterr().out
 
 
+def test_a_check_against_the_users_previous_net(tmp_path, capsys):
+    args = ["check", "--net", "tests.user_nets:naive_batchnorm", "--baseline", "tests.user_nets:wide_mlp"]
+    assert exit_code(main, [*args, "--out", str(tmp_path), *CHEAP]) == 1
+    out = capsys.readouterr().out
+    assert "td3 on action (ActionReward-v0): underperforms" in out
+    assert "for the baseline tests.user_nets:wide_mlp, optimal 1" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["config"]["baseline"] == "tests.user_nets:wide_mlp"
+    assert {r["spec"]["net"] for r in data["runs"]} == {"tests.user_nets:wide_mlp", "tests.user_nets:naive_batchnorm"}
+
+
 def test_a_broken_net_gets_no_still_learning_note(tmp_path, capsys):
     exit_code(main, ["check", "--net", "tests.user_nets:naive_batchnorm", "--out", str(tmp_path), *CHEAP])
     out = capsys.readouterr().out
@@ -203,3 +216,39 @@ def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
     assert seeds_per_cell(run_study(config)) == {c.env_id: 2 for c in config.cells}
     grown = seeds_per_cell(run_study(dataclasses.replace(config, stop_when_flagged=False)))
     assert grown["rlcheck/ConstantReward-v0"] > 2 and grown["rlcheck/ActionReward-v0"] == 2
+
+
+def test_a_committed_reference_is_written_once_then_compared(tmp_path, capsys):
+    reference = tmp_path / "rlcheck-reference.json"
+    args = ["check", "--net", "tests.user_nets:wide_mlp", "--reference", str(reference), *CHEAP]
+    assert exit_code(main, [*args, "--out", str(tmp_path / "a")]) == 1  # none yet: written, and the check fails
+    assert "there was none at" in capsys.readouterr().out
+    written = json.loads(reference.read_text())
+    assert written["cells"] == {"td3 ActionReward-v0": "pass"} and written["net"] == "tests.user_nets:wide_mlp"
+    assert exit_code(main, [*args, "--out", str(tmp_path / "b")]) == 0
+    assert "REFERENCE: every cell as in" in capsys.readouterr().out
+    reference.write_text(json.dumps({**written, "cells": {"td3 ActionReward-v0": "undecided"}}))
+    assert exit_code(main, [*args, "--out", str(tmp_path / "c")]) == 0  # better than the reference: said, passes
+    assert "1 cell(s) got better" in capsys.readouterr().out
+    moved = json.loads((tmp_path / "c" / "results.json").read_text())["check"]["reference"]["moved"]
+    assert moved == [{"cell": "td3 ActionReward-v0", "was": "undecided", "now": "pass"}]
+
+
+def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
+    from rlcheck.reference import Moved, compare, load, write
+
+    path = tmp_path / "ref.json"
+    write(path, "mine", "plain", {"td3 ActionReward-v0": "pass", "sac ActionReward-v0": "slower"}, {"torch": "x"})
+    write(path, "mine", "plain", {"td3 TrackObservation-v0": "pass"}, {"torch": "x"})  # one gate test's cell, merged
+    reference = load(path)
+    assert reference == {
+        "sac ActionReward-v0": "slower",
+        "td3 ActionReward-v0": "pass",
+        "td3 TrackObservation-v0": "pass",
+    }
+    moved = compare(reference, {"td3 ActionReward-v0": "fail", "sac ActionReward-v0": "pass", "new cell": "fail"})
+    assert moved == [Moved("td3 ActionReward-v0", "pass", "fail"), Moved("sac ActionReward-v0", "slower", "pass")]
+    assert [m.worse for m in moved] == [True, False]
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match="cannot be read"):
+        load(path)

@@ -203,6 +203,7 @@ def test_package_names_resolve_on_first_use():
     from rlcheck.check import run_check
 
     assert all(getattr(rlcheck, name) is not None for name in rlcheck.__all__)
+    assert sorted(rlcheck.__all__) == sorted(rlcheck._WHERE)  # one list of the public names
     assert rlcheck.run_check is run_check and "run_check" in dir(rlcheck)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = rlcheck.nope

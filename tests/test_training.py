@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rlcheck.errors import UsageError
-from rlcheck.study import Cell, StudyConfig, check_config
+from rlcheck.study import Cell, StudyConfig, check_before_training
 from rlcheck.training import RunResult, RunSpec, make_env, run, run_group, train_seeds
 
 TINY = {"steps": 300, "warmup": 100, "eval_every": 100}
@@ -109,7 +109,7 @@ def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once(
     assert agent.actor.net.strategy == "loop" and "torch.func.vmap" in agent.actor.net.fallback_reason
     assert results[1].eval_returns == run(specs[1]).eval_returns
     cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
-    check_config(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:branchy")))
+    check_before_training(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:branchy")))
     notices = capsys.readouterr().err.strip().splitlines()
     assert len(notices) == 2  # actor and critic, once each for both cells
     assert all("cannot be batched across seeds" in n and "one after another" in n for n in notices)
@@ -117,7 +117,9 @@ def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once(
 
 def test_a_net_batched_by_vmap_is_named_once_per_role_with_why_it_is_slower(capsys):
     cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
-    check_config(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:residual", "tests.user_nets:attribute_mlp")))
+    check_before_training(
+        StudyConfig(cells=cells, nets=("plain", "tests.user_nets:residual", "tests.user_nets:attribute_mlp"))
+    )
     notices = capsys.readouterr().err.strip().splitlines()
     assert len(notices) == 2 and all("'tests.user_nets:residual' is batched with torch.func.vmap" in n for n in notices)
 

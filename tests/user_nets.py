@@ -211,3 +211,37 @@ def dies_in_a_training_process(in_dim: int, out_dim: int) -> nn.Module:
             time.sleep(0.1)
         os.kill(os.getpid(), signal.SIGKILL)
     return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, out_dim))
+
+
+def _in_a_ray_worker() -> bool:
+    import sys
+
+    if "ray" not in sys.modules:
+        return False
+    import ray
+
+    return bool(ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE)
+
+
+def dies_once_in_a_ray_worker(in_dim: int, out_dim: int) -> nn.Module:
+    """SIGKILLs the Ray worker that builds it the first time (``$RLCHECK_TEST_MARKER`` is written
+    then), as a node's OOM killer would; built again, in the retried task, it is a plain MLP."""
+    import os
+    import signal
+    from pathlib import Path
+
+    marker = Path(os.environ.get("RLCHECK_TEST_MARKER", "/nonexistent/marker"))
+    if _in_a_ray_worker() and not marker.exists():
+        marker.write_text("killed once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, out_dim))
+
+
+def dies_in_a_ray_worker(in_dim: int, out_dim: int) -> nn.Module:
+    """SIGKILLs every Ray worker that builds it."""
+    import os
+    import signal
+
+    if _in_a_ray_worker():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, out_dim))
