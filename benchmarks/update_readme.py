@@ -2,6 +2,8 @@
 
     python benchmarks/update_readme.py study   # runs `rlcheck` (the default study), replaces README's study table
     python benchmarks/update_readme.py speed   # runs `benchmarks/speed.py`, replaces docs/performance.md's table
+    python benchmarks/update_readme.py validity  # runs `python -m benchmarks.validity` (resumable, hours the
+                                                 # first time), replaces docs/statistics.md's table
 
 Each table sits between ``<!-- NAME-table -->`` and ``<!-- /NAME-table -->``; the text around
 it (which machine, which versions) is the reader's to keep true. tests/test_readme.py checks
@@ -44,12 +46,25 @@ def speed_table() -> str:
     return proc.stdout
 
 
+def validity_table(out: str) -> str:
+    command = [sys.executable, "-m", "benchmarks.validity", "--out", out]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr)
+    return proc.stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=("study", "speed"))
+    parser.add_argument("table", choices=("study", "speed", "validity"))
+    parser.add_argument(
+        "--validity-out", default="rlcheck-validity", help="where the validity benchmark keeps its runs"
+    )
     args = parser.parse_args()
     if args.table == "study":
         replace_block(ROOT / "README.md", "study", study_table())
+    elif args.table == "validity":
+        replace_block(ROOT / "docs" / "statistics.md", "validity", validity_table(args.validity_out))
     else:
         replace_block(ROOT / "docs" / "performance.md", "speed", speed_table())
 

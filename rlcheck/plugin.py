@@ -53,6 +53,8 @@ SETTINGS: dict[str, str] = {
     "reference": "a committed file of every cell's outcome (e.g. rlcheck-reference.json, from the rootdir): "
     "a cell that got worse fails its test; where there is none, it is written and the tests fail once",
     "regen_reference": "true: write the reference from this run instead of comparing with it",
+    "backend": "where jobs train: local (default) or ray (pip install 'rlcheck[ray]')",
+    "ray_address": "the Ray cluster to join with backend ray (default: a local instance)",
     "max_seeds": "seeds per cell an undecided comparison may grow to (default 3x the seeds)",
     "slower_budget": "multiple of a cell's budget a still-improving net trains on to (default 3; 1: never)",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
@@ -276,6 +278,10 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                 ),
                 hidden=hidden_sizes,
             )
+            backend = setting(pytestconfig, "backend") or "local"
+            if backend not in ("local", "ray"):
+                raise UsageError(f"rlcheck_backend {backend!r}: choose local or ray")
+            config = dataclasses.replace(config, backend=backend, ray_address=setting(pytestconfig, "ray_address"))
             if cells is not None:
                 served = tuple(c for c in cells if c.algo in algo_names)
                 if not served:

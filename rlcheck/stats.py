@@ -297,12 +297,16 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
                 f"seed{'s' if len(collapsed_seeds) > 1 else ''} {', '.join(map(str, collapsed_seeds))} collapsed "
                 f"(score below {collapse_below:.3g}; baseline: {baseline_collapsed} of {b.size})"
             )
-        more = (
-            f"if the drop seen is the true one, about {needed} seeds per group would likely"
-            if needed
-            else "far more seeds would be needed to"
-        )
-        reason = f"{c.size} vs {b.size} seeds: " + "; ".join(open_questions) + f"; {more} decide"
+        if drop.estimate >= tolerance:
+            more = (
+                f"the drop seen, {drop.estimate:.3g}, is beyond the tolerance, but not significantly at these seeds "
+                f"(a fail needs a lower bound above {tolerance:.3g}; it is {drop.low:.3g})"
+            )
+        elif needed:
+            more = f"if the drop seen is the true one, about {needed} seeds per group would likely decide"
+        else:
+            more = "far more seeds would be needed to decide"
+        reason = f"{c.size} vs {b.size} seeds: " + "; ".join(open_questions) + f"; {more}"
 
     return Comparison(
         n_baseline=b.size,

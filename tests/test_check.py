@@ -252,3 +252,27 @@ def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
     path.write_text("{not json")
     with pytest.raises(UsageError, match="cannot be read"):
         load(path)
+
+
+def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
+    """The longer training is judged like any look: here it is made to underperform again, and
+    the cell fails, its reason saying both what happened at the budget and after."""
+    real = rlcheck.study.compare
+    calls = []
+
+    def second_look_underperforms(baseline, candidate, tolerance, levels):
+        calls.append(candidate.scores)
+        result = real(baseline, candidate, tolerance, levels)
+        return dataclasses.replace(result, verdict="underperforms") if len(calls) == 2 else result
+
+    monkeypatch.setattr(rlcheck.study, "compare", second_look_underperforms)
+    under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
+    config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2), max_seeds=3,
+                          workers=1, slower_budget=2)  # fmt: skip
+    result = run_check(config, under_test)
+    (cell,) = result.study.comparisons
+    assert len(calls) == 2 and cell.extended_steps == 1200 and cell.outcome == "fail" and not result.passed
+    assert (
+        cell.reason.startswith("at the budget: ") and "; trained on to 1200 steps (600 is the budget): " in cell.reason
+    )
+    assert {r.spec.steps for r in result.study.extended_runs} == {1200}
