@@ -56,7 +56,7 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument(
         "--slower-budget",
         type=float,
-        default=3.0,
+        default=StudyConfig.slower_budget,
         help="a net that underperforms while still improving trains on, in that cell only, to this many "
         "times the budget, and is 'slower' if it then matches the baseline (1 turns this off)",
     )
@@ -67,7 +67,7 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument(
         "--backend",
         choices=("local", "ray"),
-        default="local",
+        default=StudyConfig.backend,
         help="where jobs train: processes here, or tasks on a Ray cluster (pip install 'rlcheck[ray]')",
     )
     parser.add_argument("--ray-address", help="the Ray cluster to join (default with --backend ray: a local instance)")
@@ -85,13 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser, "rlcheck-results")
     parser.add_argument(
         "--nets",
-        default="plain,batchnorm",
+        default=",".join(StudyConfig.nets),
         help=f"comma-separated, from {', '.join(NET_CHOICES)} or 'package.module:function'",
     )
-    parser.add_argument("--baseline", default="plain", help="the net every other net is compared with")
-    parser.add_argument("--steps", type=int, default=2000, help="environment steps per run")
-    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
-    parser.add_argument("--eval-every", type=int, default=100, help="evaluate every this many steps")
+    parser.add_argument("--baseline", default=StudyConfig.baseline, help="the net every other net is compared with")
+    # Defaults are the dataclasses': one place says what a study trains when nothing is given.
+    parser.add_argument("--steps", type=int, default=Cell.steps, help="environment steps per run")
+    parser.add_argument("--warmup", type=int, default=Cell.warmup, help="random-action steps before learning starts")
+    parser.add_argument("--eval-every", type=int, default=Cell.eval_every, help="evaluate every this many steps")
     parser.add_argument(
         "--eval-episodes",
         type=int,
