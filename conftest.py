@@ -11,6 +11,6 @@ import torch
 
 torch.set_num_threads(1)
 
-# Tests never read or fill the user's cache of baseline runs (rlcheck.cache); each process
+# Tests never read or fill the user's cache of baseline runs (rlcheck.engine.cache); each process
 # gets a fresh one, inherited by the commands the tests start.
 os.environ["RLCHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="rlcheck-test-cache-")

@@ -8,7 +8,7 @@ default (0 and up, each growing to at most 3x), and from the validity benchmark'
 sets (benchmarks/validity.py). For every (probe, algorithm) cell it prints, per net, the
 spread of the score the verdicts use (mean over the last third of evaluations; critic error
 for value probes) and the final value that benchmarks/test_probes.py's bars bound, plus the
-tolerance rlcheck.stats derives from the plain nets. Runs are kept in OUT/runs.jsonl and
+tolerance rlcheck.verdicts.stats derives from the plain nets. Runs are kept in OUT/runs.jsonl and
 reused when the command is repeated.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rlcheck.check import PROBE_SUITE
-from rlcheck.options import parse_seeds
-from rlcheck.runner import default_workers, run_all, threads_per_worker
-from rlcheck.study import _measures, tolerance_of
-from rlcheck.training import RunResult, RunSpec
+from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
+from rlcheck.engine.runs import RunResult, RunSpec
+from rlcheck.front.options import parse_seeds
+from rlcheck.verdicts.check import PROBE_SUITE
+from rlcheck.verdicts.study import _measures, tolerance_of
 
 
 def specs_for(net: str, seeds: list[int], threads: int) -> list[RunSpec]:

@@ -14,9 +14,9 @@ import argparse
 import matplotlib
 import torch
 
-from rlcheck.diagnose import action_gradient
-from rlcheck.study import Cell, StudyConfig
-from rlcheck.training import train
+from rlcheck.engine.diagnose import action_gradient
+from rlcheck.engine.training import train
+from rlcheck.verdicts.study import Cell, StudyConfig
 
 VARIANTS = ("plain", "batchnorm", "batchnorm-critic", "batchnorm-critic-modeaware", "batchnorm-modeaware", "layernorm")
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rlcheck.runner import default_workers, run_all
-from rlcheck.study import Cell, StudyConfig, run_study
-from rlcheck.training import RunSpec
+from rlcheck.engine.runner import default_workers, run_all
+from rlcheck.engine.runs import RunSpec
+from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 
 def learning(seeds: range) -> None:
@@ -165,7 +165,7 @@ def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarr
 def probes(seeds: range) -> None:
     from test_probes import PROBE_BARS
 
-    from rlcheck.check import PROBES_BY_NAME
+    from rlcheck.verdicts.check import PROBES_BY_NAME
 
     for (name, algo), (steps, bar) in PROBE_BARS.items():
         probe = PROBES_BY_NAME[name]

@@ -16,9 +16,10 @@ import time
 
 import torch
 
-from rlcheck.runner import run_all
-from rlcheck.seedstack import SeedStack
-from rlcheck.training import RunSpec, build_agent, make_env
+from rlcheck.engine.agents import build_agent, make_env
+from rlcheck.engine.runner import run_all
+from rlcheck.engine.runs import RunSpec
+from rlcheck.nets.seedstack import SeedStack
 
 N = "tests.codebase_nets"
 CONFIGS = {

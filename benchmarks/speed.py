@@ -32,8 +32,9 @@ import time
 import numpy as np
 import torch
 
+from rlcheck.engine.runs import RunSpec
+from rlcheck.engine.training import run, run_group
 from rlcheck.envs import RANDOM_ENV_ID, RandomEnv
-from rlcheck.training import RunSpec, run, run_group
 
 OBS, ACT, BATCH, WARMUP = 3, 1, 256, 250
 

@@ -14,9 +14,9 @@ import functools
 
 import pytest
 
-from rlcheck.check import NetUnderTest, check_config, run_check
-from rlcheck.runner import default_workers, threads_per_worker
-from rlcheck.study import Cell, Outcome, StudyConfig, StudyResult, run_study
+from rlcheck.engine.runner import default_workers, threads_per_worker
+from rlcheck.verdicts.check import NetUnderTest, check_config, run_check
+from rlcheck.verdicts.study import Cell, Outcome, StudyConfig, StudyResult, run_study
 
 VARIANTS = ("batchnorm-critic", "batchnorm-modeaware", "batchnorm-critic-modeaware", "layernorm")
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
-from rlcheck.runner import default_workers, run_all, threads_per_worker
-from rlcheck.training import RunSpec
+from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
+from rlcheck.engine.runs import RunSpec
+from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
 
 # (probe, algo) -> (the gate's steps, bar): final |Q error| <= bar on value probes, final
 # return >= bar on the others. Comments: the worst calibration seed's final value at the budget.

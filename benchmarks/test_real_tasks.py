@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlcheck.runner import default_workers, run_all, threads_per_worker
-from rlcheck.training import RunSpec
+from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
+from rlcheck.engine.runs import RunSpec
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """rlcheck: a pytest-native sanity gate and regression benchmark for RL network code.
 
 The names below are imported on first use (PEP 562), not with the package: every training
-process the runner spawns imports ``rlcheck.runner``, hence this package, and should not pay
+process the runner spawns imports ``rlcheck.engine.runner``, hence this package, and should not pay
 for scipy (the statistics) or the study's reporting, about 1.3 s of a 3.2 s start.
 """
 
@@ -15,22 +15,22 @@ __version__ = "0.1.0"
 # The public API: gate a network, run a study, train a run, diagnose one. Everything else is
 # importable from its module, without a promise that it keeps its name.
 _WHERE = {
-    "CheckResult": "rlcheck.check",
-    "NetUnderTest": "rlcheck.check",
-    "check_config": "rlcheck.check",
-    "run_check": "rlcheck.check",
-    "Diagnosis": "rlcheck.diagnose",
-    "diagnose": "rlcheck.diagnose",
+    "CheckResult": "rlcheck.verdicts.check",
+    "NetUnderTest": "rlcheck.verdicts.check",
+    "check_config": "rlcheck.verdicts.check",
+    "run_check": "rlcheck.verdicts.check",
+    "Diagnosis": "rlcheck.engine.diagnose",
+    "diagnose": "rlcheck.engine.diagnose",
     "RandomEnv": "rlcheck.envs",
     "UsageError": "rlcheck.errors",
     "NetFactory": "rlcheck.nets",
-    "Cell": "rlcheck.study",
-    "StudyConfig": "rlcheck.study",
-    "StudyResult": "rlcheck.study",
-    "run_study": "rlcheck.study",
-    "RunResult": "rlcheck.training",
-    "RunSpec": "rlcheck.training",
-    "run": "rlcheck.training",
+    "Cell": "rlcheck.verdicts.study",
+    "StudyConfig": "rlcheck.verdicts.study",
+    "StudyResult": "rlcheck.verdicts.study",
+    "run_study": "rlcheck.verdicts.study",
+    "RunResult": "rlcheck.engine.runs",
+    "RunSpec": "rlcheck.engine.runs",
+    "run": "rlcheck.engine.training",
 }
 
 __all__ = [
@@ -66,10 +66,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
-    from rlcheck.check import CheckResult, NetUnderTest, check_config, run_check
-    from rlcheck.diagnose import Diagnosis, diagnose
+    from rlcheck.engine.diagnose import Diagnosis, diagnose
+    from rlcheck.engine.runs import RunResult, RunSpec
+    from rlcheck.engine.training import run
     from rlcheck.envs import RandomEnv
     from rlcheck.errors import UsageError
     from rlcheck.nets import NetFactory
-    from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-    from rlcheck.training import RunResult, RunSpec, run
+    from rlcheck.verdicts.check import CheckResult, NetUnderTest, check_config, run_check
+    from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study

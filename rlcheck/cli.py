@@ -6,7 +6,7 @@ Finished runs are always in ``OUT/runs.jsonl``, whatever the exit code.
 
 The console script imports this module at its top, and multiprocessing's ``spawn`` re-runs
 the console script in every training process it starts. So this module imports nothing
-heavy, and the commands live in :mod:`rlcheck.commands`: otherwise every worker would
+heavy, and the commands live in :mod:`rlcheck.front.commands`: otherwise every worker would
 import scipy, the statistics and the reports as well.
 """
 
@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Factories are named relative to where the user stands, as with `python -m`.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    from rlcheck.commands import run_command
+    from rlcheck.front.commands import run_command
 
     return run_command(argv)
 

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from rlcheck.check import CheckResult
-    from rlcheck.study import Cell
+    from rlcheck.verdicts.check import CheckResult
+    from rlcheck.verdicts.study import Cell
 
 SETTINGS: dict[str, str] = {
     "net": "your network factory for actor and critic, 'package.module:function'",
@@ -193,8 +193,8 @@ def _algos(config: pytest.Config) -> tuple[str, ...]:
 
 
 def _cells(config: pytest.Config) -> list[tuple[str, Cell]]:
-    from rlcheck.check import parse_probes
     from rlcheck.errors import UsageError
+    from rlcheck.verdicts.check import parse_probes
 
     try:
         probes = parse_probes(setting(config, "probes"))
@@ -215,20 +215,20 @@ GateRunner = Callable[..., "CheckResult"]
 
 @pytest.fixture(scope="session")
 def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
-    """A function that runs the gate and returns a :class:`rlcheck.check.CheckResult`.
+    """A function that runs the gate and returns a :class:`rlcheck.verdicts.check.CheckResult`.
 
     Arguments default to the rlcheck settings (``net``, ``actor_net``, ``critic_net``, ``algos``,
     ``seeds``, ``probes``, ``hidden``, ``max_seeds``, ``slower_budget``, ...); ``cells`` runs only
     the given (algo, probe) cells, judged at the error levels of the whole gate.
     A user mistake (bad factory path, wrong output shape, ...) fails the test with one line.
     """
-    from rlcheck.cache import cache_from_env
-    from rlcheck.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+    from rlcheck.engine.cache import cache_from_env
+    from rlcheck.engine.workers import WorkerDied
     from rlcheck.errors import UsageError
+    from rlcheck.front.options import parse_hidden, parse_seeds, parse_slower_budget
     from rlcheck.nets import DEFAULT_HIDDEN
-    from rlcheck.options import parse_hidden, parse_seeds, parse_slower_budget
-    from rlcheck.shapes import ACTOR_OUTPUTS
-    from rlcheck.workers import WorkerDied
+    from rlcheck.nets.shapes import ACTOR_OUTPUTS
+    from rlcheck.verdicts.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
 
     def run(
         net: str | None = None,

@@ -6,7 +6,7 @@ import torch
 from rlcheck.algos import common
 from rlcheck.algos.common import Adam, NetSpec, QNetwork, ReplayBuffer, SeedNoise, seed_stacked_nets, update_target
 from rlcheck.nets import batchnorm, plain
-from rlcheck.seedstack import mark_seed_first
+from rlcheck.nets.seedstack import mark_seed_first
 
 CPU = torch.device("cpu")
 
@@ -171,8 +171,9 @@ def test_adam_and_target_updates_step_each_seed_of_a_stacked_tensor_as_if_it_wer
 def test_without_fused_adam_no_job_is_split_by_the_worker_count(monkeypatch):
     # torch.optim's Adam steps a stacked tensor whole: a seed's bits could then depend on the
     # stack's size, so the runner must keep the grouping the spec list gives.
-    from rlcheck.runner import batch_jobs
-    from rlcheck.training import RunSpec, fuses_seeds
+    from rlcheck.engine.agents import fuses_seeds
+    from rlcheck.engine.runner import batch_jobs
+    from rlcheck.engine.runs import RunSpec
 
     specs = [RunSpec("td3", "plain", seed, steps=200) for seed in range(4)]
     assert fuses_seeds(specs[0]) and [len(job) for job in batch_jobs(specs, workers=2)] == [2, 2]

@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-import rlcheck.runner
-from rlcheck import cache as cache_module
-from rlcheck.cache import RunCache
+import rlcheck.engine.runner
 from rlcheck.cli import main
-from rlcheck.runner import run_all
-from rlcheck.training import RunSpec
+from rlcheck.engine import cache as cache_module
+from rlcheck.engine.cache import RunCache
+from rlcheck.engine.runner import run_all
+from rlcheck.engine.runs import RunSpec
 from tests.helpers import exit_code
 
 TINY = {"env_id": "rlcheck/ActionReward-v0", "steps": 200, "warmup": 50, "eval_every": 50}
@@ -18,13 +18,13 @@ CHEAP = ["--algos", "td3", "--probes", "action", "--seeds", "3", "--max-seeds", 
 def trained(monkeypatch) -> list[RunSpec]:
     """Every spec the runner trains (rather than finds) from here on."""
     specs: list[RunSpec] = []
-    real = rlcheck.runner._train_job
+    real = rlcheck.engine.runner._train_job
 
     def counting(job):
         specs.extend(job[0])
         return real(job)
 
-    monkeypatch.setattr(rlcheck.runner, "_train_job", counting)
+    monkeypatch.setattr(rlcheck.engine.runner, "_train_job", counting)
     return specs
 
 

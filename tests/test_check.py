@@ -3,11 +3,11 @@ import json
 
 import pytest
 
-import rlcheck.study
-from rlcheck.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes, run_check
+import rlcheck.verdicts.study
 from rlcheck.cli import main
 from rlcheck.errors import UsageError
-from rlcheck.study import run_study
+from rlcheck.verdicts.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.verdicts.study import run_study
 from tests.helpers import exit_code
 
 CHEAP = ["--algos", "td3", "--probes", "action", "--seeds", "3", "--max-seeds", "3", "--workers", "1", "--quiet"]
@@ -72,7 +72,7 @@ def test_gate_fails_naive_batchnorm_with_a_finding_and_exit_1(tmp_path, capsys, 
     def retrain(spec):
         raise AssertionError(f"{spec} trained again: its diagnosis should have been kept from the check's run")
 
-    monkeypatch.setattr("rlcheck.study.diagnose_run", retrain)
+    monkeypatch.setattr("rlcheck.verdicts.study.diagnose_run", retrain)
     code = exit_code(main, ["check", "--net", "tests.user_nets:naive_batchnorm", "--out", str(tmp_path), *CHEAP])
     out = capsys.readouterr().out
     assert code == 1
@@ -160,7 +160,7 @@ def test_a_broken_net_gets_no_still_learning_note(tmp_path, capsys):
 
 
 def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch):
-    real = rlcheck.study._compare_cell
+    real = rlcheck.verdicts.study._compare_cell
 
     def forced(config, results, cell):
         inconclusive = {"verdict": "inconclusive", "reason": "2 vs 2 seeds had 30% power"}
@@ -169,7 +169,7 @@ def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch)
             for c in real(config, results, cell)
         ]
 
-    monkeypatch.setattr(rlcheck.study, "_compare_cell", forced)
+    monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", forced)
     under_test = NetUnderTest.of("tests.user_nets:wide_mlp")
     config = check_config(
         under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1), max_seeds=2, workers=1, slower_budget=1
@@ -192,7 +192,7 @@ def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
     # One cell flagged, another inconclusive: the gate has failed whatever more seeds would
     # say, so a check stops there; a study (stop_when_flagged off) grows the open cell.
     verdicts = {"rlcheck/ActionReward-v0": "underperforms", "rlcheck/ConstantReward-v0": "inconclusive"}
-    real = rlcheck.study._compare_cell
+    real = rlcheck.verdicts.study._compare_cell
 
     def forced(config, results, cell):
         return [
@@ -200,7 +200,7 @@ def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
             for c in real(config, results, cell)
         ]
 
-    monkeypatch.setattr(rlcheck.study, "_compare_cell", forced)
+    monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", forced)
     under_test = NetUnderTest.of("tests.user_nets:wide_mlp")
     config = check_config(
         under_test, algos=("td3",), probes=parse_probes("constant,action"), seeds=(0, 1), workers=1, slower_budget=1
@@ -235,7 +235,7 @@ def test_a_committed_reference_is_written_once_then_compared(tmp_path, capsys):
 
 
 def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
-    from rlcheck.reference import Moved, compare, load, write
+    from rlcheck.verdicts.reference import Moved, compare, load, write
 
     path = tmp_path / "ref.json"
     write(path, "mine", "plain", {"td3 ActionReward-v0": "pass", "sac ActionReward-v0": "slower"}, {"torch": "x"})
@@ -257,7 +257,7 @@ def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
 def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
     """The longer training is judged like any look: here it is made to underperform again, and
     the cell fails, its reason saying both what happened at the budget and after."""
-    real = rlcheck.study.compare
+    real = rlcheck.verdicts.study.compare
     calls = []
 
     def second_look_underperforms(baseline, candidate, tolerance, levels):
@@ -265,7 +265,7 @@ def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
         result = real(baseline, candidate, tolerance, levels)
         return dataclasses.replace(result, verdict="underperforms") if len(calls) == 2 else result
 
-    monkeypatch.setattr(rlcheck.study, "compare", second_look_underperforms)
+    monkeypatch.setattr(rlcheck.verdicts.study, "compare", second_look_underperforms)
     under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
     config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2), max_seeds=3,
                           workers=1, slower_budget=2)  # fmt: skip

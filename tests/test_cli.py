@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-import rlcheck.runner
+import rlcheck.engine.runner
 from rlcheck.cli import main
-from rlcheck.options import parse_seeds
+from rlcheck.front.options import parse_seeds
 from tests.helpers import exit_code
 
 TINY = ["--algos", "td3", "--seeds", "2", "--max-seeds", "2", "--steps", "300", "--warmup", "100", "--workers", "1"]
@@ -83,7 +83,7 @@ def test_unwritable_out_is_a_usage_error(tmp_path, capsys):
 
 
 def test_ctrl_c_keeps_finished_runs_and_resume_finishes_the_study(tmp_path, capsys, monkeypatch):
-    real_train_job = rlcheck.runner._train_job
+    real_train_job = rlcheck.engine.runner._train_job
     calls = []
 
     def interrupted_on_second_job(job):
@@ -92,12 +92,12 @@ def test_ctrl_c_keeps_finished_runs_and_resume_finishes_the_study(tmp_path, caps
             raise KeyboardInterrupt
         return real_train_job(job)
 
-    monkeypatch.setattr(rlcheck.runner, "_train_job", interrupted_on_second_job)
+    monkeypatch.setattr(rlcheck.engine.runner, "_train_job", interrupted_on_second_job)
     assert main([*TINY, "--out", str(tmp_path), "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert len(calls[0]) == 2  # a job trains both seeds of one net together
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
-    monkeypatch.setattr(rlcheck.runner, "_train_job", real_train_job)
+    monkeypatch.setattr(rlcheck.engine.runner, "_train_job", real_train_job)
     assert main([*TINY, "--out", str(tmp_path), "--quiet", "--resume"]) == 0
     assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 4
 
@@ -120,7 +120,7 @@ def test_versions_fall_back_to_the_module_version_when_run_from_a_source_tree(mo
     from importlib import metadata
 
     import rlcheck
-    from rlcheck.study import versions
+    from rlcheck.verdicts.study import versions
 
     def not_installed(package):
         raise metadata.PackageNotFoundError(package)

@@ -3,12 +3,12 @@ import torch
 from torch import nn
 
 from rlcheck.algos.crossq import CrossQ, CrossQConfig
-from rlcheck.diagnose import diagnose
+from rlcheck.engine.diagnose import diagnose
+from rlcheck.engine.training import run
 from rlcheck.errors import UsageError
-from rlcheck.fusion import StackedBatchRenorm1d
 from rlcheck.nets import BatchRenorm1d, batchrenorm
-from rlcheck.study import Cell, StudyConfig
-from rlcheck.training import run
+from rlcheck.nets.fusion import StackedBatchRenorm1d
+from rlcheck.verdicts.study import Cell, StudyConfig
 from tests.helpers import random_batch
 
 

@@ -4,7 +4,8 @@ run them on a GPU machine with ``pytest tests/test_cuda.py``."""
 import pytest
 import torch
 
-from rlcheck.training import RunSpec, run, run_group, train_seeds
+from rlcheck.engine.runs import RunSpec
+from rlcheck.engine.training import run, run_group, train_seeds
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -9,7 +9,7 @@ from rlcheck.algos import TD3
 from rlcheck.algos.modes import MODE_AWARE
 from rlcheck.algos.sac import SAC
 from rlcheck.cli import main
-from rlcheck.diagnose import (
+from rlcheck.engine.diagnose import (
     action_gradient,
     actor_mode_gap,
     bn_amplification,
@@ -18,9 +18,9 @@ from rlcheck.diagnose import (
     mode_dependent_layers,
     target_buffer_gap,
 )
+from rlcheck.engine.runner import run_all
+from rlcheck.engine.runs import RunSpec
 from rlcheck.nets import batchnorm, layernorm, plain
-from rlcheck.runner import run_all
-from rlcheck.training import RunSpec
 from tests.helpers import exit_code
 
 
@@ -128,7 +128,7 @@ def test_a_diagnosis_that_fails_costs_no_trained_run(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("measurement failed")
 
-    module = sys.modules["rlcheck.diagnose"]  # `rlcheck.diagnose` the attribute is the function
+    module = sys.modules["rlcheck.engine.diagnose"]  # `rlcheck.engine.diagnose` the attribute is the function
     monkeypatch.setattr(module, "diagnose", broken)
     specs = [RunSpec("td3", "batchnorm", seed, steps=150, warmup=50, eval_every=50) for seed in (0, 1)]
     results = run_all(specs, diagnose={"batchnorm"})

@@ -6,7 +6,7 @@ from torch import nn
 
 from rlcheck.errors import UsageError
 from rlcheck.nets import BUILTIN_NETS, resolve_factory
-from rlcheck.shapes import detect
+from rlcheck.nets.shapes import detect
 
 
 def _box(n: int) -> gym.spaces.Box:

@@ -74,9 +74,9 @@ def test_fixture_gates_the_net_from_pyproject_settings(project):
 def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
     project.makepyfile(
         test_mine="""
-        import rlcheck.check
+        import rlcheck.verdicts.check
 
-        rlcheck.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+        rlcheck.verdicts.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
 
         def test_widths(rlcheck_gate):
             assert rlcheck_gate().hidden == (32,)
@@ -89,9 +89,9 @@ def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
 def test_seed_and_slower_settings_reach_the_check_and_one_cell_keeps_the_whole_gates_levels(project):
     project.makepyfile(
         test_mine="""
-        import rlcheck.check
+        import rlcheck.verdicts.check
 
-        rlcheck.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+        rlcheck.verdicts.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
 
         def test_settings(rlcheck_gate):
             config = rlcheck_gate()
@@ -182,25 +182,27 @@ def _modules_after(statement: str) -> set[str]:
 def test_loading_the_plugin_imports_neither_torch_nor_scipy():
     # pytest loads the plugin in every session of an environment rlcheck is installed in.
     loaded = _modules_after("import rlcheck.plugin")
-    assert "rlcheck.plugin" in loaded and not {"torch", "scipy", "rlcheck.check"} & loaded
+    assert "rlcheck.plugin" in loaded and not {"torch", "scipy", "rlcheck.verdicts.check"} & loaded
 
 
 def test_training_processes_do_not_import_the_statistics():
     # What every spawned training worker imports; scipy is 1.3 s of its start.
-    loaded = _modules_after("import rlcheck.runner")
-    assert "torch" in loaded and not {"scipy", "rlcheck.stats", "rlcheck.check", "matplotlib"} & loaded
+    loaded = _modules_after("import rlcheck.engine.runner")
+    assert (
+        "torch" in loaded and not {"scipy", "rlcheck.verdicts.stats", "rlcheck.verdicts.check", "matplotlib"} & loaded
+    )
 
 
 def test_the_console_script_module_imports_nothing_heavy():
     # multiprocessing's spawn re-runs the console script in every training process it starts,
     # and the script imports rlcheck.cli at its top: whatever that imports, each worker imports too.
     loaded = _modules_after("import rlcheck.cli")
-    assert "rlcheck.cli" in loaded and not {"torch", "scipy", "numpy", "rlcheck.commands"} & loaded
+    assert "rlcheck.cli" in loaded and not {"torch", "scipy", "numpy", "rlcheck.front.commands"} & loaded
 
 
 def test_package_names_resolve_on_first_use():
     import rlcheck
-    from rlcheck.check import run_check
+    from rlcheck.verdicts.check import run_check
 
     assert all(getattr(rlcheck, name) is not None for name in rlcheck.__all__)
     assert sorted(rlcheck.__all__) == sorted(rlcheck._WHERE)  # one list of the public names

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from rlcheck.runner import load_log
-from rlcheck.study import Cell, StudyConfig, run_study
+from rlcheck.engine.runner import load_log
+from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 if os.environ.get("CI"):
     import ray  # under CI a missing Ray is a failure: .ci/setup installs the ray extra
@@ -21,7 +21,7 @@ CELL = Cell("td3", steps=150, warmup=50, eval_every=50)
 
 @pytest.fixture(scope="module")
 def cluster():
-    from rlcheck import ray_backend
+    from rlcheck.engine import ray_backend
 
     ray_backend.connect(None, num_cpus=2, object_store_memory=100 * 1024**2)
     yield ray
@@ -52,7 +52,7 @@ def test_a_ray_worker_killed_mid_job_is_retried_and_the_runs_match(cluster, tmp_
     marker = tmp_path / "marker"
     monkeypatch.setenv("RLCHECK_TEST_MARKER", str(marker))
     ray.shutdown()  # the marker's variable reaches workers only through a new instance's runtime_env
-    from rlcheck import ray_backend
+    from rlcheck.engine import ray_backend
 
     ray_backend.connect(None, num_cpus=2, object_store_memory=100 * 1024**2)
     retried = run_study(_config(nets=("plain", net), backend="ray"))

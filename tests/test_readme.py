@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from rlcheck.report import format_table
-from rlcheck.study import Cell, StudyConfig, run_study
+from rlcheck.front.report import format_table
+from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from rlcheck.report import markdown_summary, write_html
-from rlcheck.study import Cell, StudyConfig, run_study
+from rlcheck.front.report import markdown_summary, write_html
+from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 
 @pytest.fixture(scope="module")

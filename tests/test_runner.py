@@ -7,11 +7,11 @@ import threading
 import time
 
 import rlcheck.cli
-import rlcheck.runner
-import rlcheck.study
-from rlcheck.runner import ProgressPrinter, batch_jobs, load_log, run_all
-from rlcheck.study import Cell, StudyConfig, run_study
-from rlcheck.training import RunSpec
+import rlcheck.engine.runner
+import rlcheck.verdicts.study
+from rlcheck.engine.runner import ProgressPrinter, batch_jobs, load_log, run_all
+from rlcheck.engine.runs import RunSpec
+from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 SPECS = [
     RunSpec("td3", net, seed, steps=200, warmup=100, eval_every=100)
@@ -148,13 +148,13 @@ def test_probes_of_one_size_and_budget_share_a_job():
 def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch):
     pools = []
 
-    class CountingPool(rlcheck.runner.WorkerPool):
+    class CountingPool(rlcheck.engine.runner.WorkerPool):
         def __init__(self, size: int) -> None:
             super().__init__(size)
             pools.append(self)
 
-    monkeypatch.setattr(rlcheck.runner, "WorkerPool", CountingPool)
-    real = rlcheck.study._compare_cell
+    monkeypatch.setattr(rlcheck.engine.runner, "WorkerPool", CountingPool)
+    real = rlcheck.verdicts.study._compare_cell
 
     def inconclusive(config, results, cell):
         return [
@@ -162,7 +162,7 @@ def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch)
             for c in real(config, results, cell)
         ]
 
-    monkeypatch.setattr(rlcheck.study, "_compare_cell", inconclusive)
+    monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", inconclusive)
     cell = Cell("td3", steps=150, warmup=50, eval_every=50)
     config = StudyConfig(
         cells=(cell,), nets=("plain", "layernorm"), seeds=(0, 1), max_seeds=4, workers=2, threads=1, slower_budget=1
@@ -177,7 +177,7 @@ def _kill_the_first_busy_worker(after_s: float, killed: list[int]) -> None:
     """From a thread of the test: once a training process has held a job for `after_s`, kill it."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not killed:
-        pools = rlcheck.runner._kept_pools or {}
+        pools = rlcheck.engine.runner._kept_pools or {}
         for pool in list(pools.values()):
             for pid in list(pool.busy):
                 time.sleep(after_s)
@@ -197,7 +197,7 @@ def test_a_killed_training_process_is_replaced_and_its_job_retried_with_the_same
     undisturbed = run_all(specs, workers=1)
     killed: list[int] = []
     killer = threading.Thread(target=_kill_the_first_busy_worker, args=(3.0, killed))
-    with rlcheck.runner.kept_workers():
+    with rlcheck.engine.runner.kept_workers():
         killer.start()
         retried = run_all(specs, workers=2, log_path=tmp_path / "runs.jsonl")
     killer.join()

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from rlcheck.nets import BatchRenorm1d, batchnorm, batchrenorm, layernorm, plain
-from rlcheck.seedstack import SeedStack
+from rlcheck.nets.seedstack import SeedStack
 from tests.helpers import members_of, stacked_batch
 from tests.user_nets import attribute_mlp, branchy, custom_forward, mode_branch, residual
 

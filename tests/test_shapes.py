@@ -4,11 +4,11 @@ import gymnasium as gym
 import pytest
 
 import rlcheck.envs  # noqa: F401
-from rlcheck.adapters import resolve
 from rlcheck.cli import main
-from rlcheck.diagnose import diagnose_run
-from rlcheck.shapes import DoesNotFit
-from rlcheck.training import RunSpec
+from rlcheck.engine.diagnose import diagnose_run
+from rlcheck.engine.runs import RunSpec
+from rlcheck.nets.adapters import resolve
+from rlcheck.nets.shapes import DoesNotFit
 from tests.helpers import exit_code
 
 N = "tests.codebase_nets"
@@ -118,7 +118,7 @@ def test_a_deliberately_frozen_layer_is_named_in_a_note_and_stays_frozen(tmp_pat
 def test_frozen_parameters_are_not_trained():
     import torch
 
-    from rlcheck.training import train
+    from rlcheck.engine.training import train
 
     spec = RunSpec("td3", f"{N}:frozen_first_layer", 0, "rlcheck/ActionReward-v0", steps=200, warmup=100)
     env = gym.make(spec.env_id)
@@ -176,8 +176,8 @@ def test_a_user_net_alone_is_not_compared_with_the_default_baseline(tmp_path, ca
 
 
 def _strategies(spec: RunSpec) -> tuple[str, str]:
-    from rlcheck.seedstack import SeedStack
-    from rlcheck.training import build_agent, make_env
+    from rlcheck.engine.agents import build_agent, make_env
+    from rlcheck.nets.seedstack import SeedStack
 
     with make_env(spec.env_id) as env:
         agent = build_agent(spec, env, seeds=[0, 1])
@@ -198,7 +198,7 @@ def test_concatenating_critics_and_tanh_then_scale_actors_are_fused_like_the_bui
 def test_the_fused_chain_computes_what_the_users_module_computes():
     import torch
 
-    from rlcheck.shapes import env_stand_in
+    from rlcheck.nets.shapes import env_stand_in
     from tests.codebase_nets import CleanRLQNetwork, CleanRLTD3Actor
 
     observation_space, action_space = _spaces()  # Pendulum: actions in [-2, 2]

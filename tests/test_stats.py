@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from rlcheck.stats import (
+from rlcheck.verdicts.stats import (
     Bound,
     Group,
     Levels,

@@ -3,8 +3,9 @@ import torch
 
 from rlcheck.algos import ModeSchedule
 from rlcheck.algos.td3 import TD3, TD3Config
+from rlcheck.engine.runs import RunSpec
+from rlcheck.engine.training import run
 from rlcheck.nets import batchnorm, plain
-from rlcheck.training import RunSpec, run
 from tests.helpers import ModeRecorder, random_batch
 
 

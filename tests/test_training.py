@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 import torch
 
+from rlcheck.engine.agents import make_env
+from rlcheck.engine.runs import RunResult, RunSpec
+from rlcheck.engine.training import run, run_group, train_seeds
 from rlcheck.errors import UsageError
-from rlcheck.study import Cell, StudyConfig, check_before_training
-from rlcheck.training import RunResult, RunSpec, make_env, run, run_group, train_seeds
+from rlcheck.verdicts.study import Cell, StudyConfig, check_before_training
 
 TINY = {"steps": 300, "warmup": 100, "eval_every": 100}
 
@@ -79,7 +81,7 @@ def test_unbounded_action_space_is_a_usage_error():
 @pytest.mark.parametrize("net", ["plain", "batchnorm", "layernorm"])
 def test_a_seed_trained_beside_others_gets_the_curve_it_gets_alone(algo, net):
     # Nine seeds: a stack of (9, 1) or (9, 2) parameters is long enough for Adam's and lerp's
-    # vector instructions, which a lone seed's (1, 1) never reaches (rlcheck.seedstack.member_slices).
+    # vector instructions, which a lone seed's (1, 1) never reaches (rlcheck.nets.seedstack.member_slices).
     seeds = (5, 3, 8, 0, 1, 2, 4, 6, 7)
     agent, _, together = train_seeds([RunSpec(algo, net, seed, **TINY) for seed in seeds])
     assert together[1].spec.seed == 3 and together[1].batched_with == len(seeds)

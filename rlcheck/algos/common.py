@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack, member_slices
+from rlcheck.nets.seedstack import SeedStack, member_slices
 
 
 class Batch(NamedTuple):
@@ -177,7 +177,7 @@ class Adam:
     both to show. Where this torch has no fused kernel for the device (CPU before torch 2.4),
     or the parameters mix devices or dtypes, it hands over to ``torch.optim.Adam`` (which steps
     a seed-stacked tensor whole: a seed's bits may then depend on the stack's size, so the
-    runner keeps every job as the spec list groups it: see ``rlcheck.training.fuses_seeds``).
+    runner keeps every job as the spec list groups it: see ``rlcheck.engine.agents.fuses_seeds``).
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
@@ -193,7 +193,7 @@ class Adam:
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         # The kernel steps each seed's slice of a seed-stacked tensor as a tensor of its own, so that
-        # a seed's update is the one it gets alone (see rlcheck.seedstack.member_slices). The
+        # a seed's update is the one it gets alone (see rlcheck.nets.seedstack.member_slices). The
         # slices of the persistent tensors are taken once; a gradient's, at every step.
         self._slices = [
             (member_slices(p), member_slices(m, p), member_slices(v, p), [t] * len(member_slices(p)))
@@ -276,7 +276,7 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
     pair = _target_pairs.get(target)
     if pair is None or pair[0] is not online:
         # Listing the tensors walks both module trees; do it once per target, not per update.
-        # Slice by slice, for the reason Adam steps that way (rlcheck.seedstack.member_slices).
+        # Slice by slice, for the reason Adam steps that way (rlcheck.nets.seedstack.member_slices).
         pairs = list(zip(target.parameters(), online.parameters(), strict=True))
         pair = (
             online,

@@ -35,7 +35,7 @@ from rlcheck.algos.common import (
 )
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack, mark_seed_first
+from rlcheck.nets.seedstack import SeedStack, mark_seed_first
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 

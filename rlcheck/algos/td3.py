@@ -29,7 +29,7 @@ from rlcheck.algos.common import (
 )
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
 from rlcheck.nets import NetFactory
-from rlcheck.seedstack import SeedStack
+from rlcheck.nets.seedstack import SeedStack
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from rlcheck.stats import percent_confidence
-from rlcheck.study import Cell, StudyResult
+from rlcheck.verdicts.stats import percent_confidence
+from rlcheck.verdicts.study import Cell, StudyResult
 
 
 def _g(value: float) -> str:

@@ -2,7 +2,7 @@
 
 Every check trains the plain baseline on the same probes and seeds, whatever the user's
 network; that is about a third of its work. Those runs are a pure function of their
-:class:`~rlcheck.training.RunSpec` and of the code and machine that trained them, so a run is
+:class:`~rlcheck.engine.runs.RunSpec` and of the code and machine that trained them, so a run is
 stored under a key made of both:
 
 * the spec (algorithm, nets, seed, environment, steps, widths, device, threads, ...);
@@ -21,23 +21,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 from functools import cache
 from pathlib import Path
 
+from rlcheck.engine.machine import processor
+from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.nets import NET_CHOICES
-from rlcheck.training import RunResult, RunSpec
 
 CACHE_ENV = "RLCHECK_CACHE_DIR"
 
 # Modules that never run in a training process: they read finished runs, judge and report them,
 # or parse options. A new module is part of the digest unless it is named here.
-JUDGING_ONLY = frozenset(
-    {"cache.py", "check.py", "cli.py", "commands.py", "options.py", "plugin.py", "report.py", "stats.py",
-     "study.py", "verdicts.py", "workers.py", "gate/__init__.py", "gate/test_gate.py"}
-)  # fmt: skip
+JUDGING_ONLY = ("verdicts/", "front/", "gate/", "cli.py", "plugin.py", "engine/cache.py", "engine/workers.py",
+                "engine/ray_backend.py")  # fmt: skip
 
 
 def default_cache_dir() -> Path:
@@ -102,13 +100,13 @@ def environment_digest() -> str:
     import torch
 
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # rlcheck/
     for source in sorted(package.rglob("*.py")):
-        if source.relative_to(package).as_posix() in JUDGING_ONLY:
+        if source.relative_to(package).as_posix().startswith(JUDGING_ONLY):
             continue
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
-    for part in (sys.version, torch.__version__, numpy.__version__, gymnasium.__version__, _processor()):
+    for part in (sys.version, torch.__version__, numpy.__version__, gymnasium.__version__, processor()):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 
@@ -117,13 +115,3 @@ def _gpu_name(device: str) -> str:
     import torch
 
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
-
-
-def _processor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

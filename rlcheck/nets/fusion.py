@@ -1,4 +1,4 @@
-"""Fusing S seeds' copies of a network into stacked layers (rlcheck.seedstack's ``fused`` strategy).
+"""Fusing S seeds' copies of a network into stacked layers (rlcheck.nets.seedstack's ``fused`` strategy).
 
 Each stacked layer holds S independent copies of one layer, seed first, and computes all of
 them in one call: one batched matrix multiply per ``Linear``, one normalisation call per

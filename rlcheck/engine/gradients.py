@@ -18,7 +18,7 @@ import torch
 from rlcheck.algos import Agent
 from rlcheck.algos.common import Batch
 from rlcheck.errors import UsageError
-from rlcheck.seedstack import SeedStack
+from rlcheck.nets.seedstack import SeedStack
 
 # Updates before the gradients are read: TD3 steps its actor every second update, so its
 # actor has been stepped once and is read at its second step.
@@ -40,7 +40,7 @@ def member_parameters(stack: SeedStack) -> Iterator[tuple[str, torch.Tensor, tor
 
 
 def _display(name: str) -> str:
-    # rlcheck's adapters (rlcheck.adapters) hold the user's module as `module`
+    # rlcheck's adapters (rlcheck.nets.adapters) hold the user's module as `module`
     return name.removeprefix("module.")
 
 

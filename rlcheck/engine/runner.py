@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from rlcheck.cache import RunCache
-from rlcheck.diagnose import train_and_diagnose
+from rlcheck.engine.agents import env_dims, fuses_seeds, make_env
+from rlcheck.engine.cache import RunCache
+from rlcheck.engine.diagnose import train_and_diagnose
+from rlcheck.engine.runs import RunResult, RunSpec
+from rlcheck.engine.training import run_group
+from rlcheck.engine.workers import WorkerPool
 from rlcheck.errors import UsageError
-from rlcheck.training import RunResult, RunSpec, env_dims, fuses_seeds, make_env, run_group
-from rlcheck.workers import WorkerPool
 
 ProgressCallback = Callable[[RunResult, int, int], None]
 
@@ -137,12 +139,12 @@ def run_all(
     """Run every spec and return the results in the order of `specs`.
 
     The jobs run in a local pool of `workers` processes, or, with a Ray `backend`, as tasks on
-    its cluster: the same jobs either way (rlcheck.ray_backend).
+    its cluster: the same jobs either way (rlcheck.engine.ray_backend).
 
     With ``resume``, runs already in the log with an identical spec are reused, not rerun.
     With a ``cache``, so are runs of built-in nets it holds, and those trained here are added.
     Runs of the nets named in ``diagnose`` carry a diagnosis (the first of each job on each
-    environment), measured where they were trained (``rlcheck.diagnose.train_and_diagnose``).
+    environment), measured where they were trained (``rlcheck.engine.diagnose.train_and_diagnose``).
     """
     previous = load_log(log_path) if (resume and log_path is not None) else {}
     results: dict[RunSpec, RunResult] = {s: previous[s] for s in specs if s in previous}
@@ -167,7 +169,7 @@ def run_all(
     jobs = [(job, job[0].net in diagnose) for job in batch_jobs(todo, workers)]
     try:
         if backend is not None and backend.kind == "ray" and jobs:
-            from rlcheck import ray_backend
+            from rlcheck.engine import ray_backend
 
             threads, gpus = todo[0].threads, (backend.gpus if todo[0].device.startswith("cuda") else 0.0)
             ray_backend.run_jobs(jobs, _train_job, threads, gpus, backend.address, describe_job, finish)

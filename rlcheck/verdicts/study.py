@@ -2,7 +2,7 @@
 
 Each (cell, candidate) pairing ends in one outcome (:data:`Outcome`):
 
-* ``pass``: the comparison is ``ok`` (rlcheck.stats: every drop beyond the tolerance is ruled out);
+* ``pass``: the comparison is ``ok`` (rlcheck.verdicts.stats: every drop beyond the tolerance is ruled out);
 * ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level;
 * ``slower``: it underperformed at the cell's budget while still improving on (nearly) every
   seed, and trained on (that cell alone, to ``slower_budget`` times the budget) it is ``ok``
@@ -11,7 +11,7 @@ Each (cell, candidate) pairing ends in one outcome (:data:`Outcome`):
 
 Seeds are added while a comparison is ``inconclusive`` (up to ``max_seeds``). Every look at
 the data, and the longer training of a slower net, is one of the planned looks over which
-rlcheck.stats.Levels spreads the error rate.
+rlcheck.verdicts.stats.Levels spreads the error rate.
 """
 
 from __future__ import annotations
@@ -28,16 +28,18 @@ from typing import Any, Literal
 import numpy as np
 
 from rlcheck.algos import Agent
-from rlcheck.cache import RunCache
-from rlcheck.diagnose import Diagnosis, diagnose_run
+from rlcheck.engine.agents import build_agent, env_dims, make_env
+from rlcheck.engine.cache import RunCache
+from rlcheck.engine.diagnose import Diagnosis, diagnose_run
+from rlcheck.engine.gradients import check_gradients
+from rlcheck.engine.machine import processor
+from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
+from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
-from rlcheck.gradients import check_gradients
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
-from rlcheck.runner import Backend, ProgressCallback, kept_workers, run_all
-from rlcheck.seedstack import SeedStack
-from rlcheck.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
-from rlcheck.training import RunResult, RunSpec, build_agent, env_dims, make_env
+from rlcheck.nets.seedstack import SeedStack
+from rlcheck.verdicts.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
 
 Metric = Literal["return", "value_error"]
 Outcome = Literal["pass", "slower", "undecided", "fail"]
@@ -96,15 +98,15 @@ class StudyConfig:
     stop_when_flagged: bool = False
     # Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them.
     refuse_frozen: bool = False
-    # How the actor net's output is read: rlcheck.shapes.ACTOR_OUTPUTS ("auto" detects it).
+    # How the actor net's output is read: rlcheck.nets.shapes.ACTOR_OUTPUTS ("auto" detects it).
     actor_output: str = "auto"
     # A candidate that underperforms at a cell's budget while still improving trains on, that
     # cell alone, to this multiple of the budget: "slower" if it then matches the baseline. 1: never.
     slower_budget: float = 3.0
-    # Where jobs train: "local" (processes here) or "ray" (rlcheck.ray_backend), at ray_address
+    # Where jobs train: "local" (processes here) or "ray" (rlcheck.engine.ray_backend), at ray_address
     backend: str = "local"
     ray_address: str | None = None
-    # Comparisons the error rate is spread over (rlcheck.stats.Levels); None: this run's own
+    # Comparisons the error rate is spread over (rlcheck.verdicts.stats.Levels); None: this run's own
     # (cells x candidates). A gate split into one run per cell gives the whole gate's count.
     family: int | None = None
 
@@ -216,7 +218,7 @@ class StudyResult:
     extended_runs: list[RunResult] = field(default_factory=list)
 
     def diagnose_failures(self) -> None:
-        """Say why: for each failed (algo, net), the mechanisms (rlcheck.diagnose) measured on its
+        """Say why: for each failed (algo, net), the mechanisms (rlcheck.engine.diagnose) measured on its
         first seed trained on the first failed cell -- as it was trained for the study, or, where
         that measurement was not kept (a run resumed from a log), trained again."""
         for comparison in self.comparisons:
@@ -342,17 +344,6 @@ def still_improving(runs: list[RunResult], metric: Metric, tolerance: float) -> 
     return float(np.median(paths)) <= SMOOTH_PATH
 
 
-def processor() -> str:
-    """The processor's model: bit-identical runs need the same one (and the same versions)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": processor()}
     for package in ("rlcheck", "torch", "gymnasium", "numpy", "scipy"):
@@ -423,7 +414,7 @@ def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> No
             print(
                 f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, about 1.6x "
                 "slower than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                "LayerNorm and element-wise activations (see rlcheck.fusion.as_chain)",
+                "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)",
                 file=sys.stderr,
             )
 
@@ -439,7 +430,7 @@ def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float
 
 
 def tolerance_of(cell: Cell, baseline_runs: list[RunResult]) -> float:
-    """The cell's tolerance (rlcheck.stats), from the baseline's runs alone."""
+    """The cell's tolerance (rlcheck.verdicts.stats), from the baseline's runs alone."""
     curves = [_measures(r, cell.metric)[0] for r in baseline_runs]
     if cell.metric == "value_error":
         with make_env(cell.env_id) as env:

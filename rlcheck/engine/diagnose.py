@@ -27,9 +27,11 @@ from torch import nn
 
 from rlcheck.algos import SAC, TD3, Agent, ReplayBuffer
 from rlcheck.algos.modes import Mode, set_mode
+from rlcheck.engine.agents import make_env, member_agent
+from rlcheck.engine.runs import RunResult, RunSpec
+from rlcheck.engine.training import train, train_seeds
 from rlcheck.nets import BatchRenorm1d
-from rlcheck.seedstack import SeedStack
-from rlcheck.training import RunResult, RunSpec, make_env, member_agent, train, train_seeds
+from rlcheck.nets.seedstack import SeedStack
 
 BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, BatchRenorm1d)
 MODE_DEPENDENT = (*BATCH_DEPENDENT, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
@@ -286,7 +288,7 @@ def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:
 
 
 def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
-    """Train `specs` as one batched computation (``rlcheck.training.train_seeds``), then diagnose
+    """Train `specs` as one batched computation (``rlcheck.engine.training.train_seeds``), then diagnose
     the first run on each environment where it was trained: the same measurement as
     :func:`diagnose_run` (bit for bit, where the networks fuse across seeds), without training
     that run again when a study later asks why it failed."""

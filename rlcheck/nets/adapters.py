@@ -1,8 +1,8 @@
 """Adapters that give the algorithms rlcheck's one network contract (rlcheck.nets) for a
-module of any shape rlcheck detects (rlcheck.shapes): ``(B, in_dim) -> (B, out_dim)``, the
+module of any shape rlcheck detects (rlcheck.nets.shapes): ``(B, in_dim) -> (B, out_dim)``, the
 critic fed ``[obs, action]``, the actor's output raw, squashed into [-1, 1] or
 ``[mean, log_std]``. A module already in the contract gets no adapter, so it fuses across
-seeds (rlcheck.fusion) as rlcheck's own nets do.
+seeds (rlcheck.nets.fusion) as rlcheck's own nets do.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcheck.fusion import as_concat_critic_chain, as_squashed_chain
 from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, NetFactory, plain, resolve_factory
-from rlcheck.shapes import FEATURES_DIM, NetShape, Role, call_constructor, detect
+from rlcheck.nets.fusion import as_concat_critic_chain, as_squashed_chain
+from rlcheck.nets.shapes import FEATURES_DIM, NetShape, Role, call_constructor, detect
 
 
 class TwoInputCritic(nn.Module):
@@ -93,7 +93,7 @@ def adapt(
 ) -> NetFactory:
     """A factory in rlcheck's contract, ``(in_dim, out_dim) -> module`` on ``(B, in_dim)``,
     that builds the user's module and adapts it as `shape` says. A module that already is in
-    the contract is returned as built, so that it fuses (rlcheck.fusion) as it always has."""
+    the contract is returned as built, so that it fuses (rlcheck.nets.fusion) as it always has."""
     if shape.builtin_contract:
         return factory  # type: ignore[return-value]
     obs_dim = gym.spaces.flatdim(obs_space)

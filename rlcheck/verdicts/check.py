@@ -2,7 +2,7 @@
 plain MLP, or any net (``--baseline``: their previous network, say).
 
 Each probe isolates one part of an off-policy agent, so a failure points somewhere. The
-comparison is the study's (same statistics, same outcomes: rlcheck.study); the gate fails
+comparison is the study's (same statistics, same outcomes: rlcheck.verdicts.study); the gate fails
 when any (algorithm, probe) cell's outcome is ``fail``.
 """
 
@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlcheck.cache import RunCache
+from rlcheck.engine.agents import make_env, resolve_nets
+from rlcheck.engine.cache import RunCache
+from rlcheck.engine.runner import ProgressCallback, default_workers, threads_per_worker
+from rlcheck.engine.runs import RunSpec
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
-from rlcheck.reference import Moved, compare, load, write
-from rlcheck.runner import ProgressCallback, default_workers, threads_per_worker
-from rlcheck.shapes import DoesNotFit
-from rlcheck.study import OUTCOMES, Cell, CellComparison, Metric, Outcome, StudyConfig, StudyResult, run_study
-from rlcheck.training import RunSpec, make_env, resolve_nets
+from rlcheck.nets.shapes import DoesNotFit
+from rlcheck.verdicts.reference import Moved, compare, load, write
+from rlcheck.verdicts.study import OUTCOMES, Cell, CellComparison, Metric, Outcome, StudyConfig, StudyResult, run_study
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -237,14 +238,14 @@ def check_config(
 @dataclass
 class CheckResult:
     """The gate's answer. Its ``outcome``, one word for the whole check as for each cell
-    (rlcheck.study.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
+    (rlcheck.verdicts.study.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
     else ``slower`` if any cell is, else ``pass``. A check passes unless it fails; with
     ``strict``, only a ``pass`` passes."""
 
     net: NetUnderTest
     study: StudyResult
     strict: bool = False
-    # Against a committed reference (rlcheck.reference): the cells whose outcome moved, and a note
+    # Against a committed reference (rlcheck.verdicts.reference): the cells whose outcome moved, and a note
     moved: list[Moved] = field(default_factory=list)
     reference_note: str = ""
     reference_missing: bool = False  # no reference yet: written now, and the check fails until it is committed
@@ -379,7 +380,7 @@ def run_check(
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
     first); for each algorithm that fails, diagnose the user's net on its first failing probe.
-    With a `cache`, baseline runs it holds are reused (rlcheck.cache); with `resume`, so are the
+    With a `cache`, baseline runs it holds are reused (rlcheck.engine.cache); with `resume`, so are the
     runs already in `log_path`."""
     study = run_study(config, log_path, progress, resume=resume, cache=cache)
     study.diagnose_failures()

@@ -17,7 +17,7 @@ Three ways to stack, tried in this order when a stack is built:
   has been checked against the module on a sample batch in both modes. Member ``s`` of a
   fused stack computes bit for bit what it computes in a stack of one, so a seed's run
   does not depend on which seeds share its batch. The stacked layers, and which networks
-  fuse, are in :mod:`rlcheck.fusion`.
+  fuse, are in :mod:`rlcheck.nets.fusion`.
 * ``vmap``: any other module that ``torch.func`` can batch: its parameters and buffers are
   stacked (``stack_module_state``) and the module runs under ``vmap(functional_call)``,
   BatchNorm with per-seed running statistics included.
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from rlcheck.fusion import as_chain, fusable, fuse
+from rlcheck.nets.fusion import as_chain, fusable, fuse
 
 Strategy = Literal["fused", "vmap", "loop"]
 

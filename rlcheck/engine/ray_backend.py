@@ -1,6 +1,6 @@
 """Training jobs as Ray tasks: a study or a check on a Ray cluster (``--backend ray``).
 
-The jobs are exactly the local pool's (rlcheck.runner.batch_jobs: the same grouping of seeds,
+The jobs are exactly the local pool's (rlcheck.engine.runner.batch_jobs: the same grouping of seeds,
 the same threads per job, whatever the cluster's size), so a run trained on Ray has the bits
 it has locally on the same processor model. Each job is one task that declares its CPUs (its
 threads) and, with ``--device cuda``, a share of a GPU; results stream back as tasks finish
@@ -21,8 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rlcheck.engine.workers import WorkerDied
 from rlcheck.errors import UsageError
-from rlcheck.workers import WorkerDied
 
 # What never goes to a cluster with the working directory: environments, caches, outputs.
 SHIPPED_EXCLUDES = [".venv", ".git", "**/__pycache__", "rlcheck-*", "*.png", "*.jsonl", ".mypy_cache", ".ruff_cache"]

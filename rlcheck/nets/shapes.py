@@ -1,4 +1,4 @@
-"""Users' networks as they write them: what shape a module has (rlcheck.adapters then gives
+"""Users' networks as they write them: what shape a module has (rlcheck.nets.adapters then gives
 the algorithms rlcheck's one contract, see :mod:`rlcheck.nets`).
 
 Detected from the factory's signature, the module's ``forward`` signature, its outputs on a
@@ -59,7 +59,7 @@ class NetShape:
     @property
     def builtin_contract(self) -> bool:
         """Whether the module already is what the algorithms take: no adapter in front of it (a
-        squashed actor goes to rlcheck.adapters, which may fuse the chain before its scaling)."""
+        squashed actor goes to rlcheck.nets.adapters, which may fuse the chain before its scaling)."""
         return self.constructor == "dims" and not self.two_inputs and not self.flat_q and self.output == "raw"
 
     def describe(self) -> str:

@@ -1,7 +1,7 @@
 """The network factory contract, and the built-in networks of the BatchNorm study.
 
-The contract (checked at the door by :func:`rlcheck.shapes.detect`, which also takes the
-shapes other codebases write and lets :mod:`rlcheck.adapters` bring them to it)::
+The contract (checked at the door by :func:`rlcheck.nets.shapes.detect`, which also takes the
+shapes other codebases write and lets :mod:`rlcheck.nets.adapters` bring them to it)::
 
     make_net(in_dim: int, out_dim: int) -> torch.nn.Module
     module(x) maps a float tensor of shape (B, in_dim) to shape (B, out_dim)
@@ -68,7 +68,7 @@ class BatchRenorm1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Statistics over the batch dimension, -2. Parameters and buffers are (C,), or (S, C)
-        # in a seed-stacked layer (rlcheck.fusion.StackedBatchRenorm1d): one code for both.
+        # in a seed-stacked layer (rlcheck.nets.fusion.StackedBatchRenorm1d): one code for both.
         weight, bias = self.weight.unsqueeze(-2), self.bias.unsqueeze(-2)
         running_mean, running_var = self.running_mean.unsqueeze(-2), self.running_var.unsqueeze(-2)
         if not self.training:

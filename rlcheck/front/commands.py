@@ -13,20 +13,34 @@ from pathlib import Path
 import torch
 
 from rlcheck.algos import ALGORITHMS
-from rlcheck.cache import CACHE_ENV, RunCache, cache_from_env
-from rlcheck.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
-from rlcheck.diagnose import diagnose_run
+from rlcheck.engine.cache import CACHE_ENV, RunCache, cache_from_env
+from rlcheck.engine.diagnose import diagnose_run
+from rlcheck.engine.runner import ProgressPrinter, default_workers, threads_per_worker
+from rlcheck.engine.runs import TrainingDiverged
+from rlcheck.engine.workers import WorkerDied
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
+from rlcheck.front.options import (
+    CommandParser,
+    parse_hidden,
+    parse_names,
+    parse_seeds,
+    parse_slower_budget,
+    prepare_out,
+)
+from rlcheck.front.report import (
+    append_step_summary,
+    format_table,
+    markdown_summary,
+    plot_curves,
+    write_html,
+    write_json,
+)
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
-from rlcheck.options import CommandParser, parse_hidden, parse_names, parse_seeds, parse_slower_budget, prepare_out
-from rlcheck.reference import DEFAULT_REFERENCE
-from rlcheck.report import append_step_summary, format_table, markdown_summary, plot_curves, write_html, write_json
-from rlcheck.runner import ProgressPrinter, default_workers, threads_per_worker
-from rlcheck.shapes import ACTOR_OUTPUTS
-from rlcheck.study import Cell, StudyConfig, StudyResult, run_study
-from rlcheck.training import TrainingDiverged
-from rlcheck.workers import WorkerDied
+from rlcheck.nets.shapes import ACTOR_OUTPUTS
+from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+from rlcheck.verdicts.reference import DEFAULT_REFERENCE
+from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
 
 def check_device(name: str) -> str:
