@@ -31,8 +31,8 @@ from rlcheck.errors import UsageError
 ProgressCallback = Callable[[RunResult, int, int], None]
 
 # Runs per batched job. A small network's update is mostly fixed per-call cost, so a job of
-# 25 runs costs about 2.6x one of 5 (SAC, 64x64, measured); much larger jobs spread worse
-# over processes and lose more to a Ctrl-C. 32 keeps the probe suite's 5 probes x 5 seeds in one job.
+# many runs costs far less than as many jobs of one (benchmarks/speed.py); much larger jobs
+# spread worse over processes and lose more to a Ctrl-C. 32 keeps the probe suite's 5 probes x 5 seeds in one job.
 MAX_SEEDS_PER_JOB = 32
 
 
@@ -221,14 +221,14 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
 
 
 # An update's cost relative to TD3's, for ordering jobs only (SAC samples the policy twice
-# and steps the entropy coefficient: 1.5-1.6x TD3's update at 64x64, measured at 5 and 25 seeds).
+# and steps the entropy coefficient; benchmarks/speed.py prints both).
 RELATIVE_UPDATE_COST = {"sac": 1.6}
 
 
 def estimated_cost(job: Sequence[RunSpec]) -> float:
     """A job's cost in TD3-updates of one seed: its updates x (3 + seeds). A batched update costs
-    about as much again as 3 seeds' arithmetic, whatever the seeds (TD3 and SAC, 64x64, measured:
-    25 seeds per update cost 3.3-3.6x 5 seeds)."""
+    about as much again as 3 seeds' arithmetic, whatever the seeds (an ordering estimate only:
+    benchmarks/speed.py measures the cost per seed)."""
     spec = job[0]
     updates = max(1, spec.steps - spec.warmup)
     return RELATIVE_UPDATE_COST.get(spec.algo, 1.0) * updates * (3 + len(job))

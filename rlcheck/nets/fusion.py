@@ -135,7 +135,8 @@ class StackedLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The per-seed affine cannot go into the kernel (it takes one weight for all rows), but a
-        # unit one can: the same bits as none, and torch's CPU kernel is 1.5x faster with it (measured).
+        # unit one can: the same bits as none, and torch's CPU kernel takes a faster path with it
+        # (benchmarks/speed.py measures the step).
         unit = self._unit_affine.get((x.device, x.dtype))
         if unit is None:
             unit = (x.new_ones(self.normalized_shape), x.new_zeros(self.normalized_shape))
@@ -379,7 +380,7 @@ def fuse(members: Sequence[nn.Module]) -> nn.Module:
             # A ReLU may overwrite what a stacked layer just produced (none of them needs its
             # own output for the backward pass): one (S, B, C) tensor less to allocate and fill.
             # Not after BatchNorm, whose output is a transposed view: autograd would then copy
-            # the whole base tensor back and forth (CopySlices): 6-10% of a BatchNorm update, measured.
+            # the whole base tensor back and forth (CopySlices), which costs more than it saves.
             if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in IN_PLACE_SAFE:
                 fused[i] = nn.ReLU(inplace=True)
         return nn.Sequential(OrderedDict(zip(first._modules, fused, strict=True)))  # names kept: see `member`

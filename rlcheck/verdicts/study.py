@@ -412,8 +412,8 @@ def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> No
             )
         else:  # vmap: correct, but a user who can write the net as a chain gets a faster gate
             print(
-                f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, about 1.6x "
-                "slower than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
+                f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, slower "
+                "than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
                 "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)",
                 file=sys.stderr,
             )
