@@ -208,3 +208,13 @@ def test_package_names_resolve_on_first_use():
     assert rlcheck.run_check is run_check and "run_check" in dir(rlcheck)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = rlcheck.nope
+
+
+def test_every_option_of_a_check_has_its_plugin_setting():
+    from rlcheck.front.commands import build_check_parser
+    from rlcheck.plugin import SETTINGS
+
+    # What only a command line has: where output goes, how it is printed, this machine's processes.
+    command_line_only = {"help", "out", "json", "quiet", "workers", "device", "cache_dir", "no_cache"}
+    options = {a.dest for a in build_check_parser()._actions} - command_line_only
+    assert options <= set(SETTINGS), sorted(options - set(SETTINGS))
