@@ -62,11 +62,17 @@ class Cell:
     """
 
     algo: str
+    """td3, sac or crossq."""
     env_id: str = RANDOM_ENV_ID
+    """A registered gymnasium id with a bounded Box action space."""
     steps: int = 2000
+    """Environment steps per run: the budget."""
     warmup: int = 250
+    """Random-action steps before learning starts."""
     eval_every: int = 100
+    """Steps between evaluations of the deterministic policy."""
     eval_episodes: int = 1
+    """Episodes per evaluation."""
     metric: Metric = "return"
 
     @property
@@ -80,35 +86,48 @@ class Cell:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """What a study trains and how it judges it; every field has the default `rlcheck` uses."""
+
     cells: tuple[Cell, ...] = (Cell("td3"), Cell("sac"))
+    """The (algorithm, environment, budget) pairings every net is trained and judged on."""
     nets: tuple[str, ...] = ("plain", "batchnorm")
+    """Nets to train: built-in names (rlcheck.nets.NET_CHOICES) or 'package.module:function'."""
     baseline: str = "plain"
+    """The net every other net is compared with; one of `nets`."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_seeds: int = 15  # seeds per (cell, net) that an inconclusive comparison may grow to
+    """The first block of seeds; later blocks continue from the largest."""
+    max_seeds: int = 15
+    """Seeds per (cell, net) that an undecided comparison may grow to."""
     hidden: tuple[int, ...] = DEFAULT_HIDDEN
+    """Hidden widths of the built-in nets."""
     device: str = "cpu"
+    """Torch device every run trains on."""
     workers: int = 1
+    """Processes (or, with backend "ray", the number the jobs are formed for)."""
     threads: int = 1
+    """Torch threads per job."""
     alpha: float = 0.05
-    # (label, actor factory, critic factory) for a net whose actor and critic differ
+    """The run's overall false-fail rate (rlcheck.verdicts.stats.Levels)."""
     split_nets: tuple[tuple[str, str, str], ...] = ()
-    # (algo, actor factory): the split net's actor for that algorithm, where it has one per algorithm
+    """(label, actor factory, critic factory) for a net whose actor and critic differ."""
     algo_actors: tuple[tuple[str, str], ...] = ()
-    # A gate's answer is fixed by its first flagged comparison: add no more seeds after one.
+    """(algo, actor factory): a split net's actor for that algorithm, where it has one per algorithm."""
     stop_when_flagged: bool = False
-    # Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them.
+    """Add no more seeds once a comparison fails (a gate's answer is fixed by its first fail)."""
     refuse_frozen: bool = False
-    # How the actor net's output is read: rlcheck.nets.shapes.ACTOR_OUTPUTS ("auto" detects it).
+    """Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them."""
     actor_output: str = "auto"
-    # A candidate that underperforms at a cell's budget while still improving trains on, that
-    # cell alone, to this multiple of the budget: "slower" if it then matches the baseline. 1: never.
+    """How the actor's output is read: rlcheck.nets.shapes.ACTOR_OUTPUTS ("auto" detects it)."""
     slower_budget: float = 3.0
-    # Where jobs train: "local" (processes here) or "ray" (rlcheck.engine.ray_backend), at ray_address
+    """A candidate below the baseline at a cell's budget while still improving trains on, that
+    cell alone, to this multiple of the budget: "slower" if it then matches. 1: never."""
     backend: str = "local"
+    """Where jobs train: "local" (processes here) or "ray" (rlcheck.engine.ray_backend)."""
     ray_address: str | None = None
-    # Comparisons the error rate is spread over (rlcheck.verdicts.stats.Levels); None: this run's own
-    # (cells x candidates). A gate split into one run per cell gives the whole gate's count.
+    """The Ray cluster to join with backend "ray"; None: a local instance."""
     family: int | None = None
+    """Comparisons the error rate is spread over; None: this run's own (cells x candidates). A
+    gate split into one run per cell (the pytest plugin) gives the whole gate's count."""
 
     @property
     def algos(self) -> tuple[str, ...]:
