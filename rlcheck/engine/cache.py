@@ -66,7 +66,8 @@ class RunCache:
         key = json.dumps({**spec.to_dict(), "gpu": _gpu_name(spec.device)}, sort_keys=True)
         return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
 
-    def get(self, spec: RunSpec) -> RunResult | None:
+    def get(self, spec: RunSpec, count: bool = True) -> RunResult | None:
+        """The stored run of `spec`, or None; `count=False` looks without counting a hit."""
         if not self.stores(spec):
             return None
         try:
@@ -75,7 +76,7 @@ class RunCache:
             return None
         if result.spec != spec:
             return None
-        self.hits += 1
+        self.hits += count
         result.reused = True
         return result
 

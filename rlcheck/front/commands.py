@@ -330,6 +330,8 @@ def check_main(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
         cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
+        if not args.quiet:
+            print(f"rlcheck check: {_estimate(config, cache)}", file=sys.stderr)
         result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache, args.strict)
         if args.reference or args.regen_reference:
             result.check_reference(Path(args.reference or DEFAULT_REFERENCE), regen=args.regen_reference)
@@ -345,6 +347,22 @@ def check_main(argv: Sequence[str]) -> int:
         return 0 if result.passed else 1
 
     return _guarded(f"; finished runs are in {args.out}/runs.jsonl", body)
+
+
+def _estimate(config: StudyConfig, cache: RunCache | None) -> str:
+    """The training time of the first block of seeds, from the baseline's cached runs (a user's
+    net of a similar size trains about as long): what a user waits for at the least."""
+    first = [config.spec(c, config.baseline, s) for c in config.cells for s in config.seeds]
+    cached = [r for spec in first if cache is not None and (r := cache.get(spec, count=False)) is not None]
+    if len(cached) < len(first):
+        return "first check on this machine (or after an upgrade): the baseline trains too; later checks take less"
+    job_seconds = sum({(r.spec.algo, r.wall_time_s): r.wall_time_s for r in cached}.values())  # a job: one wall
+    candidates = len(config.nets) - 1
+    return (
+        f"about {job_seconds * candidates / max(config.workers, 1):.0f} s of training for the first "
+        f"{len(config.seeds)} seeds on {config.workers} worker(s), estimated from the baseline's cached runs "
+        "(more if cells grow seeds or a slower net trains on)"
+    )
 
 
 def build_diagnose_parser() -> argparse.ArgumentParser:
