@@ -47,7 +47,7 @@ def speed_table() -> str:
 
 
 def validity_table(out: str) -> str:
-    command = [sys.executable, "-m", "benchmarks.validity", "--out", out]
+    command = [sys.executable, "-m", "benchmarks.validity", "--out", out, "--brief"]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(proc.stderr)

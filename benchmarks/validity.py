@@ -147,6 +147,7 @@ def main() -> int:
     parser.add_argument("--nets", default=",".join(ENTRIES), help=f"from {', '.join(ENTRIES)}")
     parser.add_argument("--algos", default="td3,sac")
     parser.add_argument("--no-study", action="store_true", help="skip the BatchNorm study on each set")
+    parser.add_argument("--brief", action="store_true", help="leave out the list of every cell that did not pass")
     parser.add_argument("--out", type=Path, default=Path("rlcheck-validity"))
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
@@ -170,11 +171,13 @@ def main() -> int:
             answers[(label, start)] = check_one(ENTRIES[label], start, algos, args.out, cache, args.workers)
         if not args.no_study:
             studies[start] = study_verdicts(start, args.out, cache, args.workers)
-    report(answers, studies, starts, labels)
+    report(answers, studies, starts, labels, brief=args.brief)
     return 0
 
 
-def report(answers: dict[tuple[str, int], dict], studies: dict[int, dict[str, str]], starts, labels) -> None:
+def report(
+    answers: dict[tuple[str, int], dict], studies: dict[int, dict[str, str]], starts, labels, brief: bool = False
+) -> None:
     v = versions()
     print(f"rlcheck validity benchmark: {v['processor']}, torch {v['torch']}, python {v['python']}")
     print(f"seed sets (5 seeds each, growing to 15): {', '.join(f'{s}-{s + 14}' for s in starts)}\n")
@@ -201,10 +204,11 @@ def report(answers: dict[tuple[str, int], dict], studies: dict[int, dict[str, st
             print(f"{what}: {k} of {n} (exact 95% CI {low:.1%} to {high:.1%}: the rate is below {high:.0%})")
     noted = sum(a["outcome"] in ("undecided", "slower") for a in correct)
     print(f"correct nets passed with a note (slower or undecided): {noted} of {len(correct)}")
-    print("\ncells that did not pass:")
-    for (label, start), a in answers.items():
-        for cell, why in a["not_pass"].items():
-            print(f"  {label} @{start} {cell}: {why[:240]}")
+    if not brief:
+        print("\ncells that did not pass:")
+        for (label, start), a in answers.items():
+            for cell, why in a["not_pass"].items():
+                print(f"  {label} @{start} {cell}: {why[:240]}")
     if studies:
         print("\nthe BatchNorm study (plain vs naive BatchNorm, RandomEnv, 2000 steps) on the same seeds:")
         for start, verdicts in studies.items():
