@@ -135,7 +135,7 @@ def check_against(ref: str, net: str, repeats: int = 2) -> None:
         times: dict[str, list[float]] = {label: [] for label in trees}
         for label, tree in trees.items():  # each command must import the rlcheck of its own tree
             env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
-            where = subprocess.run([sys.executable, "-c", "import rlcheck; print(rlcheck.__file__)"],
+            where = subprocess.run([sys.executable, "-c", "import rlcheck; print(rlcheck.__file__)"], cwd=scratch,
                                    capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
             assert where.startswith(str(tree)), f"{label} imports {where}"
         for round_ in range(repeats + 1):
@@ -144,7 +144,9 @@ def check_against(ref: str, net: str, repeats: int = 2) -> None:
                 command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", str(out), "--quiet"]
                 env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
                 start = time.perf_counter()
-                proc = subprocess.run([*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env)
+                proc = subprocess.run(  # from the scratch folder: the current directory would shadow PYTHONPATH
+                    [*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env, cwd=scratch
+                )
                 wall = time.perf_counter() - start
                 last = (proc.stdout.strip().splitlines() or [""])[-1][:100]
                 state = "cold (trains the baseline)" if round_ == 0 else "warm"
