@@ -7,7 +7,8 @@ from rlcheck.engine.agents import make_env
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.engine.training import run, run_group, train_seeds
 from rlcheck.errors import UsageError
-from rlcheck.verdicts.study import Cell, StudyConfig, check_before_training
+from rlcheck.verdicts.door import check_before_training
+from rlcheck.verdicts.study import Cell, StudyConfig
 
 TINY = {"steps": 300, "warmup": 100, "eval_every": 100}
 

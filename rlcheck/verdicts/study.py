@@ -27,18 +27,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rlcheck.algos import Agent
-from rlcheck.engine.agents import build_agent, env_dims, make_env
+from rlcheck.engine.agents import make_env
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.diagnose import Diagnosis, diagnose_run
-from rlcheck.engine.gradients import check_gradients
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
-from rlcheck.nets.seedstack import SeedStack
+from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
 
 Metric = Literal["return", "value_error"]
@@ -372,70 +370,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:  # imported from a source tree, not pip-installed
             found[package] = str(getattr(module, "__version__", "not installed"))
     return found
-
-
-def check_before_training(config: StudyConfig) -> None:
-    """Every check that can fail before training starts, so no run is wasted on a typo."""
-    noticed: set[tuple[str, str]] = set()
-    noticed_frozen: set[str] = set()
-    built: set[tuple[RunSpec, tuple[int, int]]] = set()  # an agent is checked once per shape, not per cell
-    if config.baseline not in config.nets:
-        raise UsageError(f"baseline net {config.baseline!r} is not among --nets {','.join(config.nets)}")
-    if len(config.nets) > 1 and len(config.seeds) < 2:
-        raise UsageError(
-            f"--seeds {len(config.seeds)}: comparing nets needs at least 2 seeds per net (give e.g. --seeds 5); "
-            "to train one net alone, give it alone (--nets plain)"
-        )
-    if len(set(config.seeds)) != len(config.seeds):
-        raise UsageError("--seeds lists a seed twice; give distinct seeds")
-    if config.max_seeds < len(config.seeds):
-        raise UsageError(f"--max-seeds {config.max_seeds} is below the {len(config.seeds)} seeds given")
-    for cell in config.cells:
-        if cell.steps <= cell.warmup:
-            raise UsageError(
-                f"--steps {cell.steps} leaves no training after the {cell.warmup}-step warm-up; "
-                f"give --steps above {cell.warmup} or lower --warmup"
-            )
-        if cell.eval_every < 1 or cell.eval_episodes < 1:
-            raise UsageError("--eval-every and --eval-episodes must be at least 1")
-        with make_env(cell.env_id) as env:
-            shape = env_dims(env)
-            for net in config.nets:
-                spec = config.spec(cell, net, 0)
-                if (spec.group_key(), shape) in built:
-                    continue
-                built.add((spec.group_key(), shape))
-                # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
-                agent = build_agent(spec, env, seeds=[0, 1])
-                names = {"actor": spec.actor_net_name, "critic": spec.critic_net_name}
-                notes = check_gradients(agent, *shape, names, config.refuse_frozen)
-                _notice_unfused(net, agent, noticed)
-                for note in notes:
-                    if note not in noticed_frozen:
-                        noticed_frozen.add(note)
-                        print(f"rlcheck: note: {note}", file=sys.stderr)
-
-
-def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> None:
-    """Say once per net and role why its seeds are not fused, and what that costs."""
-    for role, module in (("actor", agent.actor), ("critic", agent.q1)):
-        stack = next(m for m in module.modules() if isinstance(m, SeedStack))
-        if stack.strategy == "fused" or (net, role) in noticed:
-            continue
-        noticed.add((net, role))
-        if stack.fallback_reason:
-            print(
-                f"rlcheck: note: the {role} of net {net!r} cannot be batched across seeds "
-                f"({stack.fallback_reason}); its seeds train one after another (slower, same results)",
-                file=sys.stderr,
-            )
-        else:  # vmap: correct, but a user who can write the net as a chain gets a faster gate
-            print(
-                f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, slower "
-                "than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)",
-                file=sys.stderr,
-            )
 
 
 def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float]:
