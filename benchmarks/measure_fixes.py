@@ -14,8 +14,8 @@ import argparse
 import matplotlib
 import torch
 
-from rlcheck.engine.diagnose import action_gradient
 from rlcheck.engine.training import train
+from rlcheck.verdicts.diagnose import action_gradient
 from rlcheck.verdicts.study import Cell, StudyConfig
 
 VARIANTS = ("plain", "batchnorm", "batchnorm-critic", "batchnorm-critic-modeaware", "batchnorm-modeaware", "layernorm")

@@ -19,8 +19,8 @@ _WHERE = {
     "NetUnderTest": "rlcheck.verdicts.check",
     "check_config": "rlcheck.verdicts.check",
     "run_check": "rlcheck.verdicts.check",
-    "Diagnosis": "rlcheck.engine.diagnose",
-    "diagnose": "rlcheck.engine.diagnose",
+    "Diagnosis": "rlcheck.verdicts.diagnose",
+    "diagnose": "rlcheck.verdicts.diagnose",
     "RandomEnv": "rlcheck.envs",
     "UsageError": "rlcheck.errors",
     "NetFactory": "rlcheck.nets",
@@ -66,11 +66,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
-    from rlcheck.engine.diagnose import Diagnosis, diagnose
     from rlcheck.engine.runs import RunResult, RunSpec
     from rlcheck.engine.training import run
     from rlcheck.envs import RandomEnv
     from rlcheck.errors import UsageError
     from rlcheck.nets import NetFactory
     from rlcheck.verdicts.check import CheckResult, NetUnderTest, check_config, run_check
+    from rlcheck.verdicts.diagnose import Diagnosis, diagnose
     from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study

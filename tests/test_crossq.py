@@ -3,11 +3,11 @@ import torch
 from torch import nn
 
 from rlcheck.algos.crossq import CrossQ, CrossQConfig
-from rlcheck.engine.diagnose import diagnose
 from rlcheck.engine.training import run
 from rlcheck.errors import UsageError
 from rlcheck.nets import BatchRenorm1d, batchrenorm
 from rlcheck.nets.fusion import StackedBatchRenorm1d
+from rlcheck.verdicts.diagnose import diagnose
 from rlcheck.verdicts.study import Cell, StudyConfig
 from tests.helpers import random_batch
 

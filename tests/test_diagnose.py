@@ -9,18 +9,20 @@ from rlcheck.algos import TD3
 from rlcheck.algos.modes import MODE_AWARE
 from rlcheck.algos.sac import SAC
 from rlcheck.cli import main
-from rlcheck.engine.diagnose import (
+from rlcheck.engine.runner import run_all
+from rlcheck.engine.runs import RunSpec
+from rlcheck.nets import batchnorm, layernorm, plain
+from rlcheck.verdicts.diagnose import (
     action_gradient,
     actor_mode_gap,
     bn_amplification,
     diagnose,
+    diagnose_first_on_each_env,
     diagnose_run,
+    diagnosis_of,
     mode_dependent_layers,
     target_buffer_gap,
 )
-from rlcheck.engine.runner import run_all
-from rlcheck.engine.runs import RunSpec
-from rlcheck.nets import batchnorm, layernorm, plain
 from tests.helpers import exit_code
 
 
@@ -117,19 +119,20 @@ def test_a_diagnosis_measured_where_the_run_trained_is_the_one_a_rerun_gives():
         for net in ("plain", "batchnorm")
         for seed in (5, 6)
     ]
-    results = run_all(specs, workers=2, diagnose={"batchnorm"})
-    diagnosed = [r.spec for r in results if r.diagnosis is not None]
+    results = run_all(specs, workers=2, after_training=diagnose_first_on_each_env, measure_nets={"batchnorm"})
+    diagnosed = [r.spec for r in results if diagnosis_of(r) is not None]
     assert diagnosed == [specs[2]]  # the candidate's first run on the env; never the baseline
-    assert asdict(results[2].diagnosis) == asdict(diagnose_run(specs[2]))
-    assert results[2].diagnosis.findings
+    diagnosis = diagnosis_of(results[2])
+    assert diagnosis is not None and asdict(diagnosis) == asdict(diagnose_run(specs[2]))
+    assert diagnosis.findings
 
 
 def test_a_diagnosis_that_fails_costs_no_trained_run(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("measurement failed")
 
-    module = sys.modules["rlcheck.engine.diagnose"]  # `rlcheck.engine.diagnose` the attribute is the function
+    module = sys.modules["rlcheck.verdicts.diagnose"]  # `rlcheck.verdicts.diagnose` the attribute is the function
     monkeypatch.setattr(module, "diagnose", broken)
     specs = [RunSpec("td3", "batchnorm", seed, steps=150, warmup=50, eval_every=50) for seed in (0, 1)]
-    results = run_all(specs, diagnose={"batchnorm"})
-    assert [r.spec for r in results] == specs and all(r.diagnosis is None for r in results)
+    results = run_all(specs, after_training=diagnose_first_on_each_env, measure_nets={"batchnorm"})
+    assert [r.spec for r in results] == specs and all(r.measured is None for r in results)

@@ -5,10 +5,10 @@ import pytest
 
 import rlcheck.envs  # noqa: F401
 from rlcheck.cli import main
-from rlcheck.engine.diagnose import diagnose_run
 from rlcheck.engine.runs import RunSpec
 from rlcheck.nets.adapters import resolve
 from rlcheck.nets.shapes import DoesNotFit
+from rlcheck.verdicts.diagnose import diagnose_run
 from tests.helpers import exit_code
 
 N = "tests.codebase_nets"

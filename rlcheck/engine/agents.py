@@ -119,7 +119,7 @@ def _flat_box(space: gym.Space) -> gym.spaces.Box:
 def member_agent(agent: Agent, member: int, spec: RunSpec, env: gym.Env) -> Agent:
     """Member `member` of a seed-batched agent as an agent of its own, with that member's
     current weights, buffers and per-seed tensors (SAC's entropy coefficient) -- to measure
-    it (rlcheck.engine.diagnose), not to train it on: its optimisers start afresh."""
+    it (rlcheck.verdicts.diagnose), not to train it on: its optimisers start afresh."""
     single = build_agent(spec, env)
     with torch.no_grad():
         for name, value in vars(agent).items():

@@ -22,13 +22,13 @@ from typing import Any, TextIO
 
 from rlcheck.engine.agents import env_dims, fuses_seeds, make_env
 from rlcheck.engine.cache import RunCache
-from rlcheck.engine.diagnose import train_and_diagnose
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.engine.training import run_group
+from rlcheck.engine.training import AfterTraining, run_group
 from rlcheck.engine.workers import WorkerPool
 from rlcheck.errors import UsageError
 
 ProgressCallback = Callable[[RunResult, int, int], None]
+Job = tuple[list[RunSpec], AfterTraining | None]  # runs that train as one batch, and their measurement
 
 # Runs per batched job. A small network's update is mostly fixed per-call cost, so a job of
 # many runs costs far less than as many jobs of one (benchmarks/speed.py); much larger jobs
@@ -133,7 +133,8 @@ def run_all(
     progress: ProgressCallback | None = None,
     resume: bool = False,
     cache: RunCache | None = None,
-    diagnose: Collection[str] = (),
+    after_training: AfterTraining | None = None,
+    measure_nets: Collection[str] = (),
     backend: Backend | None = None,
 ) -> list[RunResult]:
     """Run every spec and return the results in the order of `specs`.
@@ -143,8 +144,9 @@ def run_all(
 
     With ``resume``, runs already in the log with an identical spec are reused, not rerun.
     With a ``cache``, so are runs of built-in nets it holds, and those trained here are added.
-    Runs of the nets named in ``diagnose`` carry a diagnosis (the first of each job on each
-    environment), measured where they were trained (``rlcheck.engine.diagnose.train_and_diagnose``).
+    Jobs of the nets named in ``measure_nets`` are measured by ``after_training`` in the
+    process that trained them (rlcheck.engine.training.AfterTraining), so that a later question
+    about a trained agent trains nothing again.
     """
     previous = load_log(log_path) if (resume and log_path is not None) else {}
     results: dict[RunSpec, RunResult] = {s: previous[s] for s in specs if s in previous}
@@ -166,7 +168,9 @@ def run_all(
                 finish(cached, trained=False)
     todo = [s for s in specs if s not in results]
 
-    jobs = [(job, job[0].net in diagnose) for job in batch_jobs(todo, workers)]
+    jobs: list[Job] = [
+        (job, after_training if job[0].net in measure_nets else None) for job in batch_jobs(todo, workers)
+    ]
     try:
         if backend is not None and backend.kind == "ray" and jobs:
             from rlcheck.engine import ray_backend
@@ -253,9 +257,9 @@ def _fuses_seeds(spec: RunSpec) -> bool:
         return False
 
 
-def _train_job(job: tuple[list[RunSpec], bool]) -> list[RunResult]:
-    specs, diagnose = job
-    return train_and_diagnose(specs) if diagnose else run_group(specs)
+def _train_job(job: Job) -> list[RunResult]:
+    specs, after_training = job
+    return run_group(specs, after_training)
 
 
 # Inside `kept_workers`: the pools started so far, by size; None outside.
@@ -282,7 +286,7 @@ def kept_workers() -> Iterator[None]:
             pool.stop()
 
 
-def describe_job(job: tuple[list[RunSpec], bool]) -> str:
+def describe_job(job: Job) -> str:
     """A job as a user names it: algorithm, net, seeds and environments."""
     specs = job[0]
     first = specs[0]
@@ -300,9 +304,7 @@ def _warn(message: str) -> None:
     print(f"rlcheck: {message}", file=sys.stderr, flush=True)
 
 
-def _run_parallel(
-    jobs: Sequence[tuple[list[RunSpec], bool]], workers: int, finish: Callable[[RunResult], None]
-) -> None:
+def _run_parallel(jobs: Sequence[Job], workers: int, finish: Callable[[RunResult], None]) -> None:
     kept = _kept_pools
     pool = kept.get(workers) if kept is not None else None
     if pool is None:

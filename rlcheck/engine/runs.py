@@ -7,16 +7,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.nets import DEFAULT_HIDDEN
-
-if TYPE_CHECKING:  # diagnose builds on runs: the annotation only, not an import cycle
-    from rlcheck.engine.diagnose import Diagnosis
 
 
 class TrainingDiverged(RuntimeError):
@@ -80,9 +77,9 @@ class RunResult:
     # the processor model it trained on (a Ray cluster's nodes may differ); compared by nothing
     processor: str = field(default="", compare=False)
     reused: bool = field(default=False, compare=False)  # taken from the baseline cache, not trained now
-    # The trained agent's diagnosis, measured where it was trained (see
-    # rlcheck.engine.diagnose.train_and_diagnose); not saved with the run.
-    diagnosis: Diagnosis | None = field(default=None, compare=False, repr=False)
+    # What an after-training hook (rlcheck.engine.training.AfterTraining) measured on the trained
+    # agent, where it trained; the engine does not look inside. Not saved with the run.
+    measured: object = field(default=None, compare=False, repr=False)
     final_return: float = field(init=False)
     score: float = field(init=False)  # mean evaluation return over the last third of training
     instability: float = field(init=False)  # mean |change| between evaluations, last third

@@ -27,6 +27,13 @@ from rlcheck.engine.machine import processor
 from rlcheck.engine.runs import RunResult, RunSpec, TrainingDiverged
 from rlcheck.envs import KnownQ, optimal_return
 
+AfterTraining = Callable[[Agent, ReplayBuffer, Sequence[RunSpec], list[RunResult]], None]
+"""A measurement of a trained job, run in the process that trained it: it gets the seed-batched
+agent, its replay buffer, the job's specs and their results, and may set ``results[i].measured``.
+It travels to worker processes (and Ray tasks) by pickling: a module-level function, or a
+``functools.partial`` of one. The engine knows nothing of what it measures
+(rlcheck.verdicts.diagnose gives the study's)."""
+
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
 
 
@@ -108,9 +115,13 @@ def run(spec: RunSpec) -> RunResult:
     return train_seeds([spec])[2][0]
 
 
-def run_group(specs: Sequence[RunSpec]) -> list[RunResult]:
-    """Train runs that differ only in their seed and environment as one batched computation."""
-    return train_seeds(specs)[2]
+def run_group(specs: Sequence[RunSpec], after_training: AfterTraining | None = None) -> list[RunResult]:
+    """Train runs that differ only in their seed and environment as one batched computation;
+    ``after_training``, if given, then measures the trained agent (see :data:`AfterTraining`)."""
+    agent, buffer, results = train_seeds(specs)
+    if after_training is not None:
+        after_training(agent, buffer, specs, results)
+    return results
 
 
 def train(spec: RunSpec, on_eval: Callable[[Agent, int], None] | None = None) -> tuple[Agent, ReplayBuffer, RunResult]:

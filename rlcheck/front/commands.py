@@ -14,7 +14,6 @@ import torch
 
 from rlcheck.algos import ALGORITHMS
 from rlcheck.engine.cache import CACHE_ENV, RunCache, cache_from_env
-from rlcheck.engine.diagnose import diagnose_run
 from rlcheck.engine.runner import ProgressPrinter, default_workers, threads_per_worker
 from rlcheck.engine.runs import TrainingDiverged
 from rlcheck.engine.workers import WorkerDied
@@ -39,6 +38,7 @@ from rlcheck.front.report import (
 from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
 from rlcheck.nets.shapes import ACTOR_OUTPUTS
 from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+from rlcheck.verdicts.diagnose import diagnose_run
 from rlcheck.verdicts.reference import DEFAULT_REFERENCE
 from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 

@@ -29,13 +29,13 @@ import numpy as np
 
 from rlcheck.engine.agents import make_env
 from rlcheck.engine.cache import RunCache
-from rlcheck.engine.diagnose import Diagnosis, diagnose_run
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
+from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
 
@@ -235,14 +235,14 @@ class StudyResult:
     extended_runs: list[RunResult] = field(default_factory=list)
 
     def diagnose_failures(self) -> None:
-        """Say why: for each failed (algo, net), the mechanisms (rlcheck.engine.diagnose) measured on its
+        """Say why: for each failed (algo, net), the mechanisms (rlcheck.verdicts.diagnose) measured on its
         first seed trained on the first failed cell -- as it was trained for the study, or, where
         that measurement was not kept (a run resumed from a log), trained again."""
         for comparison in self.comparisons:
             key = f"{comparison.algo}/{comparison.candidate}"
             if comparison.outcome == "fail" and key not in self.diagnoses:
                 spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
-                measured = next((r.diagnosis for r in self.runs if r.spec == spec and r.diagnosis is not None), None)
+                measured = next((d for r in self.runs if r.spec == spec and (d := diagnosis_of(r)) is not None), None)
                 self.diagnoses[key] = (spec, measured or diagnose_run(spec))
 
     def diagnoses_report(self) -> str:
@@ -478,7 +478,15 @@ def run_study(
                 if (spec := config.spec(cell, net, seed)) not in done
             ]
             results += run_all(
-                specs, config.workers, log_path, progress, resume, cache, diagnose=candidates, backend=backend
+                specs,
+                config.workers,
+                log_path,
+                progress,
+                resume,
+                cache,
+                after_training=diagnose_first_on_each_env,
+                measure_nets=candidates,
+                backend=backend,
             )
             still_open = []
             for cell in pending:

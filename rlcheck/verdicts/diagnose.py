@@ -29,7 +29,7 @@ from rlcheck.algos import SAC, TD3, Agent, ReplayBuffer
 from rlcheck.algos.modes import Mode, set_mode
 from rlcheck.engine.agents import make_env, member_agent
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.engine.training import train, train_seeds
+from rlcheck.engine.training import train
 from rlcheck.nets import BatchRenorm1d
 from rlcheck.nets.seedstack import SeedStack
 
@@ -287,12 +287,13 @@ def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:
     return findings
 
 
-def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
-    """Train `specs` as one batched computation (``rlcheck.engine.training.train_seeds``), then diagnose
-    the first run on each environment where it was trained: the same measurement as
+def diagnose_first_on_each_env(
+    agent: Agent, buffer: ReplayBuffer, specs: Sequence[RunSpec], results: list[RunResult]
+) -> None:
+    """An after-training hook (rlcheck.engine.training.AfterTraining): diagnose the first run of a
+    trained job on each environment, where it trained -- the same measurement as
     :func:`diagnose_run` (bit for bit, where the networks fuse across seeds), without training
-    that run again when a study later asks why it failed."""
-    agent, buffer, results = train_seeds(specs)
+    that run again when a study later asks why it failed. The diagnosis is ``results[i].measured``."""
     first_on_env: dict[str, int] = {}
     for member, spec in enumerate(specs):
         first_on_env.setdefault(spec.env_id, member)
@@ -300,7 +301,11 @@ def train_and_diagnose(specs: Sequence[RunSpec]) -> list[RunResult]:
         try:
             with make_env(specs[member].env_id) as env:
                 single = member_agent(agent, member, specs[member], env)
-            results[member].diagnosis = _diagnose_trained(single, buffer, member)
+            results[member].measured = _diagnose_trained(single, buffer, member)
         except Exception:  # a measurement must not cost the runs just trained; a later
             pass  # diagnose_run (only if the run fails) trains it again and raises there
-    return results
+
+
+def diagnosis_of(result: RunResult) -> Diagnosis | None:
+    """The diagnosis :func:`diagnose_first_on_each_env` measured on `result`'s trained agent, if any."""
+    return result.measured if isinstance(result.measured, Diagnosis) else None
