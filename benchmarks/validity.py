@@ -30,10 +30,10 @@ from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import default_workers, threads_per_worker
 from rlcheck.errors import UsageError
 from rlcheck.front.options import parse_names
-from rlcheck.nets import VARIANTS
 from rlcheck.verdicts.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
 from rlcheck.verdicts.door import check_before_training as door_checks
 from rlcheck.verdicts.study import Cell, StudyConfig, run_study, versions
+from rlcheck.verdicts.variants import VARIANTS
 
 # Each set grows to +14. Disjoint from the tests' and the gate's seeds (0 and up, to 3014 at
 # most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).

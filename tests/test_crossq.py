@@ -2,8 +2,10 @@ import pytest
 import torch
 from torch import nn
 
+from rlcheck.algos import ALGORITHMS
 from rlcheck.algos.crossq import CrossQ, CrossQConfig
-from rlcheck.engine.training import run
+from rlcheck.engine.agents import build_agent, make_env
+from rlcheck.engine.runs import RunSpec
 from rlcheck.errors import UsageError
 from rlcheck.nets import BatchRenorm1d, batchrenorm
 from rlcheck.nets.fusion import StackedBatchRenorm1d
@@ -73,8 +75,19 @@ def test_crossq_diagnosis_sees_batch_renorm_and_no_targets():
     assert diagnosis.target_buffer_gap == 0.0
 
 
-def test_crossq_is_a_sac_recipe():
-    cell = Cell("td3", steps=300, warmup=100)
-    spec = StudyConfig(cells=(cell,), nets=("crossq",), baseline="crossq").spec(cell, "crossq", 0)
-    with pytest.raises(UsageError, match="crossq is a SAC recipe"):
-        run(spec)
+def test_the_crossq_variant_takes_sacs_place_and_only_there():
+    sac, td3 = Cell("sac", steps=300, warmup=100), Cell("td3", steps=300, warmup=100)
+    config = StudyConfig(cells=(sac, td3), nets=("plain", "crossq"))
+    spec = config.spec(sac, "crossq", 0)
+    assert (spec.algo, spec.actor_net, spec.critic_net) == ("crossq", "batchrenorm", "batchrenorm")
+    assert isinstance(build_agent(spec, make_env(spec.env_id)), CrossQ)
+    assert config.spec(sac, "plain", 0).algo == "sac"  # its baseline is SAC's
+    with pytest.raises(UsageError, match="crossq is crossq in the place of sac: it runs in sac cells only"):
+        config.spec(td3, "crossq", 0)
+
+
+def test_crossq_is_an_algorithm_of_its_own_and_old_logs_still_read():
+    assert ALGORITHMS["crossq"] is CrossQ
+    old = RunSpec("sac", "crossq", 0, actor_net="batchrenorm", critic_net="batchrenorm").to_dict()
+    old["recipe"] = "crossq"
+    assert RunSpec.from_dict(old).algo == "crossq"

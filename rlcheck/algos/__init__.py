@@ -1,4 +1,4 @@
-"""The off-policy algorithms rlcheck trains: TD3 and SAC, one readable file each."""
+"""The off-policy algorithms rlcheck trains: TD3, SAC and CrossQ (SAC without target networks), a file each."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rlcheck.algos.common import Batch, ReplayBuffer, SeedNoise
+from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import NAIVE, ModeSchedule
 from rlcheck.algos.sac import SAC, SACConfig
 from rlcheck.algos.td3 import TD3, TD3Config
@@ -35,7 +36,7 @@ class Agent(Protocol):
     def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor: ...
 
 
-ALGORITHMS: dict[str, type[TD3] | type[SAC]] = {"td3": TD3, "sac": SAC}
+ALGORITHMS: dict[str, type[TD3] | type[SAC]] = {"td3": TD3, "sac": SAC, "crossq": CrossQ}
 
 __all__ = [
     "ALGORITHMS",
@@ -44,6 +45,7 @@ __all__ = [
     "TD3",
     "Agent",
     "Batch",
+    "CrossQ",
     "ModeSchedule",
     "ReplayBuffer",
     "SACConfig",

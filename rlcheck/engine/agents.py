@@ -14,7 +14,6 @@ from torch import nn
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
 from rlcheck.algos import ALGORITHMS, Agent
 from rlcheck.algos.common import has_fused_adam
-from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.engine.runs import RunSpec
 from rlcheck.envs import RANDOM_ENV_ID
@@ -67,12 +66,6 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
     obs_dim, act_dim = env_dims(env)
     actor, critic = resolve_nets(spec, env)
     algo = ALGORITHMS[spec.algo]
-    if spec.recipe == "crossq":
-        if spec.algo != "sac":
-            raise UsageError("crossq is a SAC recipe (Bhatt et al., ICLR 2024); run it with --algos sac")
-        algo = CrossQ
-    elif spec.recipe != "standard":
-        raise UsageError(f"unknown recipe {spec.recipe!r}: choose standard or crossq")
     if spec.modes not in MODE_SCHEDULES:
         raise UsageError(f"unknown train/eval schedule {spec.modes!r}: choose from {', '.join(MODE_SCHEDULES)}")
     # The adapter turns (loc, scale) into (mean, log_std): the algorithms see raw, squashed or log-std.

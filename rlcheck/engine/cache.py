@@ -11,7 +11,7 @@ stored under a key made of both:
   gymnasium, and the processor model (matrix kernels are chosen per instruction set, and
   round differently).
 
-Only runs whose actor and critic are built-in networks (`rlcheck.nets.NET_CHOICES`) are
+Only runs whose actor and critic are built-in networks (`rlcheck.nets.BUILTIN_NETS`) are
 stored: a user's network can change without anything in its spec changing. Writes are
 atomic, so parallel processes (pytest-xdist workers) may share a cache folder.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.nets import NET_CHOICES
+from rlcheck.nets import BUILTIN_NETS
 
 CACHE_ENV = "RLCHECK_CACHE_DIR"
 
@@ -60,7 +60,7 @@ class RunCache:
 
     @staticmethod
     def stores(spec: RunSpec) -> bool:
-        return spec.actor_net_name in NET_CHOICES and spec.critic_net_name in NET_CHOICES
+        return spec.actor_net_name in BUILTIN_NETS and spec.critic_net_name in BUILTIN_NETS
 
     def _path(self, spec: RunSpec) -> Path:
         key = json.dumps({**spec.to_dict(), "gpu": _gpu_name(spec.device)}, sort_keys=True)

@@ -40,7 +40,6 @@ class RunSpec:
     critic_net: str | None = None
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
     actor_output: str = "auto"  # how the actor net's output is read (rlcheck.nets.shapes.ACTOR_OUTPUTS)
-    recipe: str = "standard"  # or "crossq": the algorithm's CrossQ version (SAC only)
 
     def group_key(self) -> RunSpec:
         """What runs must share to train in one batch: everything but the seed, the environment
@@ -60,6 +59,9 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        data = dict(data)
+        if data.pop("recipe", "standard") == "crossq":  # logs written while CrossQ was a "recipe" of SAC
+            data["algo"] = "crossq"
         return cls(**{**data, "hidden": tuple(data["hidden"])})
 
 

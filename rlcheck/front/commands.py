@@ -35,12 +35,13 @@ from rlcheck.front.report import (
     write_html,
     write_json,
 )
-from rlcheck.nets import DEFAULT_HIDDEN, NET_CHOICES
+from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import ACTOR_OUTPUTS
 from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
 from rlcheck.verdicts.diagnose import diagnose_run
 from rlcheck.verdicts.reference import DEFAULT_REFERENCE
 from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
+from rlcheck.verdicts.variants import STUDY_NETS
 
 
 def check_device(name: str) -> str:
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--nets",
         default=",".join(StudyConfig.nets),
-        help=f"comma-separated, from {', '.join(NET_CHOICES)} or 'package.module:function'",
+        help=f"comma-separated, from {', '.join(STUDY_NETS)} or 'package.module:function'",
     )
     parser.add_argument("--baseline", default=StudyConfig.baseline, help="the net every other net is compared with")
     # Defaults are the dataclasses': one place says what a study trains when nothing is given.
@@ -195,7 +196,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         Cell(algo, args.env, args.steps, args.warmup, args.eval_every, eval_episodes)
         for algo in parse_names(args.algos, list(ALGORITHMS), "algos")
     )
-    nets = parse_names(args.nets, list(NET_CHOICES), "nets")
+    nets = parse_names(args.nets, list(STUDY_NETS), "nets")
     return StudyConfig(
         cells=cells,
         nets=nets,
@@ -372,7 +373,7 @@ def build_diagnose_parser() -> argparse.ArgumentParser:
         "the action gradient reaching the actor (train vs eval mode), BatchNorm amplification, the actor's "
         "train/eval gap, target buffers. Exit 0 nothing found, 1 findings, 2 usage error.",
     )
-    parser.add_argument("--net", default="batchnorm", help=f"{', '.join(NET_CHOICES)} or 'package.module:function'")
+    parser.add_argument("--net", default="batchnorm", help=f"{', '.join(STUDY_NETS)} or 'package.module:function'")
     parser.add_argument("--algo", default="td3", help=f"one of {', '.join(ALGORITHMS)}")
     parser.add_argument("--env", default=RANDOM_ENV_ID, help="environment to train on")
     parser.add_argument("--steps", type=int, default=1000, help="training steps before measuring (0: a fresh agent)")
@@ -389,7 +390,7 @@ def diagnose_main(argv: Sequence[str]) -> int:
 
     def body() -> int:
         (algo,) = parse_names(args.algo, list(ALGORITHMS), "algos")
-        (net,) = parse_names(args.net, list(NET_CHOICES), "nets")
+        (net,) = parse_names(args.net, list(STUDY_NETS), "nets")
         if args.steps < 0:
             raise UsageError(f"--steps {args.steps}: give 0 (a fresh agent) or more")
         cell = Cell(algo, args.env, args.steps, min(args.warmup, args.steps), eval_every=max(args.steps, 1))

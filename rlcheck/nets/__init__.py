@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -131,44 +130,6 @@ BUILTIN_NETS: dict[str, Callable[..., nn.Module]] = {
     "layernorm": layernorm,
     "batchrenorm": batchrenorm,
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named choice of actor net, critic net and train/eval schedule (see algos/modes.py)."""
-
-    actor: str
-    critic: str
-    modes: str
-    description: str
-    recipe: str = "standard"  # "crossq": the algorithm's CrossQ version (rlcheck/algos/crossq.py)
-
-
-VARIANTS: dict[str, Variant] = {
-    "batchnorm-modeaware": Variant(
-        "batchnorm",
-        "batchnorm",
-        "mode-aware",
-        "BatchNorm in both nets; critic in eval mode for actor loss and TD target",
-    ),
-    "batchnorm-critic": Variant("plain", "batchnorm", "naive", "BatchNorm in the critic only, naive modes"),
-    "batchnorm-critic-modeaware": Variant(
-        "plain",
-        "batchnorm",
-        "mode-aware",
-        "BatchNorm in the critic only; critic in eval mode for actor loss and TD target",
-    ),
-    "crossq": Variant(
-        "batchrenorm",
-        "batchrenorm",
-        "crossq",
-        "CrossQ: Batch Renormalization in both nets, no target networks, joint (s,a)/(s',a') critic pass",
-        recipe="crossq",
-    ),
-}
-
-
-NET_CHOICES = (*BUILTIN_NETS, *VARIANTS)
 
 
 def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFactory:

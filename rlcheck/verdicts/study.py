@@ -34,10 +34,11 @@ from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_a
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.envs import RANDOM_ENV_ID, q_scale
 from rlcheck.errors import UsageError
-from rlcheck.nets import DEFAULT_HIDDEN, VARIANTS
+from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
+from rlcheck.verdicts.variants import VARIANTS
 
 Metric = Literal["return", "value_error"]
 Outcome = Literal["pass", "slower", "undecided", "fail"]
@@ -89,7 +90,7 @@ class StudyConfig:
     cells: tuple[Cell, ...] = (Cell("td3"), Cell("sac"))
     """The (algorithm, environment, budget) pairings every net is trained and judged on."""
     nets: tuple[str, ...] = ("plain", "batchnorm")
-    """Nets to train: built-in names (rlcheck.nets.NET_CHOICES) or 'package.module:function'."""
+    """Nets to train: built-ins and variants (rlcheck.verdicts.variants.STUDY_NETS) or 'package.module:function'."""
     baseline: str = "plain"
     """The net every other net is compared with; one of `nets`."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -145,12 +146,12 @@ class StudyConfig:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
         if actor is not None:
             actor = dict(self.algo_actors).get(cell.algo, actor)
-        modes, recipe = "naive", "standard"
+        modes, algo = "naive", cell.algo
         if net in VARIANTS:
             variant = VARIANTS[net]
-            actor, critic, modes, recipe = variant.actor, variant.critic, variant.modes, variant.recipe
+            actor, critic, modes, algo = variant.actor, variant.critic, variant.modes, variant.algo_in(cell.algo, net)
         return RunSpec(
-            algo=cell.algo,
+            algo=algo,
             net=net,
             seed=seed,
             env_id=cell.env_id,
@@ -164,7 +165,6 @@ class StudyConfig:
             actor_net=actor,
             critic_net=critic,
             modes=modes,
-            recipe=recipe,
             actor_output=self.actor_output,
         )
 
