@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -288,7 +289,13 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
                     pytest.skip("; ".join(line for line in detected if "skipped" in line))
                 # One test per cell, the error rate still spread over the whole gate's cells.
                 config = dataclasses.replace(config, cells=served, family=len(config.cells))
-            result = run_check(config, under_test, cache=cache_from_env(), strict=_flag(pytestconfig, "strict"))
+            result = run_check(
+                config,
+                under_test,
+                cache=cache_from_env(),
+                strict=_flag(pytestconfig, "strict"),
+                notify=lambda note: warnings.warn(f"rlcheck: {note}", stacklevel=1),
+            )
             regen = _flag(pytestconfig, "regen_reference")
             reference = setting(pytestconfig, "reference") or ("rlcheck-reference.json" if regen else None)
             if reference:

@@ -26,7 +26,7 @@ def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     assert comparison["n_seeds"] == 2 and comparison["verdict"] in ("underperforms", "unreliable", "inconclusive", "ok")
     assert comparison["outcome"] in ("pass", "slower", "undecided", "fail") and 0 <= comparison["drop_p"] <= 1
     assert data["config"]["cells"][0]["steps"] == 300 and data["versions"]["torch"]
-    assert data["schema_version"] == 1 and data["versions"]["processor"]  # bit-identity needs the same processor
+    assert data["schema_version"] == 2 and data["versions"]["processor"]  # bit-identity needs the same processor
     assert (tmp_path / "td3.png").stat().st_size > 1000
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
 

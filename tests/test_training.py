@@ -106,24 +106,22 @@ def test_value_probe_errors_are_per_seed_and_independent_of_the_batch():
     assert alone.eval_value_errors[-1] < alone.eval_value_errors[0]  # the critic learned Q = 1
 
 
-def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once(capsys):
+def test_a_net_vmap_cannot_batch_trains_seed_by_seed_and_the_study_says_so_once():
     specs = [RunSpec("td3", "tests.user_nets:branchy", seed, **TINY) for seed in (0, 1)]
     agent, _, results = train_seeds(specs)
     assert agent.actor.net.strategy == "loop" and "torch.func.vmap" in agent.actor.net.fallback_reason
     assert results[1].eval_returns == run(specs[1]).eval_returns
     cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
-    check_before_training(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:branchy")))
-    notices = capsys.readouterr().err.strip().splitlines()
+    notices = check_before_training(StudyConfig(cells=cells, nets=("plain", "tests.user_nets:branchy")))
     assert len(notices) == 2  # actor and critic, once each for both cells
     assert all("cannot be batched across seeds" in n and "one after another" in n for n in notices)
 
 
-def test_a_net_batched_by_vmap_is_named_once_per_role_with_why_it_is_slower(capsys):
+def test_a_net_batched_by_vmap_is_named_once_per_role_with_why_it_is_slower():
     cells = (Cell("td3", steps=300, warmup=100), Cell("sac", steps=300, warmup=100))
-    check_before_training(
+    notices = check_before_training(
         StudyConfig(cells=cells, nets=("plain", "tests.user_nets:residual", "tests.user_nets:attribute_mlp"))
     )
-    notices = capsys.readouterr().err.strip().splitlines()
     assert len(notices) == 2 and all("'tests.user_nets:residual' is batched with torch.func.vmap" in n for n in notices)
 
 

@@ -44,6 +44,11 @@ from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 from rlcheck.verdicts.variants import STUDY_NETS
 
 
+def print_note(note: str) -> None:
+    """A note from the door (rlcheck.verdicts.door): said before training, on stderr."""
+    print(f"rlcheck: note: {note}", file=sys.stderr, flush=True)
+
+
 def check_device(name: str) -> str:
     try:
         device = torch.device(name)
@@ -279,7 +284,9 @@ def study_main(argv: Sequence[str]) -> int:
                 f"{config.workers} worker(s); runs saved to {log_path}",
                 file=sys.stderr,
             )
-        study = run_study(config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume)
+        study = run_study(
+            config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume, notify=print_note
+        )
         study.diagnose_failures()
         outcomes = ", ".join(f"{c.algo} {c.candidate}: {c.outcome}" for c in study.comparisons) or "trained alone"
         headline = f"study on {args.env} -- {outcomes}"
@@ -333,7 +340,8 @@ def check_main(argv: Sequence[str]) -> int:
         cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
         if not args.quiet:
             print(f"rlcheck check: {_estimate(config, cache)}", file=sys.stderr)
-        result = run_check(config, net, None if args.quiet else ProgressPrinter(), log_path, cache, args.strict)
+        progress = None if args.quiet else ProgressPrinter()
+        result = run_check(config, net, progress, log_path, cache, args.strict, notify=print_note)
         if args.reference or args.regen_reference:
             result.check_reference(Path(args.reference or DEFAULT_REFERENCE), regen=args.regen_reference)
         if cache is not None and cache.hits and not args.quiet:

@@ -152,7 +152,7 @@ def append_step_summary(markdown: str) -> Path | None:
 
 
 # The format of results.json (docs/cli.md): raised whenever a field changes meaning or goes away.
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2  # 2: CrossQ runs have algo "crossq" (no spec.recipe); top-level "notes"
 
 
 def write_json(study: StudyResult, path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:

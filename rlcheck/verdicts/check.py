@@ -8,7 +8,7 @@ when any (algorithm, probe) cell's outcome is ``fail``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,11 +377,12 @@ def run_check(
     cache: RunCache | None = None,
     strict: bool = False,
     resume: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
     first); for each algorithm that fails, diagnose the user's net on its first failing probe.
     With a `cache`, baseline runs it holds are reused (rlcheck.engine.cache); with `resume`, so are the
-    runs already in `log_path`."""
-    study = run_study(config, log_path, progress, resume=resume, cache=cache)
+    runs already in `log_path`. The door's notes go to `notify` before training starts."""
+    study = run_study(config, log_path, progress, resume=resume, cache=cache, notify=notify)
     study.diagnose_failures()
     return CheckResult(net, study, strict)

@@ -1,11 +1,11 @@
 """Every check that can fail before training starts, so no run is wasted on a typo: configs
 that contradict themselves, budgets with no training in them, and each net built as its runs
-will build it (two seeds), with the gradient door check. Notes (frozen parameters, nets that
-do not fuse across seeds) are said once, on stderr."""
+will build it (two seeds), with the gradient door check. What is worth saying but stops
+nothing (frozen parameters, nets that do not fuse across seeds) comes back as notes, each once;
+the front decides where they are shown."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from rlcheck.algos import Agent
@@ -19,10 +19,11 @@ if TYPE_CHECKING:  # the study calls this module: its config as a type only
     from rlcheck.verdicts.study import StudyConfig
 
 
-def check_before_training(config: StudyConfig) -> None:
-    """Every check that can fail before training starts, so no run is wasted on a typo."""
+def check_before_training(config: StudyConfig) -> list[str]:
+    """Every check that can fail before training starts, so no run is wasted on a typo; raises
+    :class:`UsageError`, or returns the notes (each once) on what will train but not as well as it could."""
+    notes: list[str] = []
     noticed: set[tuple[str, str]] = set()
-    noticed_frozen: set[str] = set()
     built: set[tuple[RunSpec, tuple[int, int]]] = set()  # an agent is checked once per shape, not per cell
     if config.baseline not in config.nets:
         raise UsageError(f"baseline net {config.baseline!r} is not among --nets {','.join(config.nets)}")
@@ -53,31 +54,28 @@ def check_before_training(config: StudyConfig) -> None:
                 # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
                 agent = build_agent(spec, env, seeds=[0, 1])
                 names = {"actor": spec.actor_net_name, "critic": spec.critic_net_name}
-                notes = check_gradients(agent, *shape, names, config.refuse_frozen)
-                _notice_unfused(net, agent, noticed)
-                for note in notes:
-                    if note not in noticed_frozen:
-                        noticed_frozen.add(note)
-                        print(f"rlcheck: note: {note}", file=sys.stderr)
+                found = check_gradients(agent, *shape, names, config.refuse_frozen) + _unfused(net, agent, noticed)
+                notes += [note for note in found if note not in notes]
+    return notes
 
 
-def _notice_unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> None:
-    """Say once per net and role why its seeds are not fused, and what that costs."""
+def _unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> list[str]:
+    """Once per net and role: why its seeds are not fused, and what that costs."""
+    notes = []
     for role, module in (("actor", agent.actor), ("critic", agent.q1)):
         stack = next(m for m in module.modules() if isinstance(m, SeedStack))
         if stack.strategy == "fused" or (net, role) in noticed:
             continue
         noticed.add((net, role))
         if stack.fallback_reason:
-            print(
-                f"rlcheck: note: the {role} of net {net!r} cannot be batched across seeds "
-                f"({stack.fallback_reason}); its seeds train one after another (slower, same results)",
-                file=sys.stderr,
+            notes.append(
+                f"the {role} of net {net!r} cannot be batched across seeds "
+                f"({stack.fallback_reason}); its seeds train one after another (slower, same results)"
             )
         else:  # vmap: correct, but a user who can write the net as a chain gets a faster gate
-            print(
-                f"rlcheck: note: the {role} of net {net!r} is batched with torch.func.vmap, slower "
+            notes.append(
+                f"the {role} of net {net!r} is batched with torch.func.vmap, slower "
                 "than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)",
-                file=sys.stderr,
+                "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)"
             )
+    return notes

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -233,6 +234,8 @@ class StudyResult:
     diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
     # Runs of slower nets trained past their cell's budget
     extended_runs: list[RunResult] = field(default_factory=list)
+    # What the door noted before training: frozen parameters, nets not fused across seeds
+    notes: list[str] = field(default_factory=list)
 
     def diagnose_failures(self) -> None:
         """Say why: for each failed (algo, net), the mechanisms (rlcheck.verdicts.diagnose) measured on its
@@ -315,6 +318,7 @@ class StudyResult:
             "seeds": self.seeds_used(),
             "runs": [r.to_dict() for r in self.runs],
             "extended_runs": [r.to_dict() for r in self.extended_runs],
+            "notes": self.notes,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "diagnoses": {key: {"run": spec.to_dict(), **asdict(d)} for key, (spec, d) in self.diagnoses.items()},
         }
@@ -456,10 +460,15 @@ def run_study(
     progress: ProgressCallback | None = None,
     resume: bool = False,
     cache: RunCache | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run the study, growing the seeds of a cell while any of its comparisons is inconclusive,
-    then training on the cells where a candidate underperformed while still improving."""
-    check_before_training(config)
+    then training on the cells where a candidate underperformed while still improving.
+    The door's notes (rlcheck.verdicts.door) go to `notify` before training starts, and into the result."""
+    notes = check_before_training(config)
+    if notify is not None:
+        for note in notes:
+            notify(note)
     seeds = {cell: list(config.seeds) for cell in config.cells}
     pending = list(config.cells)
     results: list[RunResult] = []
@@ -528,5 +537,9 @@ def run_study(
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]
     return StudyResult(
-        config, ordered, [c for cell in config.cells for c in comparisons[cell]], extended_runs=extended_runs
+        config,
+        ordered,
+        [c for cell in config.cells for c in comparisons[cell]],
+        extended_runs=extended_runs,
+        notes=notes,
     )
