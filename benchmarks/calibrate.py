@@ -24,7 +24,7 @@ from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.front.options import parse_seeds
 from rlcheck.verdicts.check import PROBE_SUITE
-from rlcheck.verdicts.study import _measures, tolerance_of
+from rlcheck.verdicts.curves import measures, tolerance_of
 
 
 def specs_for(net: str, seeds: list[int], threads: int) -> list[RunSpec]:
@@ -47,15 +47,15 @@ def summarise(runs: list[RunResult], nets: list[str]) -> None:
                 cell_runs = [
                     r for r in runs if r.spec.algo == algo and r.spec.env_id == probe.env_id and r.spec.net == net
                 ]
-                measures = [_measures(r, probe.metric) for r in cell_runs]
-                scores = np.array([m[1] for m in measures])
-                jumps = np.array([m[2] for m in measures])
+                measured = [measures(r, probe.metric) for r in cell_runs]
+                scores = np.array([m[1] for m in measured])
+                jumps = np.array([m[2] for m in measured])
                 if probe.metric == "value_error":
                     worst = max(r.eval_value_errors[-1] for r in cell_runs)  # type: ignore[index]
                 else:
                     worst = min(r.final_return for r in cell_runs)
                 if net == nets[0]:
-                    tolerance = tolerance_of(probe.cell(algo), cell_runs)
+                    tolerance = tolerance_of(probe.metric, probe.env_id, cell_runs)
                 print(
                     f"{algo + ' ' + probe.name:<22} {net[-38:]:<38} {scores.size:>3} {scores.mean():>10.4f} "
                     f"{scores.std(ddof=1):>7.4f} {scores.min():>8.4f} {scores.max():>8.4f} {jumps.mean():>7.4f} "

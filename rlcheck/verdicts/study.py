@@ -26,31 +26,27 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
-import numpy as np
-
-from rlcheck.engine.agents import make_env
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.envs import RANDOM_ENV_ID, q_scale
-from rlcheck.errors import UsageError
+from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.nets import DEFAULT_HIDDEN
+from rlcheck.verdicts.curves import (
+    Metric,
+    caught_up_at,
+    group_of,
+    last_third,
+    still_improving,
+    tolerance_of,
+)
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
-from rlcheck.verdicts.stats import FLAGGED, Comparison, Group, Levels, compare, return_tolerance, value_tolerance
+from rlcheck.verdicts.stats import FLAGGED, Comparison, Levels, compare
 from rlcheck.verdicts.variants import VARIANTS
 
-Metric = Literal["return", "value_error"]
 Outcome = Literal["pass", "slower", "undecided", "fail"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "slower", "undecided", "fail")
-# A net counts as still learning when its score rose over the last third of training on this
-# share of its seeds, by more than the tolerance on average.
-STILL_IMPROVING_SHARE = 0.8
-# ...and smoothly: its path over that third at most this many times its rise, on the median
-# seed. Calibrated on seeds 5000-5014 (benchmarks/calibrate.py data): slower correct nets'
-# medians were 1.0-1.6 in every cell, naive BatchNorm's 2.3-6.5 wherever it was erratic.
-SMOOTH_PATH = 2.0
 
 
 @dataclass(frozen=True)
@@ -329,42 +325,6 @@ def _in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
     return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
 
 
-def last_third(runs: list[RunResult], metric: Metric) -> tuple[list[float], list[float]]:
-    """Per seed, the measure (higher better: value errors negated) where the last third of
-    training starts, and at its end: how far it was still moving when it stopped."""
-    starts, ends = [], []
-    for run in runs:
-        third = _last_third_curve(run, metric)
-        starts.append(third[0])
-        ends.append(third[-1])
-    return starts, ends
-
-
-def _last_third_curve(run: RunResult, metric: Metric) -> list[float]:
-    curve = _measures(run, metric)[0]
-    first = next(i for i, step in enumerate(run.eval_steps) if step >= run.spec.steps * 2 / 3)
-    return curve[first:]
-
-
-def still_improving(runs: list[RunResult], metric: Metric, tolerance: float) -> bool:
-    """Whether a net was still learning when its training stopped: over the last third of
-    training its measure rose on at least STILL_IMPROVING_SHARE of its seeds, by more than the
-    tolerance on average, and smoothly -- on the median seed the path it travelled (the sum of
-    its moves between evaluations) is at most SMOOTH_PATH times its rise. A net that is merely
-    erratic (naive BatchNorm under SAC: up one evaluation, down the next) also "rises" on some
-    seeds, but along a path many times longer than its rise."""
-    starts, ends = last_third(runs, metric)
-    improving = sum(end > start for start, end in zip(starts, ends, strict=True))
-    if improving < STILL_IMPROVING_SHARE * len(starts) or fmean(ends) - fmean(starts) <= tolerance:
-        return False
-    paths = []
-    for run in runs:
-        third = np.asarray(_last_third_curve(run, metric))
-        rise = third[-1] - third[0]
-        paths.append(np.abs(np.diff(third)).sum() / rise if rise > 0 else np.inf)
-    return float(np.median(paths)) <= SMOOTH_PATH
-
-
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0], "platform": platform.platform(), "processor": processor()}
     for package in ("rlcheck", "torch", "gymnasium", "numpy", "scipy"):
@@ -376,44 +336,16 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float]:
-    """(curve, score, instability) with higher always better: value errors are negated."""
-    if metric == "return":
-        return run.eval_returns, run.score, run.instability
-    if run.eval_value_errors is None:
-        raise UsageError(f"env {run.spec.env_id!r} does not know its Q values; judge it on metric 'return'")
-    curve = [-e for e in run.eval_value_errors]
-    return (curve, *run.curve_measures(curve))
-
-
-def tolerance_of(cell: Cell, baseline_runs: list[RunResult]) -> float:
-    """The cell's tolerance (rlcheck.verdicts.stats), from the baseline's runs alone."""
-    curves = [_measures(r, cell.metric)[0] for r in baseline_runs]
-    if cell.metric == "value_error":
-        with make_env(cell.env_id) as env:
-            scale = q_scale(env) or 1.0
-        return value_tolerance(-fmean(_measures(r, cell.metric)[1] for r in baseline_runs), scale)
-    initial = fmean(curve[0] for curve in curves)
-    optimum = baseline_runs[0].optimal_return
-    best = optimum if optimum is not None else float(np.max(np.mean(curves, axis=0)))
-    return return_tolerance(initial, best)
-
-
-def _group(runs: list[RunResult], metric: Metric) -> Group:
-    measured = [_measures(r, metric) for r in runs]
-    return Group.of([m[1] for m in measured], [m[2] for m in measured], [r.spec.seed for r in runs])
-
-
 def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
     def runs(net: str) -> list[RunResult]:
         return [r for r in results if _in_cell(r, cell) and r.spec.net == net]
 
     baseline = runs(config.baseline)
-    tolerance = tolerance_of(cell, baseline)
-    base = _group(baseline, cell.metric)
+    tolerance = tolerance_of(cell.metric, cell.env_id, baseline)
+    base = group_of(baseline, cell.metric)
     return [
         CellComparison(
-            cell, config.baseline, net, compare(base, _group(runs(net), cell.metric), tolerance, config.levels)
+            cell, config.baseline, net, compare(base, group_of(runs(net), cell.metric), tolerance, config.levels)
         )
         for net in config.nets
         if net != config.baseline
@@ -439,14 +371,6 @@ def _slower_candidates(
         if still_improving(runs, c.cell.metric, c.stats.tolerance):
             chosen.append(c)
     return chosen
-
-
-def _caught_up_at(runs: list[RunResult], metric: Metric, target: float) -> int | None:
-    """The evaluation step from which the mean over seeds stays at `target` or above."""
-    mean_curve = np.mean([_measures(r, metric)[0] for r in runs], axis=0)
-    below = np.flatnonzero(mean_curve < target)
-    first = 0 if below.size == 0 else int(below[-1]) + 1
-    return int(runs[0].eval_steps[first]) if first < len(mean_curve) else None
 
 
 def _hard_failure(comparison: CellComparison, config: StudyConfig, results: list[RunResult]) -> bool:
@@ -529,10 +453,10 @@ def run_study(
                 steps = round(c.cell.steps * config.slower_budget)
                 longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]
                 baseline = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline]
-                base = _group(baseline, c.cell.metric)
-                c.extended = compare(base, _group(longer, c.cell.metric), c.stats.tolerance, config.levels)
+                base = group_of(baseline, c.cell.metric)
+                c.extended = compare(base, group_of(longer, c.cell.metric), c.stats.tolerance, config.levels)
                 c.extended_steps = steps
-                c.caught_up_at = _caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
+                c.caught_up_at = caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
     ordered = [
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]
