@@ -80,17 +80,19 @@ def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underp
 
 
 # The fixes on the whole probe suite (rlcheck check), measured with seeds 0-4 (growing while
-# inconclusive): which (net, algo) gates pass. A mode-aware BatchNorm critic passes every
-# probe with both algorithms; BatchNorm in TD3's actor fails exactly the probes whose
-# states are identical (action, random) and passes the one whose states differ (track).
-PROBE_GATE_EXPECTED: dict[tuple[str, str], bool] = {
-    ("batchnorm-critic-modeaware", "td3"): True,
-    ("batchnorm-critic-modeaware", "sac"): True,
-    ("batchnorm-modeaware", "td3"): False,
-    ("batchnorm-modeaware", "sac"): True,
-    # CrossQ as published fails 5 of 6 probes at the gate's budgets (Q errors 0.13-0.24 where
-    # plain SAC has 0.003; erratic returns where states are identical)
-    ("crossq", "sac"): False,
+# inconclusive): the outcome of each (net, algo) gate. A mode-aware BatchNorm critic passes
+# every probe with both algorithms; BatchNorm in TD3's actor fails where states are identical
+# (action, random) -- on random 6 of 15 seeds collapse, which the collapse rule decides -- and
+# passes the one whose states differ (track).
+PROBE_GATE_EXPECTED: dict[tuple[str, str], tuple[Outcome, ...]] = {
+    ("batchnorm-critic-modeaware", "td3"): ("pass", "slower"),
+    ("batchnorm-critic-modeaware", "sac"): ("pass", "slower"),
+    ("batchnorm-modeaware", "td3"): ("fail",),
+    ("batchnorm-modeaware", "sac"): ("pass", "slower"),
+    # CrossQ as published, at the gate's budgets: Q errors far above plain SAC's and erratic
+    # returns where states are identical, on 2 of 5 seeds per probe -- never a pass; at 5 seeds
+    # after training on, the seeds do not decide between fail and undecided
+    ("crossq", "sac"): NOT_PASS,
 }
 
 
@@ -99,7 +101,7 @@ PROBE_GATE_EXPECTED: dict[tuple[str, str], bool] = {
 def test_batchnorm_fix_on_the_probe_suite(net, algo):
     under_test = NetUnderTest.of(net)
     result = run_check(check_config(under_test, algos=(algo,)), under_test)
-    assert result.passed == PROBE_GATE_EXPECTED[(net, algo)], result.report()
+    assert result.outcome in PROBE_GATE_EXPECTED[(net, algo)], result.report()
     if net == "batchnorm-modeaware" and algo == "td3":
         failed = {c.cell.env_name for c in result.failures}
         assert failed <= {"ActionReward-v0", "RandomEnv-v0"}, failed

@@ -268,7 +268,7 @@ class StudyResult:
                 for r in self.extended_runs
                 if r.spec.net == comparison.candidate and _in_cell(r, comparison.cell, r.spec.steps)
             ]
-        below = s.verdict == "underperforms" or (s.verdict == "inconclusive" and s.drop > s.tolerance)
+        below = s.verdict != "ok" and s.drop > s.tolerance
         if comparison.outcome not in ("fail", "undecided") or not below:
             return ""
         if not still_improving(runs, comparison.cell.metric, s.tolerance):
@@ -356,15 +356,14 @@ def _slower_candidates(
     config: StudyConfig, results: list[RunResult], comparisons: list[CellComparison]
 ) -> list[CellComparison]:
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
-    budget (significantly or not yet) while still improving: training on decides them sooner
-    than more seeds at a budget too short for the net."""
+    budget (significantly or not yet, whatever else its verdict says: a net still rising also
+    jumps, spreads and has seeds far below the baseline) while still improving smoothly:
+    training on decides them sooner than more seeds at a budget too short for the net."""
     if config.slower_budget <= 1:
         return []
     chosen = []
     for c in comparisons:
-        below = c.stats.verdict == "underperforms" or (
-            c.stats.verdict == "inconclusive" and c.stats.drop > c.stats.tolerance
-        )
+        below = c.stats.verdict != "ok" and c.stats.drop > c.stats.tolerance
         if not below or c.extended is not None:
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
