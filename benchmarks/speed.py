@@ -1,7 +1,8 @@
 """Side-by-side speed on identical work: rlcheck's batched engine vs its per-seed loop vs SB3 (prints a table).
 
-    pip install -e ".[bench]"          # Stable-Baselines3, only for this script
+    pip install -e ".[bench]"          # Stable-Baselines3 and sbx (JAX), only for this script
     python benchmarks/speed.py [--steps 1000] [--seeds 5] [--widths 64,256] [--threads 1,2] [--device cpu]
+    python benchmarks/speed.py --sbx-python /path/to/venv/bin/python   # sbx from another environment
 
 The work is the same in every column: S seeds x N environment steps of TD3 or SAC on
 RandomEnv, hidden widths w x w, batch 256, 250 random warm-up steps, one gradient update
@@ -12,6 +13,10 @@ one run, side by side:
 * **loop**: rlcheck trains them one after another, one seed per job (the same code, S = 1);
 * **SB3**: Stable-Baselines3 trains one seed; S seeds one after another take S times as long,
   so its seed-steps/s is its env-steps/s (measured once per row to keep the script short).
+* **sbx**: SB3's JAX version (sbx-rl), one seed, the same way, in a subprocess whose XLA runs
+  on the row's thread count (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
+  intra_op_parallelism_threads=1`` for one thread). Its column is its steady state, after
+  XLA's compilation; the compilation's seconds are reported apart ("sbx JIT s").
 
 Throughput is **seed-steps/s**: environment steps summed over seeds, per second of wall
 time. "GFLOP/s" counts the batched run's matrix multiplications analytically (forward
@@ -27,7 +32,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,6 +120,52 @@ def sb3_steps_per_s(algo: str, width: int, steps: int, device: str) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def sbx_worker(algo: str, width: int, steps: int) -> None:
+    """In a subprocess (see :func:`sbx_steps_per_s`): print sbx's JIT seconds and steady env-steps/s.
+
+    sbx compiles its update once per model, so the steady state is measured on the model that
+    compiled: it trains `steps` (warm-up, compilation, updates), then `steps` more, all updates.
+    The same work as the other columns without compilation is the warm-up's time (a model that
+    never leaves it) plus the continued run's time per update for the updates."""
+    from sbx import SAC, TD3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    def model(learning_starts: int) -> Any:
+        kwargs = {"policy_kwargs": {"net_arch": [width, width]}, "batch_size": BATCH, "seed": 0}
+        if algo == "td3":
+            noise = NormalActionNoise(np.zeros(ACT), 0.1 * np.ones(ACT))
+            return TD3("MlpPolicy", RandomEnv(), action_noise=noise, learning_starts=learning_starts, **kwargs)
+        return SAC("MlpPolicy", RandomEnv(), learning_starts=learning_starts, **kwargs)
+
+    def seconds(learner: Any, total: int, reset: bool = True) -> float:
+        start = time.perf_counter()
+        learner.learn(total_timesteps=total, reset_num_timesteps=reset)
+        return time.perf_counter() - start
+
+    warmup = seconds(model(learning_starts=steps + 1), WARMUP)
+    learner = model(learning_starts=WARMUP)
+    first = seconds(learner, steps)
+    per_update = seconds(learner, steps, reset=False) / steps
+    steady = warmup + per_update * (steps - WARMUP)
+    print(f"sbx {first - steady:.3f} {steps / steady:.3f}")
+
+
+def sbx_steps_per_s(python: str, algo: str, width: int, steps: int, threads: int) -> tuple[float, float]:
+    """(sbx's JIT seconds, its steady env-steps/s) measured by `python` in a subprocess whose XLA
+    uses `threads` threads; (nan, nan) with the reason on stderr if sbx cannot run there."""
+    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1 else ""
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", "OMP_NUM_THREADS": str(threads)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
+    command = [python, "-m", "benchmarks.speed", "--sbx-worker", f"{algo},{width},{steps}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("sbx ")), None)
+    if done.returncode != 0 or line is None:
+        print(f"speed: sbx did not run ({(done.stderr.strip().splitlines() or ['?'])[-1]})", file=sys.stderr)
+        return float("nan"), float("nan")
+    _, jit, rate = line.split()
+    return float(jit), float(rate)
+
+
 def seed_sweep(args: argparse.Namespace, name: str, seed_counts: list[int]) -> None:
     threads = int(args.threads.split(",")[0])
     print(f"{name}, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.steps} steps, batch {BATCH}, {threads} thread(s)")
@@ -142,8 +196,15 @@ def main() -> None:
     parser.add_argument("--algos", default="td3,sac")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 (not installed)")
+    parser.add_argument("--no-sbx", action="store_true", help="skip sbx (JAX; not installed)")
+    parser.add_argument("--sbx-python", default=sys.executable, help="the Python that has sbx-rl (default: this one)")
+    parser.add_argument("--sbx-worker", help=argparse.SUPPRESS)
     parser.add_argument("--seed-sweep", help="e.g. 1,5,25: time S seeds as one batch against one seed instead")
     args = parser.parse_args()
+    if args.sbx_worker:
+        algo, width, steps = args.sbx_worker.split(",")
+        sbx_worker(algo, int(width), int(steps))
+        return
     if args.steps <= WARMUP:
         parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"{os.cpu_count()} cores"
@@ -155,8 +216,8 @@ def main() -> None:
         "throughput in seed-steps/s (env steps summed over seeds, per wall second)"
     )
     header = (
-        f"{'algo':<5} {'width':>5} {'threads':>7} {'batched':>8} {'loop':>7} {'SB3':>6} {'vs loop':>8} "
-        f"{'vs SB3':>7} {'GFLOP/s':>8} {'sgemm':>7} {'roofline':>8}"
+        f"{'algo':<5} {'width':>5} {'threads':>7} {'batched':>8} {'loop':>7} {'SB3':>6} {'sbx':>6} {'vs loop':>8} "
+        f"{'vs SB3':>7} {'vs sbx':>7} {'sbx JIT s':>9} {'GFLOP/s':>8} {'sgemm':>7} {'roofline':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -173,12 +234,17 @@ def main() -> None:
                 batched = seed_steps / batched_seconds(work)
                 loop = seed_steps / loop_seconds(work)
                 sb3 = float("nan") if args.no_sb3 else sb3_steps_per_s(algo, width, args.steps, args.device)
+                jit, sbx = (
+                    (float("nan"), float("nan"))
+                    if args.no_sbx or not args.device.startswith("cpu")
+                    else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, threads)
+                )
                 updates_per_s = batched * (args.steps - WARMUP) / args.steps
                 achieved = update_flops(algo, width) * updates_per_s / 1e9
                 peak = sgemm_gflops(width, args.device)
                 print(
-                    f"{algo:<5} {width:>5} {threads:>7} {batched:>8.0f} {loop:>7.0f} {sb3:>6.0f} "
-                    f"{batched / loop:>7.2f}x {batched / sb3:>6.2f}x "
+                    f"{algo:<5} {width:>5} {threads:>7} {batched:>8.0f} {loop:>7.0f} {sb3:>6.0f} {sbx:>6.0f} "
+                    f"{batched / loop:>7.2f}x {batched / sb3:>6.2f}x {batched / sbx:>6.2f}x {jit:>9.1f} "
                     f"{achieved:>8.2f} {peak:>7.1f} {achieved / peak:>8.1%}",
                     flush=True,
                 )
