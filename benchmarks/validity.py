@@ -37,9 +37,11 @@ from rlcheck.verdicts.variants import VARIANTS
 
 # Each set grows to +14. Disjoint from the tests' and the gate's seeds (0 and up, to 3014 at
 # most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).
-# 11000-11014 is left out: the value probes' tolerance was last set after looking at it.
-SEED_SETS = (12000, 13000, 14000, 15000)
-DESIGN_SETS = (11000,)
+# The design sets were looked at while the procedure took its present form (the value probes'
+# tolerance, the collapse rule and when a net is trained on as "slower"): their counts are
+# not held-out, and the benchmark's default sets are the ones after them.
+SEED_SETS = (16000, 17000, 18000, 19000)
+DESIGN_SETS = (11000, 12000, 13000, 14000, 15000)
 V = "benchmarks.validity_nets"
 
 
@@ -160,7 +162,7 @@ def main() -> int:
     if any(5000 <= s < 6000 or s < 3015 for s in starts):
         sys.exit("validity: seed sets must be held out: not below 3015 (tests, gate) nor 5000-5999 (calibration)")
     if any(s in DESIGN_SETS for s in starts):
-        print(f"validity: note: {DESIGN_SETS} informed the design; its counts are not held-out", file=sys.stderr)
+        print(f"validity: note: {DESIGN_SETS} informed the design; their counts are not held-out", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = RunCache(args.out / "cache")
     answers: dict[tuple[str, int], dict] = {}
