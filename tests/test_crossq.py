@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -6,6 +8,7 @@ from rlcheck.algos import ALGORITHMS
 from rlcheck.algos.crossq import CrossQ, CrossQConfig
 from rlcheck.engine.agents import build_agent, make_env
 from rlcheck.engine.runs import RunSpec
+from rlcheck.engine.training import run
 from rlcheck.errors import UsageError
 from rlcheck.nets import BatchRenorm1d, batchrenorm
 from rlcheck.nets.fusion import StackedBatchRenorm1d
@@ -91,3 +94,8 @@ def test_crossq_is_an_algorithm_of_its_own_and_old_logs_still_read():
     old = RunSpec("sac", "crossq", 0, actor_net="batchrenorm", critic_net="batchrenorm").to_dict()
     old["recipe"] = "crossq"
     assert RunSpec.from_dict(old).algo == "crossq"
+
+
+def test_crossq_trains_as_an_algorithm_with_any_nets():
+    result = run(RunSpec("crossq", "plain", 0, steps=150, warmup=50, eval_every=50))
+    assert len(result.eval_returns) == 4 and all(math.isfinite(r) for r in result.eval_returns)
