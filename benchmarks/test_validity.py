@@ -2,9 +2,10 @@
 
 The whole benchmark (``python -m benchmarks.validity``: 13 nets x 4 held-out seed sets, hours on
 2 cores) prints the table in docs/statistics.md. This runs three of its nets on its first
-held-out set (benchmarks.validity.SEED_SETS[0], growing to +14), with the gate's defaults, and asserts what the benchmark's targets
-say of them: a correct net is never failed (a Tanh MLP is slower, not broken), naive BatchNorm
-is failed, and the BatchNorm study's naive-BatchNorm verdicts hold on those seeds.
+held-out set (benchmarks.validity.SEED_SETS[0], growing to +14), with the gate's defaults,
+and asserts what the benchmark's targets say of them: a correct net is never failed (a Tanh
+MLP is slower, not broken), naive BatchNorm is failed, and the BatchNorm study's
+naive-BatchNorm verdicts hold on those seeds.
 """
 
 from __future__ import annotations

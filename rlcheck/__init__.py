@@ -24,8 +24,8 @@ _WHERE = {
     "RandomEnv": "rlcheck.envs",
     "UsageError": "rlcheck.errors",
     "NetFactory": "rlcheck.nets",
-    "Cell": "rlcheck.verdicts.study",
-    "StudyConfig": "rlcheck.verdicts.study",
+    "Cell": "rlcheck.verdicts.config",
+    "StudyConfig": "rlcheck.verdicts.config",
     "StudyResult": "rlcheck.verdicts.study",
     "run_study": "rlcheck.verdicts.study",
     "RunResult": "rlcheck.engine.runs",
@@ -72,5 +72,6 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from rlcheck.errors import UsageError
     from rlcheck.nets import NetFactory
     from rlcheck.verdicts.check import CheckResult, NetUnderTest, check_config, run_check
+    from rlcheck.verdicts.config import Cell, StudyConfig
     from rlcheck.verdicts.diagnose import Diagnosis, diagnose
-    from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
+    from rlcheck.verdicts.study import StudyResult, run_study

@@ -39,7 +39,7 @@ import pytest
 
 if TYPE_CHECKING:
     from rlcheck.verdicts.check import CheckResult
-    from rlcheck.verdicts.study import Cell
+    from rlcheck.verdicts.config import Cell
 
 SETTINGS: dict[str, str] = {
     "net": "your network factory for actor and critic, 'package.module:function'",

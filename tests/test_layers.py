@@ -33,3 +33,45 @@ def test_a_layer_imports_only_the_layers_before_it(layer):
     for path in sorted((PACKAGE / layer).rglob("*.py")):
         wrong = _imports(path) - LAYERS[layer] - {layer, "errors", "envs"}
         assert not wrong, f"{path.relative_to(PACKAGE)} imports rlcheck.{', rlcheck.'.join(sorted(wrong))}"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each rlcheck module and the rlcheck modules it imports anywhere in it: at the top, inside
+    functions, under ``if TYPE_CHECKING`` -- every import counts."""
+    paths = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts): p for p in PACKAGE.rglob("*.py")}
+    modules = {name.removesuffix(".__init__"): path for name, path in paths.items()}
+
+    def owner(name: str) -> str:
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rlcheck"):
+                found.add(owner(node.module))
+            elif isinstance(node, ast.Import):
+                found |= {owner(a.name) for a in node.names if a.name.startswith("rlcheck")}
+        graph[name] = found - {name}
+    return graph
+
+
+def test_no_module_imports_back_a_module_that_imports_it():
+    graph = _module_graph()
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        visiting.append(module)
+        for imported in sorted(graph.get(module, ())):
+            assert imported not in visiting, " -> ".join([*visiting[visiting.index(imported) :], imported])
+            if imported not in done:
+                visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module)

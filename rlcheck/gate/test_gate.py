@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from rlcheck.plugin import record_cells
-from rlcheck.verdicts.study import Cell
+from rlcheck.verdicts.config import Cell
 
 
 @pytest.mark.rlcheck_gate

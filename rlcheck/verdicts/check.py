@@ -21,8 +21,10 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
+from rlcheck.verdicts.config import Cell, StudyConfig
+from rlcheck.verdicts.curves import Metric
 from rlcheck.verdicts.reference import Moved, compare, load, write
-from rlcheck.verdicts.study import OUTCOMES, Cell, CellComparison, Metric, Outcome, StudyConfig, StudyResult, run_study
+from rlcheck.verdicts.study import OUTCOMES, CellComparison, Outcome, StudyResult, run_study
 
 BASELINE = "plain"
 CANDIDATE = "yours"

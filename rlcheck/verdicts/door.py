@@ -6,17 +6,13 @@ the front decides where they are shown."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rlcheck.algos import Agent
 from rlcheck.engine.agents import build_agent, env_dims, make_env
 from rlcheck.engine.gradients import check_gradients
 from rlcheck.engine.runs import RunSpec
 from rlcheck.errors import UsageError
 from rlcheck.nets.seedstack import SeedStack
-
-if TYPE_CHECKING:  # the study calls this module: its config as a type only
-    from rlcheck.verdicts.study import StudyConfig
+from rlcheck.verdicts.config import StudyConfig
 
 
 def check_before_training(config: StudyConfig) -> list[str]:
