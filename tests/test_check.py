@@ -276,3 +276,33 @@ def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
         cell.reason.startswith("at the budget: ") and "; trained on to 1200 steps (600 is the budget): " in cell.reason
     )
     assert {r.spec.steps for r in result.study.extended_runs} == {1200}
+
+
+def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monkeypatch):
+    """One seed of five collapsed: the seeds cannot decide, but where the trained agent shows a
+    mechanism of its batch-dependent layers, the report says it; otherwise nothing is added."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rlcheck.verdicts.stats import Group, compare
+    from rlcheck.verdicts.study import Cell, CellComparison, StudyConfig, StudyResult
+
+    cell = Cell("td3", "rlcheck/ActionReward-v0", steps=300, warmup=100)
+    config = StudyConfig(cells=(cell,), nets=("plain", "batchnorm"))
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.95, 0.01, 5)
+    scores[3] = 0.1
+    stats = compare(Group.of(rng.normal(0.95, 0.01, 5), [0.01] * 5), Group.of(scores, [0.01] * 5), 0.1, config.levels)
+    assert stats.verdict == "inconclusive"
+    collapsed = ["the actor's BatchNorm running variance has collapsed"]
+    for findings, layers, shown in (([], ["0: BatchNorm1d"], False), (collapsed, [], False), (collapsed, ["1"], True)):
+        found = SimpleNamespace(
+            findings=findings, mode_dependent_layers={"actor": layers}, report=lambda f=findings: "\n".join(f)
+        )
+        monkeypatch.setattr(rlcheck.verdicts.study, "diagnose_run", lambda spec, d=found: d)
+        study = StudyResult(config, [], [CellComparison(cell, "plain", "batchnorm", stats)])
+        study.diagnose_failures()
+        report = study.diagnoses_report()
+        assert ("What td3/batchnorm, undecided, measurably does wrong" in report) is shown
+        assert ("running variance has collapsed" in report) is shown

@@ -136,3 +136,9 @@ def test_a_diagnosis_that_fails_costs_no_trained_run(monkeypatch):
     specs = [RunSpec("td3", "batchnorm", seed, steps=150, warmup=50, eval_every=50) for seed in (0, 1)]
     results = run_all(specs, after_training=diagnose_first_on_each_env, measure_nets={"batchnorm"})
     assert [r.spec for r in results] == specs and all(r.measured is None for r in results)
+
+
+def test_a_run_shorter_than_a_batch_is_diagnosed_on_the_replay_it_has():
+    spec = RunSpec("td3", "batchnorm", 0, steps=150, warmup=50, eval_every=50)  # 150 states in the buffer
+    diagnosis = diagnose_run(spec)
+    assert 0.0 < diagnosis.max_abs_action <= 1.0

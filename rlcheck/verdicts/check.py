@@ -333,7 +333,7 @@ class CheckResult:
         for c in undecided + slower:
             note = self.study.still_learning(c)
             lines.append(f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.outcome}: {c.reason}{note}")
-        return "\n".join(lines)
+        return "\n".join(lines) + self.study.diagnoses_report()
 
     def to_dict(self) -> dict[str, Any]:
         """The gate's answer for ``results.json``: the outcome, each failure's finding, every cell's outcome."""
@@ -382,7 +382,8 @@ def run_check(
     notify: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Train and compare on every (algo, probe) cell (the study checks every factory at the door
-    first); for each algorithm that fails, diagnose the user's net on its first failing probe.
+    first); for each algorithm that fails, diagnose the user's net on its first failing probe (and
+    on its first undecided one, kept where a mechanism was found).
     With a `cache`, baseline runs it holds are reused (rlcheck.engine.cache); with `resume`, so are the
     runs already in `log_path`. The door's notes go to `notify` before training starts."""
     study = run_study(config, log_path, progress, resume=resume, cache=cache, notify=notify)

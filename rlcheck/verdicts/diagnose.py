@@ -192,7 +192,7 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
         # On replay states and on large random ones (an uncapped head saturates there, even where
         # every replay state is the same), for a trained agent only:
         # a fresh actor's actions are small by initialisation.
-        max_abs_action=float(torch.cat([_actions(agent, _per_seed(agent, obs)) for obs in (varied, large)]).abs().max())
+        max_abs_action=max(float(_actions(agent, _per_seed(agent, obs)).abs().max()) for obs in (varied, large))
         if replay_obs is not None
         else 1.0,
         forward_modes={

@@ -115,20 +115,29 @@ class StudyResult:
     def diagnose_failures(self) -> None:
         """Say why: for each failed (algo, net), the mechanisms (rlcheck.verdicts.diagnose) measured on its
         first seed trained on the first failed cell -- as it was trained for the study, or, where
-        that measurement was not kept (a run resumed from a log), trained again."""
-        for comparison in self.comparisons:
-            key = f"{comparison.algo}/{comparison.candidate}"
-            if comparison.outcome == "fail" and key not in self.diagnoses:
+        that measurement was not kept (a run resumed from a log), trained again. An (algo, net)
+        left undecided gets the same measurement on its first undecided cell, kept where it found
+        a mechanism in a net with batch- or mode-dependent layers: the seeds could not decide, but
+        the user learns what is measurably wrong. (Not for other nets: an undecided net is often
+        a correct one still learning, whose half-trained actor can look "capped".)"""
+        for outcome in ("fail", "undecided"):
+            for comparison in self.comparisons:
+                key = f"{comparison.algo}/{comparison.candidate}"
+                if comparison.outcome != outcome or key in self.diagnoses:
+                    continue
                 spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
                 measured = next((d for r in self.runs if r.spec == spec and (d := diagnosis_of(r)) is not None), None)
-                self.diagnoses[key] = (spec, measured or diagnose_run(spec))
+                diagnosis = measured or diagnose_run(spec)
+                mode_dependent = any(diagnosis.mode_dependent_layers.values())
+                if outcome == "fail" or (diagnosis.findings and mode_dependent):
+                    self.diagnoses[key] = (spec, diagnosis)
 
     def diagnoses_report(self) -> str:
+        failed = {f"{c.algo}/{c.candidate}" for c in self.comparisons if c.outcome == "fail"}
         lines = []
         for key, (spec, diagnosis) in self.diagnoses.items():
-            lines.append(
-                f"\nWhy {key} fails (seed {spec.seed} trained on {spec.env_id} for {spec.steps} steps, measured):"
-            )
+            why = f"Why {key} fails" if key in failed else f"What {key}, undecided, measurably does wrong"
+            lines.append(f"\n{why} (seed {spec.seed} trained on {spec.env_id} for {spec.steps} steps, measured):")
             lines += [f"  {line}" for line in diagnosis.report().splitlines()]
         return "\n".join(lines)
 
