@@ -21,8 +21,8 @@ Metric = Literal["return", "value_error"]
 # share of its seeds, by more than the tolerance on average.
 STILL_IMPROVING_SHARE = 0.8
 # ...and smoothly: its path over that third at most this many times its rise, on the median
-# seed. Calibrated on seeds 5000-5014 (benchmarks/calibrate.py data): slower correct nets'
-# medians were 1.0-1.6 in every cell, naive BatchNorm's 2.3-6.5 wherever it was erratic.
+# seed. Calibrated on seeds 5000-5014 between slower correct nets and erratic naive BatchNorm
+# (benchmarks/calibrate.py; the figures are in docs/statistics.md).
 SMOOTH_PATH = 2.0
 
 
