@@ -25,8 +25,9 @@ EXPECTED: dict[tuple[str, str], tuple[Outcome, ...]] = {
     # the critic's BatchNorm alone breaks both algorithms (dQ/da ~ 1e-8 in train mode)
     ("td3", "batchnorm-critic"): ("fail",),
     ("sac", "batchnorm-critic"): ("fail",),
-    # mode-aware fixes the critic; TD3's actor BatchNorm still collapses on constant states
-    ("td3", "batchnorm-modeaware"): ("fail",),
+    # mode-aware fixes the critic; TD3's actor BatchNorm still collapses on constant states:
+    # 6 of 15 seeds, too few for Fisher's test against the baseline's 0 at the study's level
+    ("td3", "batchnorm-modeaware"): NOT_PASS,
     ("sac", "batchnorm-modeaware"): ("pass", "slower"),
     ("sac", "batchnorm-critic-modeaware"): ("pass", "slower"),
     ("td3", "layernorm"): ("pass",),
@@ -82,12 +83,12 @@ def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underp
 # The fixes on the whole probe suite (rlcheck check), measured with seeds 0-4 (growing while
 # inconclusive): the outcome of each (net, algo) gate. A mode-aware BatchNorm critic passes
 # every probe with both algorithms; BatchNorm in TD3's actor fails where states are identical
-# (action, random) -- on random 6 of 15 seeds collapse, which the collapse rule decides -- and
-# passes the one whose states differ (track).
+# (action, random) -- or, where its collapsed seeds are too few to decide, is undecided there
+# -- and passes the one whose states differ (track).
 PROBE_GATE_EXPECTED: dict[tuple[str, str], tuple[Outcome, ...]] = {
     ("batchnorm-critic-modeaware", "td3"): ("pass", "slower"),
     ("batchnorm-critic-modeaware", "sac"): ("pass", "slower"),
-    ("batchnorm-modeaware", "td3"): ("fail",),
+    ("batchnorm-modeaware", "td3"): NOT_PASS,
     ("batchnorm-modeaware", "sac"): ("pass", "slower"),
     # CrossQ as published, at the gate's budgets: Q errors far above plain SAC's and erratic
     # returns where states are identical, on 2 of 5 seeds per probe -- never a pass; at 5 seeds
@@ -103,5 +104,5 @@ def test_batchnorm_fix_on_the_probe_suite(net, algo):
     result = run_check(check_config(under_test, algos=(algo,)), under_test)
     assert result.outcome in PROBE_GATE_EXPECTED[(net, algo)], result.report()
     if net == "batchnorm-modeaware" and algo == "td3":
-        failed = {c.cell.env_name for c in result.failures}
-        assert failed <= {"ActionReward-v0", "RandomEnv-v0"}, failed
+        not_passed = {c.cell.env_name for c in result.study.comparisons if c.outcome in NOT_PASS}
+        assert not_passed <= {"ActionReward-v0", "RandomEnv-v0"}, not_passed

@@ -38,7 +38,7 @@ from rlcheck.verdicts.variants import VARIANTS
 # Each set grows to +14. Disjoint from the tests' and the gate's seeds (0 and up, to 3014 at
 # most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).
 # The design sets were looked at while the procedure took its present form (the value probes'
-# tolerance, the collapse rule and when a net is trained on as "slower"): their counts are
+# tolerance, when a net is trained on as "slower"): their counts are
 # not held-out, and the benchmark's default sets are the ones after them.
 SEED_SETS = (16000, 17000, 18000, 19000)
 DESIGN_SETS = (11000, 12000, 13000, 14000, 15000)
