@@ -147,6 +147,12 @@ class Comparison:
     def mean_difference(self) -> float:
         return -self.drop
 
+    @property
+    def below(self) -> bool:
+        """Not ``ok`` and its mean more than the tolerance below the baseline's (significantly or
+        not yet): what a net still learning at a budget too short for it looks like."""
+        return self.verdict != "ok" and self.drop > self.tolerance
+
     def to_dict(self) -> dict[str, Any]:
         return {k: _json_number(v) for k, v in asdict(self).items()}
 

@@ -156,7 +156,7 @@ class StudyResult:
                 for r in self.extended_runs
                 if r.spec.net == comparison.candidate and _in_cell(r, comparison.cell, r.spec.steps)
             ]
-        below = s.verdict != "ok" and s.drop > s.tolerance
+        below = s.below
         if comparison.outcome not in ("fail", "undecided") or not below:
             return ""
         if not still_improving(runs, comparison.cell.metric, s.tolerance):
@@ -251,8 +251,7 @@ def _slower_candidates(
         return []
     chosen = []
     for c in comparisons:
-        below = c.stats.verdict != "ok" and c.stats.drop > c.stats.tolerance
-        if not below or c.extended is not None:
+        if not c.stats.below or c.extended is not None:
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
         if still_improving(runs, c.cell.metric, c.stats.tolerance):
