@@ -278,6 +278,29 @@ def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
     assert {r.spec.steps for r in result.study.extended_runs} == {1200}
 
 
+def test_a_longer_training_that_cannot_decide_grows_its_seeds_like_any_look(monkeypatch):
+    """The longer training made inconclusive at its first look: the candidate trains on for
+    another block of seeds, and the baseline gets those seeds at the budget, up to --max-seeds."""
+    real = rlcheck.verdicts.study.compare
+    calls = []
+
+    def first_longer_look_undecided(baseline, candidate, tolerance, levels):
+        calls.append((baseline.scores.size, candidate.scores.size))
+        result = real(baseline, candidate, tolerance, levels)
+        return dataclasses.replace(result, verdict="inconclusive") if len(calls) == 2 else result
+
+    monkeypatch.setattr(rlcheck.verdicts.study, "compare", first_longer_look_undecided)
+    under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
+    config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2), max_seeds=6,
+                          workers=1, slower_budget=2)  # fmt: skip
+    result = run_check(config, under_test)
+    (cell,) = result.study.comparisons
+    assert calls[1:] == [(3, 3), (6, 6)] and cell.stats.n_candidate == 3 and cell.extended.n_candidate == 6
+    assert sorted(r.spec.seed for r in result.study.extended_runs) == [0, 1, 2, 3, 4, 5]
+    baseline = [r for r in result.study.runs if r.spec.net == "plain"]
+    assert sorted(r.spec.seed for r in baseline) == [0, 1, 2, 3, 4, 5] and {r.spec.steps for r in baseline} == {600}
+
+
 def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monkeypatch):
     """One seed of five collapsed: the seeds cannot decide, but where the trained agent shows a
     mechanism of its batch-dependent layers, the report says it; otherwise nothing is added."""

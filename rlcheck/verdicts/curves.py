@@ -17,12 +17,11 @@ from rlcheck.errors import UsageError
 from rlcheck.verdicts.stats import Group, return_tolerance, value_tolerance
 
 Metric = Literal["return", "value_error"]
-# A net counts as still learning when its score rose over the last third of training on this
-# share of its seeds, by more than the tolerance on average.
-STILL_IMPROVING_SHARE = 0.8
-# ...and smoothly: its path over that third at most this many times its rise, on the median
-# seed. Calibrated on seeds 5000-5014 between slower correct nets and erratic naive BatchNorm
-# (benchmarks/calibrate.py; the figures are in docs/statistics.md).
+# A net counts as still learning when, over the last third of training, its mean score rose by
+# more than the tolerance, and smoothly: on the median seed the path it travelled is at most this
+# many times its rise (a seed that did not rise has an infinite ratio, so most seeds must rise).
+# Set between slower correct nets and erratic broken ones on calibration seeds 5000-5014 and the
+# design sets of benchmarks/validity.py (the figures are in docs/statistics.md).
 SMOOTH_PATH = 2.0
 
 
@@ -45,14 +44,15 @@ def last_third_curve(run: RunResult, metric: Metric) -> list[float]:
 
 def still_improving(runs: list[RunResult], metric: Metric, tolerance: float) -> bool:
     """Whether a net was still learning when its training stopped: over the last third of
-    training its measure rose on at least STILL_IMPROVING_SHARE of its seeds, by more than the
-    tolerance on average, and smoothly -- on the median seed the path it travelled (the sum of
-    its moves between evaluations) is at most SMOOTH_PATH times its rise. A net that is merely
-    erratic (naive BatchNorm under SAC: up one evaluation, down the next) also "rises" on some
-    seeds, but along a path many times longer than its rise."""
+    training its mean measure rose by more than the tolerance, and smoothly -- on the median
+    seed the path it travelled (the sum of its moves between evaluations) is at most SMOOTH_PATH
+    times its rise. A seed that did not rise counts as an infinite path, so more than half the
+    seeds must rise; not all: a slower net (TD3 with Tanh on `track`) dips before it recovers,
+    and seeds still in the dip are not rising yet. A net that is merely erratic (naive BatchNorm
+    under SAC: up one evaluation, down the next) also "rises" on some seeds, but along a path
+    many times longer than its rise."""
     starts, ends = last_third(runs, metric)
-    improving = sum(end > start for start, end in zip(starts, ends, strict=True))
-    if improving < STILL_IMPROVING_SHARE * len(starts) or fmean(ends) - fmean(starts) <= tolerance:
+    if fmean(ends) - fmean(starts) <= tolerance:
         return False
     paths = []
     for run in runs:

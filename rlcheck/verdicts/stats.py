@@ -10,9 +10,10 @@ matter. Three outcomes, each from a one-sided confidence bound (Welch's t, unequ
   exceeds the tolerance.
 * ``unreliable`` (a fail): the lower bound of the excess spread across seeds (the mean
   absolute deviation from the group's median, candidate minus baseline) or of the excess mean
-  jump exceeds the tolerance; or more of the candidate's seeds collapsed than the baseline's
-  (a seed *collapses* when its score falls :data:`COLLAPSE_TOLERANCES` tolerances below the
-  baseline's median; one-sided Fisher exact test).
+  jump exceeds the tolerance; or its seeds collapse more often than a correct net's may (a
+  seed *collapses* when its score falls :data:`COLLAPSE_TOLERANCES` tolerances below the
+  baseline's median; one-sided exact binomial test of the candidate's count against the
+  baseline's observed share plus :data:`COLLAPSE_RATE_TOLERATED`).
 * ``ok``: the upper bounds of the drop, of the excess spread and of the excess jump are all
   below the tolerance, and no candidate seed collapsed.
 * ``inconclusive``: neither: more seeds may decide.
@@ -22,9 +23,9 @@ looks)`` (Bonferroni over every test of every cell of a run and over the planned
 growing seeds), so a run calls *any* cell of a network whose true differences are all within
 the tolerances a fail with probability at most ``alpha``. Each ``ok`` bound is at
 ``alpha / looks``: a cell whose true drop is a full tolerance or more is called ``ok`` with
-probability at most ``alpha``. Both rest on Welch's normal approximation of a mean over seeds
-(and on nothing for the Fisher test); benchmarks/validity.py measures the rates on real
-networks and held-out seeds.
+probability at most ``alpha``. Both rest on Welch's normal approximation of a mean over seeds;
+the binomial test is exact for a net whose seeds collapse at most at the tolerated share.
+benchmarks/validity.py measures the rates on real networks and held-out seeds.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ RETURN_TOLERANCE = 0.10  # of the return learning can gain over an untrained pol
 VALUE_TOLERANCE_OF_BASELINE = 0.5  # a critic error up to 1.5x the baseline's ...
 VALUE_TOLERANCE_OF_Q = 0.05  # ... plus 5% of the true Q's scale
 COLLAPSE_TOLERANCES = 5.0  # a seed this many tolerances below the baseline's median has collapsed
+# The share of its seeds a correct net may collapse on, beyond the baseline's own share: 1 in 200.
+# Correct nets do not collapse where they are not still learning: on calibration seeds 5000-5014
+# and the design sets of benchmarks/validity.py, no seed of the baseline or of a correct net
+# trained to where its cell is judged did (docs/statistics.md). Fisher's exact test against the
+# baseline's 0 of 15 cannot see 6 collapsed seeds of 15 at the gate's level; this test sees 3.
+COLLAPSE_RATE_TOLERATED = 0.005
 FAIL_TESTS = 4  # drop, spread, jumps, collapses
 TARGET_POWER = 0.80
 MAX_SEEDS_NEEDED = 1000
@@ -130,7 +137,8 @@ class Comparison:
     collapse_below: float  # a seed scoring below this has collapsed
     collapsed_seeds: tuple[int, ...]  # the candidate's
     baseline_collapsed: int
-    collapse_p: float  # one-sided Fisher exact: the candidate's seeds collapse more often
+    collapse_tolerated: float  # the share of seeds a correct net may collapse on here
+    collapse_p: float  # one-sided exact binomial: more than that share of the candidate's seeds collapse
     seeds_needed: int | None  # per group, for 80% chance of an ok bound if the drop seen so far is the true one
     verdict: Verdict
     reason: str
@@ -228,18 +236,19 @@ def _spread(x: np.ndarray) -> np.ndarray:
     return np.abs(x - np.median(x))
 
 
-def collapses(baseline: np.ndarray, candidate: np.ndarray, tolerance: float) -> tuple[float, np.ndarray, int, float]:
+def collapses(
+    baseline: np.ndarray, candidate: np.ndarray, tolerance: float
+) -> tuple[float, np.ndarray, int, float, float]:
     """The collapse rule: (the score below which a seed has collapsed, which candidate seeds
-    did, how many baseline seeds did, and the one-sided Fisher exact p-value of "the
-    candidate's seeds collapse no more often than the baseline's")."""
+    did, how many baseline seeds did, the share a correct net may collapse on -- the baseline's
+    plus COLLAPSE_RATE_TOLERATED -- and the one-sided exact binomial p-value of "the candidate's
+    seeds collapse at most at that share")."""
     below = float(np.median(baseline)) - COLLAPSE_TOLERANCES * tolerance
     collapsed = candidate < below
     baseline_collapsed = int((baseline < below).sum())
-    table = [
-        [int(collapsed.sum()), candidate.size - int(collapsed.sum())],
-        [baseline_collapsed, baseline.size - baseline_collapsed],
-    ]
-    return below, collapsed, baseline_collapsed, float(stats.fisher_exact(table, alternative="greater").pvalue)
+    tolerated = min(COLLAPSE_RATE_TOLERATED + baseline_collapsed / baseline.size, 1.0)
+    p = float(stats.binomtest(int(collapsed.sum()), candidate.size, tolerated, alternative="greater").pvalue)
+    return below, collapsed, baseline_collapsed, tolerated, p
 
 
 def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels) -> Comparison:
@@ -250,7 +259,7 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
     drop = Bound.welch(b, c, tolerance, levels)
     spread = Bound.welch(_spread(c), _spread(b), tolerance, levels)
     jump = Bound.welch(candidate.instabilities, baseline.instabilities, tolerance, levels)
-    collapse_below, collapsed, baseline_collapsed, collapse_p = collapses(b, c, tolerance)
+    collapse_below, collapsed, baseline_collapsed, collapse_tolerated, collapse_p = collapses(b, c, tolerance)
     seeds = candidate.seeds or tuple(range(c.size))
     collapsed_seeds = tuple(s for s, down in zip(seeds, collapsed, strict=True) if down)
     with warnings.catch_warnings():
@@ -289,8 +298,9 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
     elif collapse_p < levels.fail:
         verdict = "unreliable"
         reason = (
-            f"{len(collapsed_seeds)} of {c.size} seeds collapsed (score below {collapse_below:.3g}) against "
-            f"{baseline_collapsed} of {b.size} of the baseline's, Fisher p={collapse_p:.2g}"
+            f"{len(collapsed_seeds)} of {c.size} seeds collapsed (score below {collapse_below:.3g}; the baseline: "
+            f"{baseline_collapsed} of {b.size}): more than {collapse_tolerated:.1%} of its seeds collapse, "
+            f"at {confidence} confidence (binomial p={collapse_p:.2g})"
         )
     elif max(drop.high, spread.high, jump.high) < tolerance and not collapsed_seeds:
         verdict = "ok"
@@ -349,6 +359,7 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
         collapse_below=collapse_below,
         collapsed_seeds=collapsed_seeds,
         baseline_collapsed=baseline_collapsed,
+        collapse_tolerated=collapse_tolerated,
         collapse_p=collapse_p,
         seeds_needed=needed,
         verdict=verdict,

@@ -264,6 +264,58 @@ def _hard_failure(comparison: CellComparison, config: StudyConfig, results: list
     return comparison.outcome == "fail" and not _slower_candidates(config, results, [comparison])
 
 
+def _train_on(
+    config: StudyConfig,
+    slower: list[CellComparison],
+    results: list[RunResult],
+    log_path: Path | None,
+    progress: ProgressCallback | None,
+    resume: bool,
+    cache: RunCache | None,
+    backend: Backend,
+) -> list[RunResult]:
+    """Train each slower candidate on to `slower_budget` times its cell's budget, on the seeds
+    it was judged on, and compare it again with the baseline at the budget; while that is
+    inconclusive, grow both by another block of seeds (the candidate trained on, the baseline
+    at the budget) up to `max_seeds`. Looks at growing seeds continue those at the budget, so
+    a cell never takes more looks than the levels plan for. The baseline's new runs join
+    `results`; the candidate's longer runs are returned."""
+    extended_runs: list[RunResult] = []
+    seeds = {
+        id(c): sorted(r.spec.seed for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate) for c in slower
+    }
+    pending = list(slower)
+    while pending:
+        done = {r.spec for r in (*results, *extended_runs)}
+        wanted: dict[RunSpec, None] = {}
+        for c in pending:
+            steps = round(c.cell.steps * config.slower_budget)
+            for seed in seeds[id(c)]:
+                wanted[config.spec(c.cell, c.candidate, seed, steps=steps)] = None
+                wanted[config.spec(c.cell, c.baseline, seed)] = None
+        trained = run_all(
+            [spec for spec in wanted if spec not in done], config.workers, log_path, progress, resume, cache,
+            backend=backend,
+        )  # fmt: skip
+        for run in trained:  # the baseline's runs are at a cell's budget, the candidates' past it
+            (results if any(_in_cell(run, c.cell) for c in pending) else extended_runs).append(run)
+        still_open = []
+        for c in pending:
+            steps = round(c.cell.steps * config.slower_budget)
+            longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]
+            base = group_of([r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline], c.cell.metric)
+            c.extended = compare(base, group_of(longer, c.cell.metric), c.stats.tolerance, config.levels)
+            c.extended_steps = steps
+            c.caught_up_at = caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
+            if c.extended.verdict == "inconclusive" and len(seeds[id(c)]) < config.max_seeds:
+                start = max(seeds[id(c)]) + 1
+                extra = min(len(config.seeds), config.max_seeds - len(seeds[id(c)]))
+                seeds[id(c)] += list(range(start, start + extra))
+                still_open.append(c)
+        pending = still_open
+    return extended_runs
+
+
 def run_study(
     config: StudyConfig,
     log_path: Path | None = None,
@@ -328,21 +380,7 @@ def run_study(
             _hard_failure(c, config, results) for cs in comparisons.values() for c in cs
         )
         slower = [] if failed else _slower_candidates(config, results, [c for cs in comparisons.values() for c in cs])
-        if slower:
-            specs = [
-                config.spec(c.cell, c.candidate, seed, steps=round(c.cell.steps * config.slower_budget))
-                for c in slower
-                for seed in sorted(r.spec.seed for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate)
-            ]
-            extended_runs = run_all(specs, config.workers, log_path, progress, resume, cache, backend=backend)
-            for c in slower:
-                steps = round(c.cell.steps * config.slower_budget)
-                longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]
-                baseline = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline]
-                base = group_of(baseline, c.cell.metric)
-                c.extended = compare(base, group_of(longer, c.cell.metric), c.stats.tolerance, config.levels)
-                c.extended_steps = steps
-                c.caught_up_at = caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
+        extended_runs = _train_on(config, slower, results, log_path, progress, resume, cache, backend)
     ordered = [
         r for cell in config.cells for net in config.nets for r in results if _in_cell(r, cell) and r.spec.net == net
     ]
