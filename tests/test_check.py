@@ -254,22 +254,29 @@ def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
         load(path)
 
 
-def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
-    """The longer training is judged like any look: here it is made to underperform again, and
-    the cell fails, its reason saying both what happened at the budget and after."""
+def _check_a_slower_net_whose_second_look_says(monkeypatch, verdict: str, max_seeds: int):
+    """Check the one-hidden-layer net on `action` (it is slower: trained on to 2x the budget)
+    with the second comparison -- the first after training on -- forced to `verdict`; the
+    result and the (baseline, candidate) seed counts of every comparison made."""
     real = rlcheck.verdicts.study.compare
     calls = []
 
-    def second_look_underperforms(baseline, candidate, tolerance, levels):
-        calls.append(candidate.scores)
+    def second_look(baseline, candidate, tolerance, levels):
+        calls.append((baseline.scores.size, candidate.scores.size))
         result = real(baseline, candidate, tolerance, levels)
-        return dataclasses.replace(result, verdict="underperforms") if len(calls) == 2 else result
+        return dataclasses.replace(result, verdict=verdict) if len(calls) == 2 else result
 
-    monkeypatch.setattr(rlcheck.verdicts.study, "compare", second_look_underperforms)
+    monkeypatch.setattr(rlcheck.verdicts.study, "compare", second_look)
     under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
-    config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2), max_seeds=3,
-                          workers=1, slower_budget=2)  # fmt: skip
-    result = run_check(config, under_test)
+    config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2),
+                          max_seeds=max_seeds, workers=1, slower_budget=2)  # fmt: skip
+    return run_check(config, under_test), calls
+
+
+def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
+    """The longer training is judged like any look: here it is made to underperform again, and
+    the cell fails, its reason saying both what happened at the budget and after."""
+    result, calls = _check_a_slower_net_whose_second_look_says(monkeypatch, "underperforms", max_seeds=3)
     (cell,) = result.study.comparisons
     assert len(calls) == 2 and cell.extended_steps == 1200 and cell.outcome == "fail" and not result.passed
     assert (
@@ -281,21 +288,9 @@ def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
 def test_a_longer_training_that_cannot_decide_grows_its_seeds_like_any_look(monkeypatch):
     """The longer training made inconclusive at its first look: the candidate trains on for
     another block of seeds, and the baseline gets those seeds at the budget, up to --max-seeds."""
-    real = rlcheck.verdicts.study.compare
-    calls = []
-
-    def first_longer_look_undecided(baseline, candidate, tolerance, levels):
-        calls.append((baseline.scores.size, candidate.scores.size))
-        result = real(baseline, candidate, tolerance, levels)
-        return dataclasses.replace(result, verdict="inconclusive") if len(calls) == 2 else result
-
-    monkeypatch.setattr(rlcheck.verdicts.study, "compare", first_longer_look_undecided)
-    under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
-    config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2), max_seeds=6,
-                          workers=1, slower_budget=2)  # fmt: skip
-    result = run_check(config, under_test)
+    result, calls = _check_a_slower_net_whose_second_look_says(monkeypatch, "inconclusive", max_seeds=6)
     (cell,) = result.study.comparisons
-    assert calls[1:] == [(3, 3), (6, 6)] and cell.stats.n_candidate == 3 and cell.extended.n_candidate == 6
+    assert calls == [(3, 3), (3, 3), (6, 6)] and cell.stats.n_candidate == 3 and cell.extended.n_candidate == 6
     assert sorted(r.spec.seed for r in result.study.extended_runs) == [0, 1, 2, 3, 4, 5]
     baseline = [r for r in result.study.runs if r.spec.net == "plain"]
     assert sorted(r.spec.seed for r in baseline) == [0, 1, 2, 3, 4, 5] and {r.spec.steps for r in baseline} == {600}
