@@ -146,7 +146,7 @@ class StudyResult:
 
     def still_learning(self, comparison: CellComparison) -> str:
         """A note for a net that failed or stayed undecided below the baseline while still
-        improving when its training stopped, on (nearly) every seed -- what a net smaller or
+        improving smoothly when its training stopped -- what a net smaller or
         shallower than the baseline does. Empty otherwise: an erratic net's ups and downs are no trend."""
         s = comparison.decisive
         runs = self.runs_of(comparison.cell, comparison.candidate)
