@@ -34,6 +34,7 @@ from rlcheck.verdicts.curves import (
     caught_up_at,
     group_of,
     last_third,
+    rises_smoothly,
     still_improving,
     tolerance_of,
 )
@@ -159,7 +160,8 @@ class StudyResult:
         below = s.below
         if comparison.outcome not in ("fail", "undecided") or not below:
             return ""
-        if not still_improving(runs, comparison.cell.metric, s.tolerance):
+        metric = comparison.cell.metric
+        if not (still_improving(runs, metric, s.tolerance) and rises_smoothly(runs, metric)):
             return ""
         starts, ends = last_third(runs, comparison.cell.metric)
         improving = sum(end > start for start, end in zip(starts, ends, strict=True))
@@ -245,7 +247,7 @@ def _slower_candidates(
 ) -> list[CellComparison]:
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
     budget (significantly or not yet, whatever else its verdict says: a net still rising also
-    jumps, spreads and has seeds far below the baseline) while still improving smoothly:
+    jumps, spreads and has seeds far below the baseline) while its mean was still rising:
     training on decides them sooner than more seeds at a budget too short for the net."""
     if config.slower_budget <= 1:
         return []
