@@ -25,6 +25,8 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
+import numpy as np
+
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
@@ -247,8 +249,11 @@ def _slower_candidates(
 ) -> list[CellComparison]:
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
     budget (significantly or not yet, whatever else its verdict says: a net still rising also
-    jumps, spreads and has seeds far below the baseline) while its mean was still rising:
-    training on decides them sooner than more seeds at a budget too short for the net."""
+    jumps, spreads and has seeds far below the baseline) while it lagged rather than broke:
+    its mean was still rising, and either smoothly (a trend, not ups and downs) or with the
+    group as a whole behind -- its median seed below the collapse line, so that the seeds far
+    below are the many still learning, not the few that collapsed while the rest learned.
+    Training on decides them sooner than more seeds at a budget too short for the net."""
     if config.slower_budget <= 1:
         return []
     chosen = []
@@ -256,7 +261,9 @@ def _slower_candidates(
         if not c.stats.below or c.extended is not None:
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
-        if still_improving(runs, c.cell.metric, c.stats.tolerance):
+        metric = c.cell.metric
+        behind = float(np.median(group_of(runs, metric).scores)) < c.stats.collapse_below
+        if still_improving(runs, metric, c.stats.tolerance) and (behind or rises_smoothly(runs, metric)):
             chosen.append(c)
     return chosen
 
