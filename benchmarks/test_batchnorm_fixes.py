@@ -81,12 +81,14 @@ def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underp
 
 
 # The fixes on the whole probe suite (rlcheck check), measured with seeds 0-4 (growing while
-# inconclusive): the outcome of each (net, algo) gate. A mode-aware BatchNorm critic passes
-# every probe with both algorithms; BatchNorm in TD3's actor fails where states are identical
+# inconclusive): the outcome of each (net, algo) gate. A mode-aware BatchNorm critic is never
+# failed (under TD3 its critic error on `constant` sits at the tolerance: a drop up to 1.04
+# tolerances is not ruled out at 15 seeds, so that cell stays undecided); BatchNorm in TD3's
+# actor fails where states are identical
 # (action, random) -- or, where its collapsed seeds are too few to decide, is undecided there
 # -- and passes the one whose states differ (track).
 PROBE_GATE_EXPECTED: dict[tuple[str, str], tuple[Outcome, ...]] = {
-    ("batchnorm-critic-modeaware", "td3"): ("pass", "slower"),
+    ("batchnorm-critic-modeaware", "td3"): ("pass", "slower", "undecided"),
     ("batchnorm-critic-modeaware", "sac"): ("pass", "slower"),
     ("batchnorm-modeaware", "td3"): NOT_PASS,
     ("batchnorm-modeaware", "sac"): ("pass", "slower"),
