@@ -99,3 +99,14 @@ def test_crossq_is_an_algorithm_of_its_own_and_old_logs_still_read():
 def test_crossq_trains_as_an_algorithm_with_any_nets():
     result = run(RunSpec("crossq", "plain", 0, steps=150, warmup=50, eval_every=50))
     assert len(result.eval_returns) == 4 and all(math.isfinite(r) for r in result.eval_returns)
+
+
+def test_a_study_compares_crossq_in_sacs_place_with_plain_sac():
+    """`rlcheck --algos sac --nets plain,crossq`: the crossq runs (algo crossq) belong to the SAC cell."""
+    from rlcheck.verdicts.study import Cell, StudyConfig, run_study
+
+    cell = Cell("sac", steps=200, warmup=100, eval_every=50)
+    study = run_study(StudyConfig(cells=(cell,), nets=("plain", "crossq"), seeds=(0, 1), max_seeds=2, workers=1))
+    (comparison,) = study.comparisons
+    assert comparison.candidate == "crossq" and comparison.stats.n_candidate == 2
+    assert {r.spec.algo for r in study.runs_of(cell, "crossq")} == {"crossq"}

@@ -43,6 +43,7 @@ from rlcheck.verdicts.curves import (
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.stats import FLAGGED, Comparison, compare
+from rlcheck.verdicts.variants import VARIANTS
 
 Outcome = Literal["pass", "slower", "undecided", "fail"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "slower", "undecided", "fail")
@@ -213,8 +214,15 @@ class StudyResult:
 
 
 def _in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
-    """Whether a run is of this cell, trained for its budget (or for `steps`)."""
-    return run.spec.algo == cell.algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
+    """Whether a run is of this cell, trained for its budget (or for `steps`). A variant that
+    runs its own algorithm in the place of the cell's (CrossQ in a SAC cell) belongs to it too."""
+    variant = VARIANTS.get(run.spec.net)
+    algo = (
+        cell.algo
+        if variant is None or variant.replaces is None or variant.replaces[1] != cell.algo
+        else variant.replaces[0]
+    )
+    return run.spec.algo == algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
 
 
 def versions() -> dict[str, str]:
