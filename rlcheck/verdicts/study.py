@@ -166,7 +166,7 @@ class StudyResult:
         metric = comparison.cell.metric
         if not (still_improving(runs, metric, s.tolerance) and rises_smoothly(runs, metric)):
             return ""
-        starts, ends = last_third(runs, comparison.cell.metric)
+        starts, ends = last_third(runs, metric)
         improving = sum(end > start for start, end in zip(starts, ends, strict=True))
         what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
 
@@ -217,11 +217,7 @@ def _in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
     """Whether a run is of this cell, trained for its budget (or for `steps`). A variant that
     runs its own algorithm in the place of the cell's (CrossQ in a SAC cell) belongs to it too."""
     variant = VARIANTS.get(run.spec.net)
-    algo = (
-        cell.algo
-        if variant is None or variant.replaces is None or variant.replaces[1] != cell.algo
-        else variant.replaces[0]
-    )
+    algo = cell.algo if variant is None else variant.runs_as(cell.algo)
     return run.spec.algo == algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
 
 
@@ -281,6 +277,12 @@ def _hard_failure(comparison: CellComparison, config: StudyConfig, results: list
     return comparison.outcome == "fail" and not _slower_candidates(config, results, [comparison])
 
 
+def _next_block(config: StudyConfig, seeds: list[int]) -> list[int]:
+    """The next block of seeds after `seeds`: as many as the study starts with, up to `max_seeds`."""
+    start = max(seeds) + 1
+    return list(range(start, start + min(len(config.seeds), config.max_seeds - len(seeds))))
+
+
 def _train_on(
     config: StudyConfig,
     slower: list[CellComparison],
@@ -301,14 +303,14 @@ def _train_on(
     seeds = {
         id(c): sorted(r.spec.seed for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate) for c in slower
     }
+    steps = {id(c): round(c.cell.steps * config.slower_budget) for c in slower}
     pending = list(slower)
     while pending:
         done = {r.spec for r in (*results, *extended_runs)}
         wanted: dict[RunSpec, None] = {}
         for c in pending:
-            steps = round(c.cell.steps * config.slower_budget)
             for seed in seeds[id(c)]:
-                wanted[config.spec(c.cell, c.candidate, seed, steps=steps)] = None
+                wanted[config.spec(c.cell, c.candidate, seed, steps=steps[id(c)])] = None
                 wanted[config.spec(c.cell, c.baseline, seed)] = None
         trained = run_all(
             [spec for spec in wanted if spec not in done], config.workers, log_path, progress, resume, cache,
@@ -318,16 +320,13 @@ def _train_on(
             (results if any(_in_cell(run, c.cell) for c in pending) else extended_runs).append(run)
         still_open = []
         for c in pending:
-            steps = round(c.cell.steps * config.slower_budget)
-            longer = [r for r in extended_runs if _in_cell(r, c.cell, steps) and r.spec.net == c.candidate]
+            longer = [r for r in extended_runs if _in_cell(r, c.cell, steps[id(c)]) and r.spec.net == c.candidate]
             base = group_of([r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline], c.cell.metric)
             c.extended = compare(base, group_of(longer, c.cell.metric), c.stats.tolerance, config.levels)
-            c.extended_steps = steps
+            c.extended_steps = steps[id(c)]
             c.caught_up_at = caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
             if c.extended.verdict == "inconclusive" and len(seeds[id(c)]) < config.max_seeds:
-                start = max(seeds[id(c)]) + 1
-                extra = min(len(config.seeds), config.max_seeds - len(seeds[id(c)]))
-                seeds[id(c)] += list(range(start, start + extra))
+                seeds[id(c)] += _next_block(config, seeds[id(c)])
                 still_open.append(c)
         pending = still_open
     return extended_runs
@@ -384,9 +383,7 @@ def run_study(
                     for c in comparisons[cell]
                 )
                 if undecided and len(seeds[cell]) < config.max_seeds:
-                    start = max(seeds[cell]) + 1
-                    extra = min(len(config.seeds), config.max_seeds - len(seeds[cell]))
-                    seeds[cell] += list(range(start, start + extra))
+                    seeds[cell] += _next_block(config, seeds[cell])
                     still_open.append(cell)
             pending = still_open
             if config.stop_when_flagged and any(

@@ -21,6 +21,10 @@ class Variant:
     # None: the cell's own.
     replaces: tuple[str, str] | None = None
 
+    def runs_as(self, cell_algo: str) -> str:
+        """The algorithm its runs carry in a cell of `cell_algo` (unchecked: see `algo_in`)."""
+        return self.replaces[0] if self.replaces is not None and self.replaces[1] == cell_algo else cell_algo
+
     def algo_in(self, cell_algo: str, name: str) -> str:
         """The algorithm this variant trains with in a cell of `cell_algo`."""
         if self.replaces is None:
