@@ -254,9 +254,12 @@ def _slower_candidates(
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
     budget (significantly or not yet, whatever else its verdict says: a net still rising also
     jumps, spreads and has seeds far below the baseline) while it lagged rather than broke:
-    its mean was still rising, and either smoothly (a trend, not ups and downs) or with the
-    group as a whole behind -- its median seed below the collapse line, so that the seeds far
-    below are the many still learning, not the few that collapsed while the rest learned.
+    its mean was still rising, and either with the group as a whole behind -- its median seed
+    below the collapse line, so that the seeds far below are the many still learning, not the
+    few that collapsed while the rest learned -- or smoothly (a trend, not ups and downs) with
+    its seeds below the collapse line rising too: a smooth median seed says nothing of the few
+    far below, and those that are stuck or falling while the rest learn are the evidence of a
+    broken net, which training on would only wait out.
     Training on decides them sooner than more seeds at a budget too short for the net."""
     if config.slower_budget <= 1:
         return []
@@ -266,8 +269,11 @@ def _slower_candidates(
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
         metric = c.cell.metric
+        tolerance = c.stats.tolerance
         behind = float(np.median(group_of(runs, metric).scores)) < c.stats.collapse_below
-        if still_improving(runs, metric, c.stats.tolerance) and (behind or rises_smoothly(runs, metric)):
+        collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
+        smooth = rises_smoothly(runs, metric) and (not collapsed or still_improving(collapsed, metric, tolerance))
+        if still_improving(runs, metric, tolerance) and (behind or smooth):
             chosen.append(c)
     return chosen
 
