@@ -63,14 +63,6 @@ def rises_smoothly(runs: list[RunResult], metric: Metric) -> bool:
     return float(np.median(paths)) <= SMOOTH_PATH
 
 
-def on_a_trend(run: RunResult, metric: Metric, tolerance: float) -> bool:
-    """Whether a seed was still moving one way over the last third of training, up or down:
-    it moved by more than the tolerance, along a path at most SMOOTH_PATH times that move."""
-    third = np.asarray(last_third_curve(run, metric))
-    move = abs(third[-1] - third[0])
-    return bool(move > tolerance and np.abs(np.diff(third)).sum() <= SMOOTH_PATH * move)
-
-
 def measures(run: RunResult, metric: Metric) -> tuple[list[float], float, float]:
     """(curve, score, instability) with higher always better: value errors are negated."""
     if metric == "return":

@@ -36,7 +36,6 @@ from rlcheck.verdicts.curves import (
     caught_up_at,
     group_of,
     last_third,
-    on_a_trend,
     rises_smoothly,
     still_improving,
     tolerance_of,
@@ -255,15 +254,12 @@ def _slower_candidates(
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
     budget (significantly or not yet, whatever else its verdict says: a net still rising also
     jumps, spreads and has seeds far below the baseline) while it lagged rather than broke:
-
-    * behind as a group -- its median seed below the collapse line -- with its mean still
-      rising: the seeds far below are the many still learning;
-    * with a few seeds far below, each of them still on a trend, up or down (a slower net's
-      seed can be mid-dip at the budget; TD3 dips before it recovers), not stuck and not
-      swinging: a net whose few collapsed seeds sit still or jump about while the rest learn
-      is broken, and training on would only wait that out;
-    * with no seed far below, its mean still rising, and smoothly (a trend, not ups and downs).
-
+    its mean was still rising, and either with the group as a whole behind -- its median seed
+    below the collapse line, so that the seeds far below are the many still learning, not the
+    few that collapsed while the rest learned -- or smoothly (a trend, not ups and downs) with
+    its seeds below the collapse line rising too: a smooth median seed says nothing of the few
+    far below, and those that are stuck or falling while the rest learn are the evidence of a
+    broken net, which training on would only wait out.
     Training on decides them sooner than more seeds at a budget too short for the net."""
     if config.slower_budget <= 1:
         return []
@@ -272,15 +268,12 @@ def _slower_candidates(
         if not c.stats.below or c.extended is not None:
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
-        metric, tolerance = c.cell.metric, c.stats.tolerance
+        metric = c.cell.metric
+        tolerance = c.stats.tolerance
+        behind = float(np.median(group_of(runs, metric).scores)) < c.stats.collapse_below
         collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
-        if float(np.median(group_of(runs, metric).scores)) < c.stats.collapse_below:
-            lagged = still_improving(runs, metric, tolerance)
-        elif collapsed:
-            lagged = all(on_a_trend(r, metric, tolerance) for r in collapsed)
-        else:
-            lagged = still_improving(runs, metric, tolerance) and rises_smoothly(runs, metric)
-        if lagged:
+        smooth = rises_smoothly(runs, metric) and (not collapsed or still_improving(collapsed, metric, tolerance))
+        if still_improving(runs, metric, tolerance) and (behind or smooth):
             chosen.append(c)
     return chosen
 
