@@ -1,11 +1,11 @@
 """The validity benchmark's targets, on a small stated subset (slow: ``pytest benchmarks/ -m slow -k validity``).
 
 The whole benchmark (``python -m benchmarks.validity``: 13 nets x 4 held-out seed sets, hours on
-2 cores) prints the table in docs/statistics.md. This runs three of its nets on its first
+2 cores) prints the table in docs/statistics.md. This runs four of its nets on its first
 held-out set (benchmarks.validity.SEED_SETS[0], growing to +14), with the gate's defaults,
 and asserts what the benchmark's targets say of them: a correct net is never failed (a Tanh
-MLP is slower, not broken), naive BatchNorm is failed, and the BatchNorm study's
-naive-BatchNorm verdicts hold on those seeds.
+MLP and a one-hidden-layer MLP may be slower or undecided, never failed), naive
+BatchNorm is failed, and the BatchNorm study's naive-BatchNorm verdicts hold on those seeds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ def out(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("label", "allowed"), [("tanh", {"pass", "slower"}), ("layernorm-gelu-128", {"pass", "slower"})]
+    ("label", "allowed"),
+    [
+        ("tanh", {"pass", "slower"}),
+        ("one-hidden-64", {"pass", "slower", "undecided"}),
+        ("layernorm-gelu-128", {"pass", "slower"}),
+    ],
 )
 def test_a_correct_net_is_not_failed_on_held_out_seeds(out, label, allowed):
     answer = check_one(ENTRIES[label], START, ("td3", "sac"), out, RunCache(out / "cache"), default_workers())

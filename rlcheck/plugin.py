@@ -57,7 +57,7 @@ SETTINGS: dict[str, str] = {
     "backend": "where jobs train: local (default) or ray (pip install 'rlcheck[ray]')",
     "ray_address": "the Ray cluster to join with backend ray (default: a local instance)",
     "max_seeds": "seeds per cell an undecided comparison may grow to (default 3x the seeds)",
-    "slower_budget": "multiple of a cell's budget a still-improving net trains on to (default 3; 1: never)",
+    "slower_budget": "multiple of a cell's budget a still-learning net trains on to (default 3; 1: never)",
     "algos": "algorithms to gate with, comma-separated (default td3,sac)",
     "seeds": "seeds: a count (default 5) or a list like 100,101,102",
     "probes": "probes, comma-separated names or 'all' (default)",

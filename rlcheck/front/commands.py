@@ -77,7 +77,7 @@ def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
         "--slower-budget",
         type=float,
         default=StudyConfig.slower_budget,
-        help="a net that underperforms while still improving trains on, in that cell only, to this many "
+        help="a net that underperforms while still learning trains on, in that cell only, to this many "
         "times the budget, and is 'slower' if it then matches the baseline (1 turns this off)",
     )
     parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")

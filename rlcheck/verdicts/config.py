@@ -81,7 +81,7 @@ class StudyConfig:
     actor_output: str = "auto"
     """How the actor's output is read: rlcheck.nets.shapes.ACTOR_OUTPUTS ("auto" detects it)."""
     slower_budget: float = 3.0
-    """A candidate below the baseline at a cell's budget while still improving trains on, that
+    """A candidate below the baseline at a cell's budget while still learning trains on, that
     cell alone, to this multiple of the budget: "slower" if it then matches. 1: never."""
     backend: str = "local"
     """Where jobs train: "local" (processes here) or "ray" (rlcheck.engine.ray_backend)."""

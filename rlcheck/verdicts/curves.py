@@ -1,7 +1,7 @@
 """What a cell's runs say, read off their learning curves: each run's score and jump on the
 cell's metric (higher always better), the cell's tolerance from the baseline's runs, and
-whether a net was still improving when its training stopped -- the trend that makes a net
-"slower" rather than broken (rlcheck.verdicts.study)."""
+whether a net was still learning when its training stopped, or had learned and lost it --
+what makes a net "slower" rather than broken (rlcheck.verdicts.study)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,28 @@ def still_improving(runs: list[RunResult], metric: Metric, tolerance: float) -> 
     """Whether a net was still improving when its training stopped: over the last third of
     training its mean measure over the seeds rose by more than the tolerance. Not every seed
     need rise: a slower net (TD3 with Tanh on `track`) dips before it recovers, and seeds still
-    in the dip are not rising yet. An erratic net may "rise" by chance too; trained on, it is
-    judged again like any look, so the cost of that is training, not a wrong verdict."""
+    in the dip are not rising yet. With a smooth rise, what the "still learning" note needs."""
     starts, ends = last_third(runs, metric)
     return fmean(ends) - fmean(starts) > tolerance
+
+
+def rising_seeds(runs: list[RunResult], metric: Metric, tolerance: float) -> int:
+    """How many seeds rose by more than the tolerance over the last third of training."""
+    starts, ends = last_third(runs, metric)
+    return sum(end - start > tolerance for start, end in zip(starts, ends, strict=True))
+
+
+def unlearned(runs: list[RunResult], metric: Metric, learned: float, collapse_below: float) -> tuple[int, ...]:
+    """The seeds that learned and then lost it: they started below `learned` (the baseline's
+    level), reached it at some evaluation, and scored below `collapse_below`. A seed whose
+    untrained policy is already at the level is not counted: dipping from there is how some
+    correct nets start to learn (TD3 on `track`)."""
+    seeds = []
+    for run in runs:
+        curve, score, _ = measures(run, metric)
+        if score < collapse_below and curve[0] < learned and max(curve) >= learned:
+            seeds.append(run.spec.seed)
+    return tuple(seeds)
 
 
 def rises_smoothly(runs: list[RunResult], metric: Metric) -> bool:

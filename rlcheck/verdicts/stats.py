@@ -161,6 +161,14 @@ class Comparison:
         not yet): what a net still learning at a budget too short for it looks like."""
         return self.verdict != "ok" and self.drop > self.tolerance
 
+    @property
+    def beyond_tolerance(self) -> bool:
+        """Whether the data show, significantly or not, a difference that matters: a drop, an
+        excess spread or an excess jump beyond the tolerance, or a collapsed seed."""
+        excess_spread = self.candidate_spread - self.baseline_spread
+        excess_jump = self.candidate_instability - self.baseline_instability
+        return max(self.drop, excess_spread, excess_jump) > self.tolerance or bool(self.collapsed_seeds)
+
     def to_dict(self) -> dict[str, Any]:
         return {k: _json_number(v) for k, v in asdict(self).items()}
 

@@ -3,10 +3,12 @@
 Each (cell, candidate) pairing ends in one outcome (:data:`Outcome`):
 
 * ``pass``: the comparison is ``ok`` (rlcheck.verdicts.stats: every drop beyond the tolerance is ruled out);
-* ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level;
-* ``slower``: it underperformed at the cell's budget while still improving on (nearly) every
-  seed, and trained on (that cell alone, to ``slower_budget`` times the budget) it is ``ok``
-  against the baseline at the budget;
+* ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level,
+  at the budget or trained on; a fail at the budget stands where training on leaves the
+  difference it showed (``Comparison.beyond_tolerance``);
+* ``slower``: it was below the baseline at the cell's budget, still learning and not broken
+  there (``_slower_candidates``), and trained on (that cell alone, to ``slower_budget`` times
+  the budget) it is ``ok`` against the baseline at the budget;
 * ``undecided``: neither, even with ``max_seeds`` seeds.
 
 Seeds are added while a comparison is ``inconclusive`` (up to ``max_seeds``). Every look at
@@ -37,8 +39,10 @@ from rlcheck.verdicts.curves import (
     group_of,
     last_third,
     rises_smoothly,
+    rising_seeds,
     still_improving,
     tolerance_of,
+    unlearned,
 )
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
@@ -73,7 +77,17 @@ class CellComparison:
         verdict = self.decisive.verdict
         if verdict == "ok":
             return "slower" if self.extended is not None else "pass"
-        return "fail" if verdict in FLAGGED else "undecided"
+        if verdict in FLAGGED or self._failure_stands:
+            return "fail"
+        return "undecided"
+
+    @property
+    def _failure_stands(self) -> bool:
+        """A failure at the budget that training on left open rather than cleared: trained on, the
+        data still show a difference beyond the tolerance (not yet significantly), or a seed
+        still collapsed. A net that only lagged leaves the difference behind; what stays open
+        then is whether it is small enough, and that is `undecided`."""
+        return self.extended is not None and self.stats.verdict in FLAGGED and self.extended.beyond_tolerance
 
     @property
     def reason(self) -> str:
@@ -83,10 +97,13 @@ class CellComparison:
         if self.outcome == "slower":
             when = f", within the tolerance of its score from step {self.caught_up_at} on" if self.caught_up_at else ""
             return f"{trained}, it matches the baseline{when}: {self.extended.reason}"
+        if self.extended.verdict not in FLAGGED and self._failure_stands:
+            return f"at the budget: {self.stats.reason}; {trained}, the failure stands: {self.extended.reason}"
         return f"at the budget: {self.stats.reason}; {trained}: {self.extended.reason}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **self.stats.to_dict(),  # at the budget; its verdict and reason are also under "budget"
             "algo": self.cell.algo,
             "env": self.cell.env_id,
             "metric": self.cell.metric,
@@ -96,7 +113,7 @@ class CellComparison:
             "outcome": self.outcome,
             "verdict": self.decisive.verdict,
             "reason": self.reason,
-            **self.stats.to_dict(),
+            "budget": {"verdict": self.stats.verdict, "reason": self.stats.reason},
             "extended": None
             if self.extended is None
             else {"steps": self.extended_steps, "caught_up_at": self.caught_up_at, **self.extended.to_dict()},
@@ -252,15 +269,17 @@ def _slower_candidates(
     config: StudyConfig, results: list[RunResult], comparisons: list[CellComparison]
 ) -> list[CellComparison]:
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
-    budget (significantly or not yet, whatever else its verdict says: a net still rising also
-    jumps, spreads and has seeds far below the baseline) while it lagged rather than broke:
-    its mean was still rising, and either with the group as a whole behind -- its median seed
-    below the collapse line, so that the seeds far below are the many still learning, not the
-    few that collapsed while the rest learned -- or smoothly (a trend, not ups and downs) with
-    its seeds below the collapse line rising too: a smooth median seed says nothing of the few
-    far below, and those that are stuck or falling while the rest learn are the evidence of a
-    broken net, which training on would only wait out.
-    Training on decides them sooner than more seeds at a budget too short for the net."""
+    budget (significantly or not yet, whatever else its verdict says: a net still learning also
+    jumps, spreads and has seeds far below the baseline) and showed no sign at the budget of
+    being broken rather than slow:
+
+    * it had not stopped: some seed still rose by more than the tolerance over the last third;
+    * no seed unlearned (rlcheck.verdicts.curves.unlearned): reached the baseline's level, then
+      collapsed. A slower net's seeds far below have not got there yet; one that got there and
+      lost it is what a broken net does, and training on would only wait it out.
+
+    Training on decides them sooner than more seeds at a budget too short for the net; it can
+    clear a failure at the budget (``slower``), never blur it (CellComparison.outcome)."""
     if config.slower_budget <= 1:
         return []
     chosen = []
@@ -268,12 +287,10 @@ def _slower_candidates(
         if not c.stats.below or c.extended is not None:
             continue
         runs = [r for r in results if _in_cell(r, c.cell) and r.spec.net == c.candidate]
-        metric = c.cell.metric
-        tolerance = c.stats.tolerance
-        behind = float(np.median(group_of(runs, metric).scores)) < c.stats.collapse_below
-        collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
-        smooth = rises_smoothly(runs, metric) and (not collapsed or still_improving(collapsed, metric, tolerance))
-        if still_improving(runs, metric, tolerance) and (behind or smooth):
+        metric, tolerance = c.cell.metric, c.stats.tolerance
+        base = group_of([r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline], metric)
+        learned = float(np.median(base.scores)) - tolerance
+        if rising_seeds(runs, metric, tolerance) and not unlearned(runs, metric, learned, c.stats.collapse_below):
             chosen.append(c)
     return chosen
 
@@ -347,7 +364,7 @@ def run_study(
     notify: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run the study, growing the seeds of a cell while any of its comparisons is inconclusive,
-    then training on the cells where a candidate underperformed while still improving.
+    then training on the cells where a candidate underperformed while still learning.
     The door's notes (rlcheck.verdicts.door) go to `notify` before training starts, and into the result."""
     notes = check_before_training(config)
     if notify is not None:
