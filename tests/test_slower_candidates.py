@@ -13,7 +13,7 @@ from rlcheck.verdicts.study import CellComparison, _slower_candidates
 LEVELS = Levels(0.05, 12, 4)
 TRACK = Cell("td3", "rlcheck/TrackObservation-v0", 600, 100, 50, 10)
 ACTION = Cell("td3", "rlcheck/ActionReward-v0", 600, 100, 50)
-STEPS = list(range(0, 601, 50))
+RANDOM = Cell("sac")  # RandomEnv, 2000 steps, evaluated every 100
 
 
 def _curves(text: str) -> list[list[float]]:
@@ -22,8 +22,9 @@ def _curves(text: str) -> list[list[float]]:
 
 
 def _runs(cell: Cell, net: str, curves: list[list[float]], optimum: float) -> list[RunResult]:
+    steps = list(range(0, cell.steps + 1, cell.eval_every))
     specs = [RunSpec(cell.algo, net, 24000 + i, cell.env_id, cell.steps, cell.warmup) for i in range(len(curves))]
-    return [RunResult(spec, STEPS, curve, 1.0, None, optimum) for spec, curve in zip(specs, curves, strict=True)]
+    return [RunResult(spec, steps, curve, 1.0, None, optimum) for spec, curve in zip(specs, curves, strict=True)]
 
 
 def _comparison(cell: Cell, plain: str, yours: str, optimum: float) -> tuple[CellComparison, list[RunResult]]:
@@ -71,6 +72,26 @@ ACTION_BN_ACTOR = """
 0.126 0.126 0.126 0.122 0.156 0.150 0.954 1.000 1.000 1.000 0.999 0.681 0.999
 0.077 0.077 0.077 0.103 0.118 0.161 0.320 0.865 0.421 0.636 0.624 0.205 -0.069
 """
+# SAC on RandomEnv, the BatchNorm study's seeds 0-4: the plain MLP, and naive BatchNorm in both
+# nets -- four seeds swing between 30 and far below it; seed 3 collapsed and swings around 0.
+RANDOM_PLAIN = """
+-3.1 -3.1 -3.1 1.8 13.1 15.4 16.4 17.7 18.9 19.6 20.4 21.2 21.7 22.4 23.1 23.8 24.1 24.7 24.9 25.2 25.4
+-4.2 -4.2 -4.2 -1.2 9.7 15.2 16.8 17.6 18.5 19.4 20.4 21.1 21.9 22.5 23.0 23.6 24.2 24.6 24.9 25.2 25.5
+1.6 1.6 1.6 4.0 13.2 15.9 16.9 17.8 18.9 19.8 20.7 21.4 22.3 22.8 23.3 23.9 24.5 24.6 25.2 25.5 25.6
+1.3 1.3 1.3 5.9 14.2 15.6 16.7 17.5 18.9 19.9 20.8 21.2 22.2 22.7 23.4 23.7 24.3 24.6 25.0 25.2 25.4
+2.5 2.5 2.5 4.9 14.2 15.3 16.8 17.6 18.8 19.5 20.5 21.4 22.0 22.3 23.1 23.8 24.1 24.7 24.8 25.3 25.5
+"""
+RANDOM_BATCHNORM = """
+-3.1 -3.1 -3.1 1.3 10.6 28.0 17.0 13.8 26.9 29.9 30.0 29.9 30.0 13.0 30.0 29.9 30.0 29.9 18.8 16.6 29.6
+-4.2 -4.2 -4.2 -2.6 2.2 14.9 4.7 29.9 5.1 19.9 7.3 7.8 6.6 7.3 7.1 26.0 26.2 8.8 29.0 12.8 14.3
+1.6 1.6 1.6 26.7 30.0 30.0 30.0 22.7 30.0 30.0 17.9 29.9 30.0 29.6 21.6 29.5 30.0 7.0 29.9 29.8 30.0
+1.3 1.3 1.3 -0.4 -28.2 -29.9 -21.9 -21.2 -7.4 0.6 1.0 -13.7 -29.3 -5.3 -2.8 -16.3 0.3 1.4 1.2 2.2 -2.4
+2.5 2.5 2.5 21.4 30.0 30.0 21.5 30.0 15.1 29.8 30.0 30.0 30.0 30.0 15.7 17.3 30.0 29.0 29.8 30.0 30.0
+"""
+# The same seed 3, had it been climbing out of its dip instead
+RANDOM_BATCHNORM_CLIMBING = RANDOM_BATCHNORM.replace(
+    "-13.7 -29.3 -5.3 -2.8 -16.3 0.3 1.4 1.2 2.2 -2.4", "-13.7 -12.0 -10.0 -8.0 -6.0 -4.0 -2.0 0.0 2.0 4.0"
+)
 
 
 def test_a_seed_deep_in_a_dip_while_the_others_climb_is_a_slower_net_trained_on():
@@ -85,6 +106,16 @@ def test_seeds_that_learned_and_then_collapsed_are_not_waited_out():
     comparison, runs = _comparison(ACTION, ACTION_PLAIN, ACTION_BN_ACTOR, optimum=1.0)
     assert comparison.stats.verdict == "unreliable" and comparison.stats.collapsed_seeds == (24001, 24004)
     assert not _trained_on(comparison, runs)
+
+
+def test_a_collapsed_seed_that_swings_while_the_others_learn_is_not_waited_out():
+    # Trained on to 6000 steps, every seed's eval-mode action saturates at +1 and the cell
+    # "matches" the baseline; at the budget, grown to 10 seeds, 4 have collapsed: a fail.
+    comparison, runs = _comparison(RANDOM, RANDOM_PLAIN, RANDOM_BATCHNORM, optimum=30.0)
+    assert comparison.stats.verdict == "inconclusive" and comparison.stats.collapsed_seeds == (24003,)
+    assert not _trained_on(comparison, runs)
+    climbing, runs = _comparison(RANDOM, RANDOM_PLAIN, RANDOM_BATCHNORM_CLIMBING, optimum=30.0)
+    assert climbing.stats.collapsed_seeds == (24003,) and _trained_on(climbing, runs)
 
 
 def test_a_net_at_a_plateau_below_the_baseline_is_not_trained_on():

@@ -57,6 +57,14 @@ def rising_seeds(runs: list[RunResult], metric: Metric, tolerance: float) -> int
     return sum(end - start > tolerance for start, end in zip(starts, ends, strict=True))
 
 
+def on_a_trend(run: RunResult, metric: Metric, tolerance: float) -> bool:
+    """Whether a seed was still moving one way over the last third of training, up or down:
+    by more than the tolerance, along a path at most SMOOTH_PATH times that move."""
+    third = np.asarray(last_third_curve(run, metric))
+    move = abs(third[-1] - third[0])
+    return bool(move > tolerance and np.abs(np.diff(third)).sum() <= SMOOTH_PATH * move)
+
+
 def unlearned(runs: list[RunResult], metric: Metric, learned: float, collapse_below: float) -> tuple[int, ...]:
     """The seeds that learned and then lost it: they started below `learned` (the baseline's
     level), reached it at some evaluation, and scored below `collapse_below`. A seed whose

@@ -38,6 +38,7 @@ from rlcheck.verdicts.curves import (
     caught_up_at,
     group_of,
     last_third,
+    on_a_trend,
     rises_smoothly,
     rising_seeds,
     still_improving,
@@ -270,13 +271,16 @@ def _slower_candidates(
 ) -> list[CellComparison]:
     """Comparisons whose candidate scored below the baseline by more than the tolerance at the
     budget (significantly or not yet, whatever else its verdict says: a net still learning also
-    jumps, spreads and has seeds far below the baseline) and showed no sign at the budget of
-    being broken rather than slow:
+    jumps, spreads and has seeds far below the baseline) that lagged rather than broke there:
 
     * it had not stopped: some seed still rose by more than the tolerance over the last third;
     * no seed unlearned (rlcheck.verdicts.curves.unlearned): reached the baseline's level, then
       collapsed. A slower net's seeds far below have not got there yet; one that got there and
-      lost it is what a broken net does, and training on would only wait it out.
+      lost it is what a broken net does, and training on would only wait it out;
+    * its seeds below the collapse line, if any, lag too: climbing (their mean rose by more
+      than the tolerance over the last third, in jumps or not) or each moving steadily one way
+      (curves.on_a_trend: TD3 falls steadily into a dip on `track` before it climbs out).
+      Seeds far below that sit still or swing while others learn are a broken net's.
 
     Training on decides them sooner than more seeds at a budget too short for the net; it can
     clear a failure at the budget (``slower``), never blur it (CellComparison.outcome)."""
@@ -290,7 +294,17 @@ def _slower_candidates(
         metric, tolerance = c.cell.metric, c.stats.tolerance
         base = group_of([r for r in results if _in_cell(r, c.cell) and r.spec.net == c.baseline], metric)
         learned = float(np.median(base.scores)) - tolerance
-        if rising_seeds(runs, metric, tolerance) and not unlearned(runs, metric, learned, c.stats.collapse_below):
+        collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
+        lagging = (
+            not collapsed
+            or still_improving(collapsed, metric, tolerance)
+            or all(on_a_trend(r, metric, tolerance) for r in collapsed)
+        )
+        if (
+            lagging
+            and rising_seeds(runs, metric, tolerance)
+            and not unlearned(runs, metric, learned, c.stats.collapse_below)
+        ):
             chosen.append(c)
     return chosen
 
