@@ -67,13 +67,14 @@ def on_a_trend(run: RunResult, metric: Metric, tolerance: float) -> bool:
 
 def unlearned(runs: list[RunResult], metric: Metric, learned: float, collapse_below: float) -> tuple[int, ...]:
     """The seeds that learned and then lost it: they started below `learned` (the baseline's
-    level), reached it at some evaluation, and scored below `collapse_below`. A seed whose
-    untrained policy is already at the level is not counted: dipping from there is how some
-    correct nets start to learn (TD3 on `track`)."""
+    level), reached it at some evaluation, and were below `collapse_below` at the last one. A
+    seed whose untrained policy is already at the level is not counted: dipping from there is
+    how some correct nets start to learn (TD3 on `track`); nor is one that reaches the level
+    only as training ends, whose score over the last third can still be far below."""
     seeds = []
     for run in runs:
-        curve, score, _ = measures(run, metric)
-        if score < collapse_below and curve[0] < learned and max(curve) >= learned:
+        curve = measures(run, metric)[0]
+        if curve[0] < learned and max(curve) >= learned and curve[-1] < collapse_below:
             seeds.append(run.spec.seed)
     return tuple(seeds)
 
