@@ -6,7 +6,7 @@ import numpy as np
 
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import Cell, StudyConfig
-from rlcheck.verdicts.curves import group_of, tolerance_of
+from rlcheck.verdicts.curves import climbing, group_of, still_improving, tolerance_of
 from rlcheck.verdicts.stats import Group, Levels, compare
 from rlcheck.verdicts.study import CellComparison, _slower_candidates
 
@@ -113,6 +113,24 @@ RANDOM_BATCHNORM_CLIMBING = RANDOM_BATCHNORM.replace(
     "-13.7 -29.3 -5.3 -2.8 -16.3 0.3 1.4 1.2 2.2 -2.4", "-13.7 -12.0 -10.0 -8.0 -6.0 -4.0 -2.0 0.0 2.0 4.0"
 )
 
+# SAC on RandomEnv, seed set 30000: naive BatchNorm in both nets. 30000 and 30003 collapsed;
+# over the last third 30000 swings between 3 and 22 and ends on a high, 30003 swings below -16:
+# their mean ends 11 above where it started, along a path four times that.
+RANDOM_PLAIN_30000 = """
+3.5 3.5 3.5 4.6 13.3 15.8 17.2 18.4 19.3 20.1 20.9 21.7 22.3 23.0 23.5 24.0 24.5 24.8 25.1 25.4 25.6
+-0.0 -0.0 -0.0 3.4 13.8 15.4 16.6 17.8 18.8 19.8 20.7 21.5 22.0 22.7 23.2 23.7 24.3 24.7 24.8 25.3 25.6
+-3.8 -3.8 -3.8 2.9 14.2 15.6 16.7 17.7 18.6 19.4 20.4 21.1 21.9 22.5 23.0 23.6 24.1 24.4 24.8 25.2 25.4
+-0.4 -0.4 -0.4 4.6 14.4 15.4 16.7 17.7 18.9 19.5 20.6 21.4 22.0 22.5 23.3 23.7 24.0 24.5 24.9 25.3 25.6
+-0.1 -0.1 -0.1 4.7 12.8 15.4 16.7 17.5 18.8 19.6 20.5 21.5 21.9 22.7 23.2 23.8 24.2 24.6 24.8 25.2 25.4
+"""
+RANDOM_BATCHNORM_30000 = """
+3.5 3.5 3.5 -5.8 -0.2 -8.8 25.0 12.7 1.7 1.8 29.9 29.9 -1.4 28.5 3.2 22.0 3.8 4.1 4.5 4.3 22.3
+-0.0 -0.0 -0.0 9.2 -0.7 24.6 30.0 24.9 19.0 29.4 10.2 29.1 24.9 19.6 30.0 15.7 23.8 24.6 29.9 29.2 29.2
+-3.8 -3.8 -3.8 6.8 -25.1 29.5 25.6 -16.4 28.5 29.2 1.6 -1.8 29.4 -19.0 29.9 29.9 11.0 3.4 29.9 30.0 21.9
+-0.4 -0.4 -0.4 1.2 -25.5 -29.9 -29.9 -9.3 -5.5 -29.9 -28.8 -29.7 -23.9 -28.6 -22.3 -22.3 -29.4 -16.2 -25.5 -17.7 -19.4
+-0.1 -0.1 -0.1 -12.0 -5.9 -9.0 -23.3 -5.7 21.0 10.7 20.1 26.7 18.1 -10.0 24.4 13.5 -2.5 9.2 26.9 8.2 22.6
+"""
+
 
 def test_a_seed_deep_in_a_dip_while_the_others_climb_is_a_slower_net_trained_on():
     comparison, runs = _comparison(TRACK, TRACK_PLAIN, TRACK_ONE_HIDDEN, optimum=0.0)
@@ -142,6 +160,18 @@ def test_a_collapsed_seed_that_swings_while_the_others_learn_is_not_waited_out()
     assert not _trained_on(comparison, runs)
     climbing, runs = _comparison(RANDOM, RANDOM_PLAIN, RANDOM_BATCHNORM_CLIMBING, optimum=30.0)
     assert climbing.stats.collapsed_seeds == (24003,) and _trained_on(climbing, runs)
+
+
+def test_collapsed_seeds_whose_swings_end_higher_than_they_started_are_not_climbing():
+    # Trained on to 6000 steps with 15 seeds, its returns still jump (several seeds between 20
+    # and 30, one near 15) yet no more than the tolerance is ruled out: the cell would end
+    # undecided, where at the budget it fails (2 of 5 seeds collapsed, p = 0.00025).
+    comparison, runs = _comparison(RANDOM, RANDOM_PLAIN_30000, RANDOM_BATCHNORM_30000, optimum=30.0, first_seed=30000)
+    assert comparison.stats.verdict == "unreliable" and comparison.stats.collapsed_seeds == (30000, 30003)
+    collapsed = [r for r in runs if r.spec.net == "yours" and r.spec.seed in (30000, 30003)]
+    assert still_improving(collapsed, "return", comparison.stats.tolerance)  # its mean's ends do rise
+    assert not climbing(collapsed, "return", comparison.stats.tolerance)
+    assert not _trained_on(comparison, runs)
 
 
 def test_a_net_at_a_plateau_below_the_baseline_is_not_trained_on():

@@ -61,8 +61,21 @@ def on_a_trend(run: RunResult, metric: Metric, tolerance: float) -> bool:
     """Whether a seed was still moving one way over the last third of training, up or down:
     by more than the tolerance, along a path at most SMOOTH_PATH times that move."""
     third = np.asarray(last_third_curve(run, metric))
-    move = abs(third[-1] - third[0])
-    return bool(move > tolerance and np.abs(np.diff(third)).sum() <= SMOOTH_PATH * move)
+    return _trend(third, tolerance, abs(third[-1] - third[0]))
+
+
+def climbing(runs: list[RunResult], metric: Metric, tolerance: float) -> bool:
+    """Whether the seeds' mean curve rose over the last third of training by more than the
+    tolerance, along a path at most SMOOTH_PATH times that rise: the seeds may climb in jumps
+    (TD3 with Tanh on `track` climbs out of its dip so) as long as together they climb. Seeds
+    swinging far up and down whose mean happens to end higher than it started (SAC with naive
+    BatchNorm on RandomEnv) trace a path many times their rise: no climb."""
+    mean = np.mean([last_third_curve(r, metric) for r in runs], axis=0)
+    return _trend(mean, tolerance, mean[-1] - mean[0])
+
+
+def _trend(curve: np.ndarray, tolerance: float, move: float) -> bool:
+    return bool(move > tolerance and np.abs(np.diff(curve)).sum() <= SMOOTH_PATH * move)
 
 
 def unlearned(runs: list[RunResult], metric: Metric, learned: float, collapse_below: float) -> tuple[int, ...]:

@@ -36,6 +36,7 @@ from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import (
     caught_up_at,
+    climbing,
     group_of,
     last_third,
     on_a_trend,
@@ -277,10 +278,12 @@ def _slower_candidates(
     * no seed unlearned (rlcheck.verdicts.curves.unlearned): reached the baseline's level, then
       collapsed. A slower net's seeds far below have not got there yet; one that got there and
       lost it is what a broken net does, and training on would only wait it out;
-    * its seeds below the collapse line, if any, lag too: climbing (their mean rose by more
-      than the tolerance over the last third, in jumps or not) or each moving steadily one way
-      (curves.on_a_trend: TD3 falls steadily into a dip on `track` before it climbs out).
-      Seeds far below that sit still or swing while others learn are a broken net's.
+    * its seeds below the collapse line, if any, lag too: climbing together (curves.climbing:
+      their mean rose by more than the tolerance over the last third, each seed in jumps or
+      not, the mean steadily) or each moving steadily one way (curves.on_a_trend: TD3 falls
+      steadily into a dip on `track` before it climbs out). Seeds far below that sit still or
+      swing while others learn are a broken net's, even where their swings end higher than
+      they started.
 
     Training on decides them sooner than more seeds at a budget too short for the net; it can
     clear a failure at the budget (``slower``), never blur it (CellComparison.outcome)."""
@@ -297,7 +300,7 @@ def _slower_candidates(
         collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
         lagging = (
             not collapsed
-            or still_improving(collapsed, metric, tolerance)
+            or climbing(collapsed, metric, tolerance)
             or all(on_a_trend(r, metric, tolerance) for r in collapsed)
         )
         if (
