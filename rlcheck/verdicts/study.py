@@ -276,8 +276,9 @@ def _slower_candidates(
 
     * it had not stopped: some seed still rose by more than the tolerance over the last third;
     * no seed unlearned (rlcheck.verdicts.curves.unlearned): held the baseline's level at two
-      evaluations in a row, then collapsed. A slower net's seeds far below have not got there yet; one that got there and
-      lost it is what a broken net does, and training on would only wait it out;
+      evaluations in a row, then collapsed. A slower net's seeds far below have not got there
+      yet; one that got there and lost it is what a broken net does, and training on would only
+      wait it out;
     * its seeds below the collapse line, if any, lag too: climbing together (curves.climbing:
       their mean rose by more than the tolerance over the last third, each seed in jumps or
       not, the mean steadily) or each moving steadily one way (curves.on_a_trend: TD3 falls
