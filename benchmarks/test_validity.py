@@ -1,6 +1,6 @@
 """The validity benchmark's targets, on a small stated subset (slow: ``pytest benchmarks/ -m slow -k validity``).
 
-The whole benchmark (``python -m benchmarks.validity``: 13 nets x 4 held-out seed sets, hours on
+The whole benchmark (``python -m benchmarks.validity``: 14 nets x 6 held-out seed sets, hours on
 2 cores) prints the table in docs/statistics.md. This runs four of its nets on its first
 held-out set (benchmarks.validity.SEED_SETS[0], growing to +14), with the gate's defaults,
 and asserts what the benchmark's targets say of them: a correct net is never failed (a Tanh
