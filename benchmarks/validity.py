@@ -39,7 +39,7 @@ from rlcheck.verdicts.variants import VARIANTS
 # most), from calibration (5000-5999) and from 7000-7014 (used when the issue was measured).
 # The design sets were looked at while the procedure took its present form (the value probes'
 # tolerance, the collapse rule, which nets are trained on as "slower" and what training on can
-# change): their counts are not held-out, and the benchmark's default sets are the others.
+# change, the probes' budgets): their counts are not held-out, and the benchmark's default sets are the others.
 SEED_SETS = (37000, 38000, 39000, 40000, 41000, 42000)
 DESIGN_SETS = tuple(range(11000, 37000, 1000))  # 11000-36000
 V = "benchmarks.validity_nets"
