@@ -284,7 +284,11 @@ def _slower_candidates(
       not, the mean steadily) or each moving steadily one way (curves.on_a_trend: TD3 falls
       steadily into a dip on `track` before it climbs out). Seeds far below that sit still or
       swing while others learn are a broken net's, even where their swings end higher than
-      they started.
+      they started;
+    * its seeds do not jump between evaluations by more than the tolerance over the baseline's
+      (the excess seen, significant or not: the size that makes a net `unreliable`). A slower
+      net climbs; a net whose returns swing that much at the budget is erratic, and trained
+      on it still swings, where seeds grown at the budget show it.
 
     Training on decides them sooner than more seeds at a budget too short for the net; it can
     clear a failure at the budget (``slower``), never blur it (CellComparison.outcome)."""
@@ -304,8 +308,10 @@ def _slower_candidates(
             or climbing(collapsed, metric, tolerance)
             or all(on_a_trend(r, metric, tolerance) for r in collapsed)
         )
+        erratic = c.stats.candidate_instability - c.stats.baseline_instability > tolerance
         if (
             lagging
+            and not erratic
             and rising_seeds(runs, metric, tolerance)
             and not unlearned(runs, metric, learned, c.stats.collapse_below)
         ):
