@@ -123,7 +123,8 @@ TRACK_TANH_40000 = """
 # TD3 on `action`, seed set 37000: the plain MLP, and naive BatchNorm in the actor. Its seeds
 # swing between 1 (the optimum) and far below while the baseline's climb smoothly; seed 37003
 # sits at -0.8 and then jumps to 1. Trained on to 1800 steps, they still swung, and 15 seeds
-# neither showed nor ruled out a difference beyond the tolerance.
+# neither showed nor ruled out a difference beyond the tolerance; grown to 15 seeds at the
+# budget, 4 of them collapse -- a fail.
 ACTION_PLAIN_37000 = """
 -0.039 -0.039 -0.039 0.153 0.349 0.545 0.702 0.808 0.875 0.913 0.936 0.952 0.963
 0.031 0.031 0.031 0.269 0.498 0.685 0.809 0.885 0.929 0.953 0.966 0.975 0.980
