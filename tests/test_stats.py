@@ -11,6 +11,7 @@ from rlcheck.verdicts.stats import (
     Levels,
     collapses,
     compare,
+    fail_power,
     hedges_g,
     iqm,
     ok_power,
@@ -73,6 +74,23 @@ def test_ok_power_matches_a_simulation_and_seeds_needed_is_the_smallest_n():
     assert needed is not None
     assert ok_power(sd, sd, needed, room, level) >= 0.8 > ok_power(sd, sd, needed - 1, room, level)
     assert seeds_needed(sd, sd, 0.0, level) is None  # a drop at the tolerance is never bounded below it
+
+
+def test_fail_power_matches_a_simulation_of_a_drop_of_twice_the_tolerance():
+    sd, n, tolerance, level = 1.0, 8, 1.0, 0.01
+    rng = np.random.default_rng(2)
+    b, c = rng.normal(0, sd, (4000, n)), rng.normal(-2 * tolerance, sd, (4000, n))
+    lows = [Bound.welch(x, y, tolerance, Levels(level * 4, 1, 1)).low for x, y in zip(b, c, strict=True)]
+    simulated = np.mean(np.asarray(lows) > tolerance)
+    assert 0.2 < simulated < 0.8  # a case where power is neither ~0 nor ~1
+    assert fail_power(sd, sd, n, n, tolerance, level) == pytest.approx(simulated, abs=0.03)
+
+
+def test_an_ok_says_what_power_it_had():
+    result = compare(_group(RNG.normal(30, 0.1, 5)), _group(RNG.normal(30, 0.1, 5)), 3.0, GATE)
+    assert result.fail_power > 0.99 and "would have failed with probability 100%" in result.reason
+    noisy = compare(_group(RNG.normal(30, 3.0, 5)), _group(RNG.normal(30, 3.0, 5)), 3.0, GATE)
+    assert noisy.fail_power < 0.05
 
 
 @pytest.mark.parametrize("n", [5, 10])

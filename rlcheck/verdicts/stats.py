@@ -54,6 +54,7 @@ COLLAPSE_TOLERANCES = 5.0  # a seed this many tolerances below the baseline's me
 COLLAPSE_RATE_TOLERATED = 0.005
 FAIL_TESTS = 4  # drop, spread, jumps, collapses
 TARGET_POWER = 0.80
+POWER_AT_TOLERANCES = 2.0  # the drop whose chance of being failed a comparison reports
 MAX_SEEDS_NEEDED = 1000
 
 
@@ -140,6 +141,7 @@ class Comparison:
     collapse_tolerated: float  # the share of seeds a correct net may collapse on here
     collapse_p: float  # one-sided exact binomial: more than that share of the candidate's seeds collapse
     seeds_needed: int | None  # per group, for 80% chance of an ok bound if the drop seen so far is the true one
+    fail_power: float  # chance that a true drop of POWER_AT_TOLERANCES tolerances is failed, at these seeds
     verdict: Verdict
     reason: str
     # Also reported, deciding nothing:
@@ -212,15 +214,33 @@ def hedges_g(candidate: np.ndarray, baseline: np.ndarray) -> float:
     return float(diff / pooled * (1.0 - 3.0 / (4.0 * (n1 + n2) - 9.0)))
 
 
-def ok_power(sd_candidate: float, sd_baseline: float, n: int, room: float, level: float) -> float:
-    """Chance that the upper bound of the drop falls below the tolerance when the true drop is
-    `room` below it (noncentral t with Welch's degrees of freedom)."""
-    v1, v2 = sd_candidate**2 / n, sd_baseline**2 / n
+def _welch_power(
+    sd_candidate: float, sd_baseline: float, n_candidate: int, n_baseline: int, margin: float, level: float
+) -> float:
+    """Chance that a one-sided Welch bound at `level` clears a line the true difference is
+    `margin` beyond (noncentral t with Welch's degrees of freedom, the sds taken as known)."""
+    v1, v2 = sd_candidate**2 / n_candidate, sd_baseline**2 / n_baseline
     se = math.sqrt(v1 + v2)
     if se == 0.0:
         return 1.0
-    df = (v1 + v2) ** 2 / (v1**2 / (n - 1) + v2**2 / (n - 1))
-    return float(stats.nct.sf(stats.t.ppf(1.0 - level, df), df, room / se))
+    df = (v1 + v2) ** 2 / (v1**2 / (n_candidate - 1) + v2**2 / (n_baseline - 1))
+    return float(stats.nct.sf(stats.t.ppf(1.0 - level, df), df, margin / se))
+
+
+def ok_power(sd_candidate: float, sd_baseline: float, n: int, room: float, level: float) -> float:
+    """Chance that the upper bound of the drop falls below the tolerance when the true drop is
+    `room` below it."""
+    return _welch_power(sd_candidate, sd_baseline, n, n, room, level)
+
+
+def fail_power(
+    sd_candidate: float, sd_baseline: float, n_candidate: int, n_baseline: int, tolerance: float, level: float
+) -> float:
+    """Chance, at these seeds and spreads, that a true drop of :data:`POWER_AT_TOLERANCES`
+    tolerances is failed (its lower bound clears the tolerance) -- the power a verdict had."""
+    return _welch_power(
+        sd_candidate, sd_baseline, n_candidate, n_baseline, (POWER_AT_TOLERANCES - 1.0) * tolerance, level
+    )
 
 
 def seeds_needed(sd_candidate: float, sd_baseline: float, room: float, level: float) -> int | None:
@@ -281,6 +301,7 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
         )
     sd_b, sd_c = float(b.std(ddof=1)), float(c.std(ddof=1))
     needed = seeds_needed(sd_c, sd_b, tolerance - max(drop.estimate, 0.0), levels.ok)
+    power = fail_power(sd_c, sd_b, c.size, b.size, tolerance, levels.fail)
     confidence = percent_confidence(levels.fail)
 
     verdict: Verdict
@@ -315,7 +336,8 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
         ruled_out = f"a drop larger than {drop.high:.3g}" if drop.high > 0 else "any drop"
         reason = (
             f"{ruled_out} is ruled out at {percent_confidence(levels.ok)} confidence (tolerance {tolerance:.3g}), "
-            "and so are excess spread and jumping"
+            f"and so are excess spread and jumping (a drop of {POWER_AT_TOLERANCES:g}x the tolerance would have "
+            f"failed with probability {power:.0%} at these seeds)"
         )
     else:
         verdict = "inconclusive"
@@ -370,6 +392,7 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
         collapse_tolerated=collapse_tolerated,
         collapse_p=collapse_p,
         seeds_needed=needed,
+        fail_power=power,
         verdict=verdict,
         reason=reason,
         ci95_low=float(boot.confidence_interval.low),
