@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+import rlcheck.verdicts.slower
 import rlcheck.verdicts.study
 from rlcheck.cli import main
 from rlcheck.errors import UsageError
@@ -266,7 +267,8 @@ def _check_a_slower_net_whose_second_look_says(monkeypatch, verdict: str, max_se
         result = real(baseline, candidate, tolerance, levels)
         return dataclasses.replace(result, verdict=verdict) if len(calls) == 2 else result
 
-    monkeypatch.setattr(rlcheck.verdicts.study, "compare", second_look)
+    for module in (rlcheck.verdicts.study, rlcheck.verdicts.slower):  # the first look, and those after training on
+        monkeypatch.setattr(module, "compare", second_look)
     under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
     config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2),
                           max_seeds=max_seeds, workers=1, slower_budget=2)  # fmt: skip

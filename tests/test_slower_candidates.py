@@ -7,8 +7,9 @@ import numpy as np
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import climbing, group_of, still_improving, tolerance_of, unlearned
+from rlcheck.verdicts.outcomes import CellComparison
+from rlcheck.verdicts.slower import slower_candidates
 from rlcheck.verdicts.stats import Group, Levels, compare
-from rlcheck.verdicts.study import CellComparison, _slower_candidates
 
 LEVELS = Levels(0.05, 12, 4)
 TRACK = Cell("td3", "rlcheck/TrackObservation-v0", 600, 100, 50, 10)  # the budget `track` had before 1200
@@ -40,7 +41,7 @@ def _comparison(
 
 def _trained_on(comparison: CellComparison, runs: list[RunResult]) -> bool:
     config = StudyConfig(cells=(comparison.cell,), seeds=tuple(range(24000, 24005)))
-    return bool(_slower_candidates(config, runs, [comparison]))
+    return bool(slower_candidates(config, runs, [comparison]))
 
 
 # TD3 on `track`, seed set 24000: the plain MLP, and one hidden layer of 64 -- a correct net,
@@ -205,8 +206,7 @@ def test_a_seed_deep_in_a_dip_while_the_others_climb_is_a_slower_net_trained_on(
 
 def _excess_jump(comparison: CellComparison) -> float:
     """How much more the candidate jumps between evaluations than the baseline, in tolerances."""
-    stats = comparison.stats
-    return (stats.candidate_instability - stats.baseline_instability) / stats.tolerance
+    return comparison.stats.excess_jump / comparison.stats.tolerance
 
 
 def test_seeds_climbing_out_of_the_dip_at_the_budget_are_a_slower_net_trained_on():

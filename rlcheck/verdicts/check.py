@@ -23,8 +23,9 @@ from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
 from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import Metric
+from rlcheck.verdicts.outcomes import OUTCOMES, CellComparison, Outcome
 from rlcheck.verdicts.reference import Moved, compare, load, write
-from rlcheck.verdicts.study import OUTCOMES, CellComparison, Outcome, StudyResult, run_study
+from rlcheck.verdicts.study import StudyResult, run_study
 
 BASELINE = "plain"
 CANDIDATE = "yours"
@@ -244,7 +245,7 @@ def check_config(
 @dataclass
 class CheckResult:
     """The gate's answer. Its ``outcome``, one word for the whole check as for each cell
-    (rlcheck.verdicts.study.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
+    (rlcheck.verdicts.outcomes.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
     else ``slower`` if any cell is, else ``pass``. A check passes unless it fails; with
     ``strict``, only a ``pass`` passes."""
 

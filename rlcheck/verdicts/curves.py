@@ -1,7 +1,7 @@
 """What a cell's runs say, read off their learning curves: each run's score and jump on the
 cell's metric (higher always better), the cell's tolerance from the baseline's runs, and
 whether a net was still learning when its training stopped, or had learned and lost it --
-what makes a net "slower" rather than broken (rlcheck.verdicts.study)."""
+what makes a net "slower" rather than broken (rlcheck.verdicts.slower)."""
 
 from __future__ import annotations
 

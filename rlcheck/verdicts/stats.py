@@ -164,12 +164,20 @@ class Comparison:
         return self.verdict != "ok" and self.drop > self.tolerance
 
     @property
+    def excess_spread(self) -> float:
+        """How much more the candidate's seeds spread around their median than the baseline's."""
+        return self.candidate_spread - self.baseline_spread
+
+    @property
+    def excess_jump(self) -> float:
+        """How much more the candidate's seeds jump between evaluations than the baseline's."""
+        return self.candidate_instability - self.baseline_instability
+
+    @property
     def beyond_tolerance(self) -> bool:
         """Whether the data show, significantly or not, a difference that matters: a drop, an
         excess spread or an excess jump beyond the tolerance, or a collapsed seed."""
-        excess_spread = self.candidate_spread - self.baseline_spread
-        excess_jump = self.candidate_instability - self.baseline_instability
-        return max(self.drop, excess_spread, excess_jump) > self.tolerance or bool(self.collapsed_seeds)
+        return max(self.drop, self.excess_spread, self.excess_jump) > self.tolerance or bool(self.collapsed_seeds)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _json_number(v) for k, v in asdict(self).items()}

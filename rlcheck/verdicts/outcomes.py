@@ -1,0 +1,99 @@
+"""What one comparison of a cell ends in: its outcome (:data:`Outcome`) and the comparison behind it.
+
+* ``pass``: the comparison is ``ok`` (rlcheck.verdicts.stats: every drop beyond the tolerance is ruled out);
+* ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level,
+  at the budget or trained on; a fail at the budget stands where training on leaves the
+  difference it showed (``Comparison.beyond_tolerance``);
+* ``slower``: it was below the baseline at the cell's budget, still learning and not broken
+  there (rlcheck.verdicts.slower), and trained on (that cell alone, to ``slower_budget`` times
+  the budget) it is ``ok`` against the baseline at the budget;
+* ``undecided``: neither, even with ``max_seeds`` seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rlcheck.engine.runs import RunResult
+from rlcheck.verdicts.config import Cell
+from rlcheck.verdicts.stats import FLAGGED, Comparison
+from rlcheck.verdicts.variants import VARIANTS
+
+Outcome = Literal["pass", "slower", "undecided", "fail"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "slower", "undecided", "fail")
+
+
+@dataclass
+class CellComparison:
+    cell: Cell
+    baseline: str
+    candidate: str
+    stats: Comparison  # at the cell's budget
+    # A net still improving when it underperformed, trained on to `extended_steps`:
+    extended: Comparison | None = None
+    extended_steps: int | None = None
+    caught_up_at: int | None = None  # the step from which its mean stays within the tolerance of the baseline's score
+
+    @property
+    def algo(self) -> str:
+        return self.cell.algo
+
+    @property
+    def decisive(self) -> Comparison:
+        return self.extended if self.extended is not None else self.stats
+
+    @property
+    def outcome(self) -> Outcome:
+        verdict = self.decisive.verdict
+        if verdict == "ok":
+            return "slower" if self.extended is not None else "pass"
+        if verdict in FLAGGED or self._failure_stands:
+            return "fail"
+        return "undecided"
+
+    @property
+    def _failure_stands(self) -> bool:
+        """A failure at the budget that training on left open rather than cleared: trained on, the
+        data still show a difference beyond the tolerance (not yet significantly), or a seed
+        still collapsed. A net that only lagged leaves the difference behind; what stays open
+        then is whether it is small enough, and that is `undecided`."""
+        return self.extended is not None and self.stats.verdict in FLAGGED and self.extended.beyond_tolerance
+
+    @property
+    def reason(self) -> str:
+        if self.extended is None:
+            return self.stats.reason
+        trained = f"trained on to {self.extended_steps} steps ({self.cell.steps} is the budget)"
+        if self.outcome == "slower":
+            when = f", within the tolerance of its score from step {self.caught_up_at} on" if self.caught_up_at else ""
+            return f"{trained}, it matches the baseline{when}: {self.extended.reason}"
+        if self.extended.verdict not in FLAGGED and self._failure_stands:
+            return f"at the budget: {self.stats.reason}; {trained}, the failure stands: {self.extended.reason}"
+        return f"at the budget: {self.stats.reason}; {trained}: {self.extended.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.stats.to_dict(),  # at the budget; its verdict and reason are also under "budget"
+            "algo": self.cell.algo,
+            "env": self.cell.env_id,
+            "metric": self.cell.metric,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "n_seeds": self.stats.n_candidate,
+            "outcome": self.outcome,
+            "verdict": self.decisive.verdict,
+            "reason": self.reason,
+            "budget": {"verdict": self.stats.verdict, "reason": self.stats.reason},
+            "extended": None
+            if self.extended is None
+            else {"steps": self.extended_steps, "caught_up_at": self.caught_up_at, **self.extended.to_dict()},
+        }
+
+
+def in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
+    """Whether a run is of this cell, trained for its budget (or for `steps`). A variant that
+    runs its own algorithm in the place of the cell's (CrossQ in a SAC cell) belongs to it too."""
+    variant = VARIANTS.get(run.spec.net)
+    algo = cell.algo if variant is None else variant.runs_as(cell.algo)
+    return run.spec.algo == algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
