@@ -1,7 +1,7 @@
 """Side-by-side speed on identical work: rlcheck's batched engine vs its per-seed loop vs SB3 (prints a table).
 
     pip install -e ".[bench]"          # Stable-Baselines3 and sbx (JAX), only for this script
-    python benchmarks/speed.py [--steps 1000] [--seeds 5] [--widths 64,256] [--threads 1,2] [--device cpu]
+    python benchmarks/speed.py [--steps 1000] [--seeds 5] [--widths 64,256] [--threads 1,2] [--repeats 3] [--device cpu]
     python benchmarks/speed.py --sbx-python /path/to/venv/bin/python   # sbx from another environment
 
 The work is the same in every column: S seeds x N environment steps of TD3 or SAC on
@@ -12,11 +12,15 @@ one run, side by side:
 * **batched**: rlcheck trains the S seeds as one batched computation (the default engine);
 * **loop**: rlcheck trains them one after another, one seed per job (the same code, S = 1);
 * **SB3**: Stable-Baselines3 trains one seed; S seeds one after another take S times as long,
-  so its seed-steps/s is its env-steps/s (measured once per row to keep the script short).
+  so its seed-steps/s is its env-steps/s.
 * **sbx**: SB3's JAX version (sbx-rl), one seed, the same way, in a subprocess whose XLA runs
   on the row's thread count (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
   intra_op_parallelism_threads=1`` for one thread). Its column is its steady state, after
   XLA's compilation; the compilation's seconds are reported apart ("sbx JIT s").
+
+Each row is measured in ``--repeats`` rounds (default 3), every column once per round; a column
+prints its median, a ratio the median of the rounds' ratios (on a shared machine, speed drifts
+between minutes more than between neighbouring measurements).
 
 Throughput is **seed-steps/s**: environment steps summed over seeds, per second of wall
 time. "GFLOP/s" counts the batched run's matrix multiplications analytically (forward
@@ -195,6 +199,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--algos", default="td3,sac")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per row; medians are printed")
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 (not installed)")
     parser.add_argument("--no-sbx", action="store_true", help="skip sbx (JAX; not installed)")
     parser.add_argument("--sbx-python", default=sys.executable, help="the Python that has sbx-rl (default: this one)")
@@ -207,13 +212,15 @@ def main() -> None:
         return
     if args.steps <= WARMUP:
         parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"{os.cpu_count()} cores"
     if args.seed_sweep:
         seed_sweep(args, name, [int(s) for s in args.seed_sweep.split(",")])
         return
     print(
         f"{name}, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.seeds} seeds x {args.steps} steps, batch {BATCH}; "
-        "throughput in seed-steps/s (env steps summed over seeds, per wall second)"
+        f"throughput in seed-steps/s (env steps summed over seeds, per wall second); medians of {args.repeats} rounds"
     )
     header = (
         f"{'algo':<5} {'width':>5} {'threads':>7} {'batched':>8} {'loop':>7} {'SB3':>6} {'sbx':>6} {'vs loop':>8} "
@@ -228,26 +235,43 @@ def main() -> None:
     for algo in args.algos.split(","):
         for width in (int(w) for w in args.widths.split(",")):
             for threads in (int(t) for t in args.threads.split(",")):
-                torch.set_num_threads(threads)
-                work = specs(algo, width, args.steps, args.seeds, threads, args.device)
-                seed_steps = args.seeds * args.steps
-                batched = seed_steps / batched_seconds(work)
-                loop = seed_steps / loop_seconds(work)
-                sb3 = float("nan") if args.no_sb3 else sb3_steps_per_s(algo, width, args.steps, args.device)
-                jit, sbx = (
-                    (float("nan"), float("nan"))
-                    if args.no_sbx or not args.device.startswith("cpu")
-                    else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, threads)
-                )
-                updates_per_s = batched * (args.steps - WARMUP) / args.steps
-                achieved = update_flops(algo, width) * updates_per_s / 1e9
-                peak = sgemm_gflops(width, args.device)
-                print(
-                    f"{algo:<5} {width:>5} {threads:>7} {batched:>8.0f} {loop:>7.0f} {sb3:>6.0f} {sbx:>6.0f} "
-                    f"{batched / loop:>7.2f}x {batched / sb3:>6.2f}x {batched / sbx:>6.2f}x {jit:>9.1f} "
-                    f"{achieved:>8.2f} {peak:>7.1f} {achieved / peak:>8.1%}",
-                    flush=True,
-                )
+                print(_row(args, algo, width, threads), flush=True)
+
+
+def _row(args: argparse.Namespace, algo: str, width: int, threads: int) -> str:
+    """One table row: every column measured in each of `--repeats` rounds, one after the other
+    within a round. A column is its median over the rounds; a ratio is the median of the rounds'
+    ratios, each taken between measurements minutes apart at most, so that a shared machine's
+    drift between rounds cancels."""
+    torch.set_num_threads(threads)
+    work = specs(algo, width, args.steps, args.seeds, threads, args.device)
+    seed_steps = args.seeds * args.steps
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.repeats):
+        batched = seed_steps / batched_seconds(work)
+        loop = seed_steps / loop_seconds(work)
+        sb3 = float("nan") if args.no_sb3 else sb3_steps_per_s(algo, width, args.steps, args.device)
+        jit, sbx = (
+            (float("nan"), float("nan"))
+            if args.no_sbx or not args.device.startswith("cpu")
+            else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, threads)
+        )
+        updates_per_s = batched * (args.steps - WARMUP) / args.steps
+        achieved = update_flops(algo, width) * updates_per_s / 1e9
+        peak = sgemm_gflops(width, args.device)
+        rounds.append(
+            {
+                "batched": batched, "loop": loop, "sb3": sb3, "sbx": sbx, "jit": jit, "achieved": achieved,
+                "peak": peak, "vs loop": batched / loop, "vs sb3": batched / sb3, "vs sbx": batched / sbx,
+                "roofline": achieved / peak,
+            }
+        )  # fmt: skip
+    m = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
+    return (
+        f"{algo:<5} {width:>5} {threads:>7} {m['batched']:>8.0f} {m['loop']:>7.0f} {m['sb3']:>6.0f} {m['sbx']:>6.0f} "
+        f"{m['vs loop']:>7.2f}x {m['vs sb3']:>6.2f}x {m['vs sbx']:>6.2f}x {m['jit']:>9.1f} "
+        f"{m['achieved']:>8.2f} {m['peak']:>7.1f} {m['roofline']:>8.1%}"
+    )
 
 
 if __name__ == "__main__":

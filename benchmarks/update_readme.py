@@ -2,6 +2,8 @@
 
     python benchmarks/update_readme.py study   # runs `rlcheck` (the default study), replaces README's study table
     python benchmarks/update_readme.py speed   # runs `benchmarks/speed.py`, replaces docs/performance.md's table
+    python benchmarks/update_readme.py floor   # runs `benchmarks/step_floor.py`, replaces docs/performance.md's
+                                               # table of where a step's time goes
     python benchmarks/update_readme.py validity  # runs `python -m benchmarks.validity` (resumable, hours the
                                                  # first time), replaces docs/statistics.md's table
 
@@ -46,6 +48,14 @@ def speed_table() -> str:
     return proc.stdout
 
 
+def floor_table() -> str:
+    command = [sys.executable, "-m", "benchmarks.step_floor"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr)
+    return proc.stdout
+
+
 def validity_table(out: str) -> str:
     command = [sys.executable, "-m", "benchmarks.validity", "--out", out, "--brief"]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -56,7 +66,7 @@ def validity_table(out: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=("study", "speed", "validity"))
+    parser.add_argument("table", choices=("study", "speed", "floor", "validity"))
     parser.add_argument(
         "--validity-out", default="rlcheck-validity", help="where the validity benchmark keeps its runs"
     )
@@ -65,6 +75,8 @@ def main() -> None:
         replace_block(ROOT / "README.md", "study", study_table())
     elif args.table == "validity":
         replace_block(ROOT / "docs" / "statistics.md", "validity", validity_table(args.validity_out))
+    elif args.table == "floor":
+        replace_block(ROOT / "docs" / "performance.md", "floor", floor_table())
     else:
         replace_block(ROOT / "docs" / "performance.md", "speed", speed_table())
 

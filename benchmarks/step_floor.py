@@ -1,0 +1,137 @@
+"""Where a training step's time goes, and the fastest step its matrix multiplies allow (prints a table).
+
+    python -m benchmarks.step_floor [--algos td3,sac] [--widths 64,256] [--seeds 5] [--threads 1] [--repeats 3]
+
+For each row it trains S seeds of plain TD3 or SAC on RandomEnv (batch 256, as
+``benchmarks/speed.py``) and splits the wall time of a whole training step after the warm-up
+(acting, the environments, replay, one update) in two:
+
+* **matmul**: the step's matrix multiplies (``bmm``, ``baddbmm``, ``mm``, ``addmm``), each shape
+  as often as a step calls it (counted with torch's profiler), each timed alone in a tight loop
+  with torch's own kernels at the row's thread count: the FLOPs the algorithm needs, at the
+  speed this machine's sgemm gives them;
+* **rest**: everything else -- element-wise kernels, reductions, copies, Adam, indexing, Python,
+  operator dispatch, autograd's bookkeeping, the environments.
+
+"floor" is the seed-steps/s of a step that did nothing but its matrix multiplies: no eager-mode
+change (fewer autograd nodes, fewer Python calls) can pass it, and only one that fuses the rest
+into the multiplies (a compiler) can approach it. "sbx" is sbx-rl's steady state on one seed in a
+subprocess with XLA on the same thread count (``benchmarks/speed.py``'s column, measured in this
+run); "x sbx" and "floor x sbx" put the step and its floor against it. Each row is measured in
+``--repeats`` rounds (default 3); every column prints its median, a ratio the median of the
+rounds' ratios. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from benchmarks.speed import WARMUP, sbx_steps_per_s, specs
+from rlcheck.engine.training import train_seeds
+from rlcheck.envs import RANDOM_ENV_ID
+
+MATMULS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm")
+
+
+def _matmul_calls(events: list) -> dict[tuple[str, str], int]:
+    """(operator, input shapes) -> calls, for the matrix multiplies among profiled events."""
+    return {(e.key, str(e.input_shapes)): e.count for e in events if e.key in MATMULS}
+
+
+def _time_alone(op: str, shapes: str, threads: int, calls: int = 200) -> float:
+    """Seconds per call of one matrix multiply of these shapes, on fresh contiguous tensors."""
+    torch.set_num_threads(threads)
+    tensors = [torch.randn(*shape) if shape else 1.0 for shape in ast.literal_eval(shapes)]
+    kernel = getattr(torch, op.removeprefix("aten::"))
+    args = tensors[:3] if op in ("aten::baddbmm", "aten::addmm") else tensors[:2]
+    for _ in range(20):
+        kernel(*args)
+    start = time.perf_counter()
+    for _ in range(calls):
+        kernel(*args)
+    return (time.perf_counter() - start) / calls
+
+
+def count_matmuls(algo: str, width: int, seeds: int, steps: int, threads: int) -> dict[tuple[str, str], int]:
+    """How often a run's training steps after the warm-up call each matrix multiply, by shapes."""
+    torch.set_num_threads(threads)
+    counted = []
+    for n in (steps, WARMUP):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            train_seeds(specs(algo, width, n, seeds, threads, "cpu"))
+        counted.append(_matmul_calls(list(prof.key_averages(group_by_input_shape=True))))
+    full, warmup = counted
+    return {key: n - warmup.get(key, 0) for key, n in full.items()}
+
+
+def step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) -> float:
+    """Wall seconds per training step of all seeds after the warm-up, unprofiled."""
+    torch.set_num_threads(threads)
+    walls = []
+    for n in (steps, WARMUP):
+        start = time.perf_counter()
+        train_seeds(specs(algo, width, n, seeds, threads, "cpu"))
+        walls.append(time.perf_counter() - start)
+    return (walls[0] - walls[1]) / (steps - WARMUP)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", default="td3,sac")
+    parser.add_argument("--widths", default="64,256")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1000, help="environment steps per seed (the first 250 warm up)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per row; medians are printed")
+    parser.add_argument("--no-sbx", action="store_true", help="skip sbx (JAX; not installed)")
+    parser.add_argument("--sbx-python", default=sys.executable, help="the Python that has sbx-rl (default: this one)")
+    args = parser.parse_args()
+    if args.steps <= WARMUP:
+        parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    print(
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.seeds} seeds, batch 256, "
+        f"{args.threads} thread(s); ms per training step of all seeds after the warm-up; seed-steps/s; "
+        f"medians of {args.repeats} rounds"
+    )
+    header = (
+        f"{'algo':<5} {'width':>5} {'step ms':>8} {'matmul':>7} {'rest':>7} "
+        f"{'seed-steps/s':>12} {'floor':>7} {'sbx':>6} {'x sbx':>6} {'floor x sbx':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for algo in args.algos.split(","):
+        for width in (int(w) for w in args.widths.split(",")):
+            train_seeds(specs(algo, width, WARMUP + 10, args.seeds, args.threads, "cpu"))  # one-time costs
+            calls = count_matmuls(algo, width, args.seeds, args.steps, args.threads)
+            rounds = []
+            for _ in range(args.repeats):
+                wall = step_seconds(algo, width, args.seeds, args.steps, args.threads)
+                matmul = sum(n * _time_alone(*key, args.threads) for key, n in calls.items()) / (args.steps - WARMUP)
+                sbx = (
+                    float("nan")
+                    if args.no_sbx
+                    else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, args.threads)[1]
+                )
+                rate, floor = args.seeds / wall, args.seeds / matmul
+                rounds.append((wall, matmul, rate, floor, sbx, rate / sbx, floor / sbx))
+            medians = (float(np.median(column)) for column in zip(*rounds, strict=True))
+            wall, matmul, rate, floor, sbx, vs_sbx, floor_vs_sbx = medians
+            print(
+                f"{algo:<5} {width:>5} {wall * 1e3:>8.2f} {matmul * 1e3:>7.2f} {(wall - matmul) * 1e3:>7.2f} "
+                f"{rate:>12.0f} {floor:>7.0f} {sbx:>6.0f} {vs_sbx:>5.2f}x {floor_vs_sbx:>10.2f}x",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
