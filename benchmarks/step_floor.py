@@ -1,23 +1,29 @@
-"""Where a training step's time goes, and the fastest step its matrix multiplies allow (prints a table).
+"""Where a training step's time goes, and the fastest steps that eager PyTorch allows (prints a table).
 
     python -m benchmarks.step_floor [--algos td3,sac] [--widths 64,256] [--seeds 5] [--threads 1] [--repeats 3]
 
 For each row it trains S seeds of plain TD3 or SAC on RandomEnv (batch 256, as
-``benchmarks/speed.py``) and splits the wall time of a whole training step after the warm-up
-(acting, the environments, replay, one update) in two:
+``benchmarks/speed.py``) and measures, per training step of all seeds after the warm-up:
 
-* **matmul**: the step's matrix multiplies (``bmm``, ``baddbmm``, ``mm``, ``addmm``), each shape
-  as often as a step calls it (counted with torch's profiler), each timed alone in a tight loop
+* **step**: the wall time of a whole step (acting, the environments, replay, one update);
+* **matmul**: its matrix multiplies (``bmm``, ``baddbmm``, ``mm``, ``addmm``), each shape as
+  often as a step calls it (counted with torch's profiler), each timed alone in a tight loop
   with torch's own kernels at the row's thread count: the FLOPs the algorithm needs, at the
   speed this machine's sgemm gives them;
-* **rest**: everything else -- element-wise kernels, reductions, copies, Adam, indexing, Python,
-  operator dispatch, autograd's bookkeeping, the environments.
+* **B=1 update**: one update of the same agent on replay batches of one transition per seed:
+  the same operator calls, with almost no data. What it costs is Python, operator dispatch,
+  autograd's bookkeeping and each kernel's fixed cost -- what eager execution adds whatever the
+  batch, and what no faster kernel can remove;
+* **rest**: step - matmul - B=1 update: element-wise kernels, reductions and copies over the
+  batch, and acting and the environments.
 
-"floor" is the seed-steps/s of a step that did nothing but its matrix multiplies: no eager-mode
-change (fewer autograd nodes, fewer Python calls) can pass it, and only one that fuses the rest
-into the multiplies (a compiler) can approach it. "sbx" is sbx-rl's steady state on one seed in a
-subprocess with XLA on the same thread count (``benchmarks/speed.py``'s column, measured in this
-run); "x sbx" and "floor x sbx" put the step and its floor against it. Each row is measured in
+"floor" is the seed-steps/s of a step that did only its matrix multiplies (what a compiler that
+fused everything else into them could approach); "eager floor" that of a step that did only its
+matrix multiplies and its B=1 update (what any step that keeps eager mode's operator calls is
+bound by, were all its other kernels free; it counts the multiplies' own fixed cost twice and
+leaves out acting and the environments, small both). "sbx" is sbx-rl's steady state on one seed in a
+subprocess with XLA on the same thread count (``benchmarks/speed.py``'s column, measured in
+this run); the "x sbx" columns put the step and its floors against it. Each row is measured in
 ``--repeats`` rounds (default 3); every column prints its median, a ratio the median of the
 rounds' ratios. Asserts nothing.
 """
@@ -73,7 +79,7 @@ def count_matmuls(algo: str, width: int, seeds: int, steps: int, threads: int) -
 
 
 def step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) -> float:
-    """Wall seconds per training step of all seeds after the warm-up, unprofiled."""
+    """Wall seconds per training step of all seeds after the warm-up."""
     torch.set_num_threads(threads)
     walls = []
     for n in (steps, WARMUP):
@@ -81,6 +87,19 @@ def step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) ->
         train_seeds(specs(algo, width, n, seeds, threads, "cpu"))
         walls.append(time.perf_counter() - start)
     return (walls[0] - walls[1]) / (steps - WARMUP)
+
+
+def batch_of_one_update_seconds(algo: str, width: int, seeds: int, threads: int, updates: int = 300) -> float:
+    """Seconds per update of a trained agent on replay batches of one transition per seed."""
+    torch.set_num_threads(threads)
+    agent, buffer, _ = train_seeds(specs(algo, width, WARMUP + 10, seeds, threads, "cpu"))
+    batches = [buffer.sample(1, agent.noise) for _ in range(50)]
+    for batch in batches[:20]:
+        agent.update(batch)
+    start = time.perf_counter()
+    for i in range(updates):
+        agent.update(batches[i % len(batches)])
+    return (time.perf_counter() - start) / updates
 
 
 def main() -> None:
@@ -104,8 +123,9 @@ def main() -> None:
         f"medians of {args.repeats} rounds"
     )
     header = (
-        f"{'algo':<5} {'width':>5} {'step ms':>8} {'matmul':>7} {'rest':>7} "
-        f"{'seed-steps/s':>12} {'floor':>7} {'sbx':>6} {'x sbx':>6} {'floor x sbx':>11}"
+        f"{'algo':<5} {'width':>5} {'step':>6} {'matmul':>6} {'B=1 update':>10} {'rest':>6} "
+        f"{'seed-steps/s':>12} {'eager floor':>11} {'floor':>6} {'sbx':>5} "
+        f"{'x sbx':>6} {'eager floor x sbx':>17} {'floor x sbx':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -115,20 +135,23 @@ def main() -> None:
             calls = count_matmuls(algo, width, args.seeds, args.steps, args.threads)
             rounds = []
             for _ in range(args.repeats):
-                wall = step_seconds(algo, width, args.seeds, args.steps, args.threads)
+                step = step_seconds(algo, width, args.seeds, args.steps, args.threads)
                 matmul = sum(n * _time_alone(*key, args.threads) for key, n in calls.items()) / (args.steps - WARMUP)
+                eager = batch_of_one_update_seconds(algo, width, args.seeds, args.threads)
                 sbx = (
                     float("nan")
                     if args.no_sbx
                     else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, args.threads)[1]
                 )
-                rate, floor = args.seeds / wall, args.seeds / matmul
-                rounds.append((wall, matmul, rate, floor, sbx, rate / sbx, floor / sbx))
-            medians = (float(np.median(column)) for column in zip(*rounds, strict=True))
-            wall, matmul, rate, floor, sbx, vs_sbx, floor_vs_sbx = medians
+                rate, floor, eager_floor = (args.seeds / t for t in (step, matmul, matmul + eager))
+                ratios = (rate / sbx, eager_floor / sbx, floor / sbx)
+                rounds.append((step, matmul, eager, step - matmul - eager, rate, eager_floor, floor, sbx, *ratios))
+            medians = [float(np.median(column)) for column in zip(*rounds, strict=True)]
+            step, matmul, eager, rest, rate, eager_floor, floor, sbx, vs_sbx, eager_vs_sbx, floor_vs_sbx = medians
             print(
-                f"{algo:<5} {width:>5} {wall * 1e3:>8.2f} {matmul * 1e3:>7.2f} {(wall - matmul) * 1e3:>7.2f} "
-                f"{rate:>12.0f} {floor:>7.0f} {sbx:>6.0f} {vs_sbx:>5.2f}x {floor_vs_sbx:>10.2f}x",
+                f"{algo:<5} {width:>5} {step * 1e3:>6.2f} {matmul * 1e3:>6.2f} {eager * 1e3:>10.2f} {rest * 1e3:>6.2f} "
+                f"{rate:>12.0f} {eager_floor:>11.0f} {floor:>6.0f} {sbx:>5.0f} "
+                f"{vs_sbx:>5.2f}x {eager_vs_sbx:>16.2f}x {floor_vs_sbx:>10.2f}x",
                 flush=True,
             )
 
