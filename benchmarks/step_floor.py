@@ -66,16 +66,18 @@ def _time_alone(op: str, shapes: str, threads: int, calls: int = 200) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def count_matmuls(algo: str, width: int, seeds: int, steps: int, threads: int) -> dict[tuple[str, str], int]:
-    """How often a run's training steps after the warm-up call each matrix multiply, by shapes."""
+def matmuls_per_step(algo: str, width: int, seeds: int, threads: int, steps: int = 20) -> dict[tuple[str, str], float]:
+    """How often a training step after the warm-up calls each matrix multiply, by shapes: counted
+    over `steps` steps (even: TD3 updates its actor every second one), a profile of them all
+    would not fit in memory."""
     torch.set_num_threads(threads)
     counted = []
-    for n in (steps, WARMUP):
+    for n in (WARMUP + steps, WARMUP):
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             train_seeds(specs(algo, width, n, seeds, threads, "cpu"))
         counted.append(_matmul_calls(list(prof.key_averages(group_by_input_shape=True))))
-    full, warmup = counted
-    return {key: n - warmup.get(key, 0) for key, n in full.items()}
+    after, warmup = counted
+    return {key: (n - warmup.get(key, 0)) / steps for key, n in after.items()}
 
 
 def step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) -> float:
@@ -132,11 +134,11 @@ def main() -> None:
     for algo in args.algos.split(","):
         for width in (int(w) for w in args.widths.split(",")):
             train_seeds(specs(algo, width, WARMUP + 10, args.seeds, args.threads, "cpu"))  # one-time costs
-            calls = count_matmuls(algo, width, args.seeds, args.steps, args.threads)
+            calls = matmuls_per_step(algo, width, args.seeds, args.threads)
             rounds = []
             for _ in range(args.repeats):
                 step = step_seconds(algo, width, args.seeds, args.steps, args.threads)
-                matmul = sum(n * _time_alone(*key, args.threads) for key, n in calls.items()) / (args.steps - WARMUP)
+                matmul = sum(n * _time_alone(*key, args.threads) for key, n in calls.items())
                 eager = batch_of_one_update_seconds(algo, width, args.seeds, args.threads)
                 sbx = (
                     float("nan")
