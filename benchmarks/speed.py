@@ -18,6 +18,8 @@ one run, side by side:
   intra_op_parallelism_threads=1`` for one thread). Its column is its steady state, after
   XLA's compilation; the compilation's seconds are reported apart ("sbx JIT s").
 
+Every column of a row runs on as many cores as the row has threads (:func:`pin_to`).
+
 Each row is measured in ``--repeats`` rounds (default 3), every column once per round; a column
 prints its median, a ratio the median of the rounds' ratios (on a shared machine, speed drifts
 between minutes more than between neighbouring measurements).
@@ -154,6 +156,19 @@ def sbx_worker(algo: str, width: int, steps: int) -> None:
     print(f"sbx {first - steady:.3f} {steps / steady:.3f}")
 
 
+_ALL_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin_to(threads: int) -> None:
+    """Run this process, and the subprocesses it starts, on the first `threads` of its cores (Linux).
+
+    A thread count alone does not hold a library to that many cores: JAX, under XLA's
+    single-thread flags, still computes on a second core while Python runs on the first (sbx at
+    256x256 loses a third of its speed pinned to one core). Pinned, every column gets the same cores."""
+    if _ALL_CORES:
+        os.sched_setaffinity(0, _ALL_CORES[: max(1, threads)])
+
+
 def sbx_steps_per_s(python: str, algo: str, width: int, steps: int, threads: int) -> tuple[float, float]:
     """(sbx's JIT seconds, its steady env-steps/s) measured by `python` in a subprocess whose XLA
     uses `threads` threads; (nan, nan) with the reason on stderr if sbx cannot run there."""
@@ -243,6 +258,7 @@ def _row(args: argparse.Namespace, algo: str, width: int, threads: int) -> str:
     within a round. A column is its median over the rounds; a ratio is the median of the rounds'
     ratios, each taken between measurements minutes apart at most, so that a shared machine's
     drift between rounds cancels."""
+    pin_to(threads)
     torch.set_num_threads(threads)
     work = specs(algo, width, args.steps, args.seeds, threads, args.device)
     seed_steps = args.seeds * args.steps

@@ -22,7 +22,7 @@ fused everything else into them could approach); "eager floor" that of a step th
 matrix multiplies and its B=1 update (what any step that keeps eager mode's operator calls is
 bound by, were all its other kernels free; it counts the multiplies' own fixed cost twice and
 leaves out acting and the environments, small both). "sbx" is sbx-rl's steady state on one seed in a
-subprocess with XLA on the same thread count (``benchmarks/speed.py``'s column, measured in
+subprocess with XLA on the same thread count, on the same cores (``benchmarks/speed.py``'s column, measured in
 this run); the "x sbx" columns put the step and its floors against it. Each row is measured in
 ``--repeats`` rounds (default 3); every column prints its median, a ratio the median of the
 rounds' ratios. Asserts nothing.
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.speed import WARMUP, sbx_steps_per_s, specs
+from benchmarks.speed import WARMUP, pin_to, sbx_steps_per_s, specs
 from rlcheck.engine.training import train_seeds
 from rlcheck.envs import RANDOM_ENV_ID
 
@@ -119,6 +119,7 @@ def main() -> None:
         parser.error(f"--steps must exceed the {WARMUP}-step warm-up")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    pin_to(args.threads)  # sbx, in its subprocess, too
     print(
         f"{os.cpu_count()} cores, torch {torch.__version__}, {RANDOM_ENV_ID}, {args.seeds} seeds, batch 256, "
         f"{args.threads} thread(s); ms per training step of all seeds after the warm-up; seed-steps/s; "
