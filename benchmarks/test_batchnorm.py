@@ -21,7 +21,8 @@ import pytest
 
 from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunSpec
-from rlcheck.verdicts.study import Cell, CellComparison, StudyConfig, StudyResult, run_study
+from rlcheck.verdicts.outcomes import CellComparison
+from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
 SEEDS = tuple(int(s) for s in os.environ.get("RLCHECK_BENCH_SEEDS", "0,1,2,3,4").split(","))
 WORKERS = default_workers()

@@ -16,7 +16,8 @@ import pytest
 
 from rlcheck.engine.runner import default_workers, threads_per_worker
 from rlcheck.verdicts.check import NetUnderTest, check_config, run_check
-from rlcheck.verdicts.study import Cell, Outcome, StudyConfig, StudyResult, run_study
+from rlcheck.verdicts.outcomes import Outcome
+from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
 VARIANTS = ("batchnorm-critic", "batchnorm-modeaware", "batchnorm-critic-modeaware", "layernorm")
 

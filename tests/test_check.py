@@ -305,8 +305,9 @@ def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monke
 
     import numpy as np
 
+    from rlcheck.verdicts.outcomes import CellComparison
     from rlcheck.verdicts.stats import Group, compare
-    from rlcheck.verdicts.study import Cell, CellComparison, StudyConfig, StudyResult
+    from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult
 
     cell = Cell("td3", "rlcheck/ActionReward-v0", steps=300, warmup=100)
     config = StudyConfig(cells=(cell,), nets=("plain", "batchnorm"))

@@ -26,11 +26,11 @@ from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import group_of, last_third, rises_smoothly, still_improving, tolerance_of
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
-from rlcheck.verdicts.outcomes import OUTCOMES, CellComparison, Outcome, in_cell
+from rlcheck.verdicts.outcomes import CellComparison, in_cell
 from rlcheck.verdicts.slower import hard_failure, next_block, slower_candidates, train_on
 from rlcheck.verdicts.stats import compare
 
-__all__ = ["OUTCOMES", "Cell", "CellComparison", "Outcome", "StudyConfig", "StudyResult", "run_study", "versions"]
+__all__ = ["Cell", "StudyConfig", "StudyResult", "run_study", "versions"]
 
 
 @dataclass
