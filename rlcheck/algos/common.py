@@ -199,6 +199,21 @@ class Adam:
             (member_slices(p), member_slices(m, p), member_slices(v, p), [t] * len(member_slices(p)))
             for p, m, v, t in zip(self.params, self.exp_avgs, self.exp_avg_sqs, self.steps, strict=True)
         ]
+        self._all_slices = self._gather(range(len(self.params)))  # the usual step: every parameter has a gradient
+
+    def _gather(self, indices: Iterable[int]) -> tuple[list[torch.Tensor], ...]:
+        """The kernel's lists of parameter, moment and step-count slices for these parameters."""
+        params: list[torch.Tensor] = []
+        exp_avgs: list[torch.Tensor] = []
+        exp_avg_sqs: list[torch.Tensor] = []
+        steps: list[torch.Tensor] = []  # a parameter's count once per slice: read, not written, by the kernel
+        for i in indices:
+            param_slices, exp_avg_slices, exp_avg_sq_slices, step_slices = self._slices[i]
+            params += param_slices
+            exp_avgs += exp_avg_slices
+            exp_avg_sqs += exp_avg_sq_slices
+            steps += step_slices
+        return params, exp_avgs, exp_avg_sqs, steps
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -213,19 +228,10 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
-        torch._foreach_add_([self.steps[i] for i in live], 1)
-        params: list[torch.Tensor] = []
-        grads: list[torch.Tensor] = []
-        exp_avgs: list[torch.Tensor] = []
-        exp_avg_sqs: list[torch.Tensor] = []
-        steps: list[torch.Tensor] = []  # a parameter's count once per slice: read, not written, by the kernel
-        for i in live:
-            param_slices, exp_avg_slices, exp_avg_sq_slices, step_slices = self._slices[i]
-            params += param_slices
-            grads += member_slices(self.params[i].grad, self.params[i])  # type: ignore[arg-type]
-            exp_avgs += exp_avg_slices
-            exp_avg_sqs += exp_avg_sq_slices
-            steps += step_slices
+        counts = self.steps if len(live) == len(self.params) else [self.steps[i] for i in live]
+        torch._foreach_add_(counts, 1)
+        params, exp_avgs, exp_avg_sqs, steps = self._all_slices if len(live) == len(self.params) else self._gather(live)
+        grads = [g for i in live for g in member_slices(self.params[i].grad, self.params[i])]  # type: ignore[arg-type]
         torch._fused_adam_(
             params,
             grads,

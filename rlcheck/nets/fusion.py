@@ -47,29 +47,36 @@ def _stacked(tensors: list[torch.Tensor], like: torch.Tensor, contiguous: bool =
 
 
 class StackedLinear(nn.Module):
-    """S independent ``nn.Linear`` layers: ``y[s] = x[s] @ weight[s] + bias[s]``."""
+    """S independent ``nn.Linear`` layers: ``y[s] = x[s] @ weight[s] + bias[s]``.
+
+    The tensors are laid out for the kernels, so that a forward pass is one call with no views
+    to make (each view is one more node for autograd to walk back): the weight ``(S, in, out)``
+    (``x @ W`` without a transpose; ``nn.Linear`` stores ``(out, in)``), or ``(S, 1, in)`` --
+    ``nn.Linear``'s own layout -- for one output; the bias ``(S, 1, out)``, broadcast over the batch.
+    """
 
     def __init__(self, layers: Sequence[nn.Linear]) -> None:
         super().__init__()
-        # (S, in, out): x @ W without a transpose; nn.Linear stores (out, in).
-        self.weight = _stacked([layer.weight.detach().t() for layer in layers], layers[0].weight, contiguous=True)
-        has_bias = layers[0].bias is not None
-        self.bias = _stacked([layer.bias.detach() for layer in layers], layers[0].bias) if has_bias else None
+        self.one_output = layers[0].out_features == 1
+        weights = [layer.weight.detach() if self.one_output else layer.weight.detach().t() for layer in layers]
+        self.weight = _stacked(weights, layers[0].weight, contiguous=True)
+        bias = layers[0].bias
+        self.bias = None if bias is None else _stacked([layer.bias.detach().unsqueeze(0) for layer in layers], bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.weight.shape[2] == 1:
-            # One output: a stack of one would go to a matrix-vector kernel and round
-            # differently from the batched one; a product and a row sum round the same for any S.
-            y = (x * self.weight.transpose(1, 2)).sum(-1, keepdim=True)
-            return y if self.bias is None else y + self.bias.unsqueeze(1)
+        if self.one_output:
+            # A stack of one would go to a matrix-vector kernel and round differently from the
+            # batched one; a product and a row sum round the same for any S.
+            y = (x * self.weight).sum(-1, keepdim=True)
+            return y if self.bias is None else y + self.bias
         if self.bias is None:
             return torch.bmm(x, self.weight)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
+        return torch.baddbmm(self.bias, x, self.weight)
 
     def member_state(self, s: int) -> dict[str, torch.Tensor]:
-        state = {"weight": self.weight[s].t()}
+        state = {"weight": self.weight[s] if self.one_output else self.weight[s].t()}
         if self.bias is not None:
-            state["bias"] = self.bias[s]
+            state["bias"] = self.bias[s, 0]
         return state
 
 
@@ -127,10 +134,10 @@ class StackedLayerNorm(nn.Module):
         super().__init__()
         first = layers[0]
         self.normalized_shape, self.eps = tuple(first.normalized_shape), first.eps
-        self.weight = (
-            _stacked([m.weight.detach() for m in layers], layers[0].weight) if first.weight is not None else None
-        )
-        self.bias = _stacked([m.bias.detach() for m in layers], layers[0].bias) if first.bias is not None else None
+        # (S, 1, C), like StackedLinear's bias: broadcast over the batch without a view per call.
+        weight, bias = first.weight, first.bias
+        self.weight = None if weight is None else _stacked([m.weight.detach().unsqueeze(0) for m in layers], weight)
+        self.bias = None if bias is None else _stacked([m.bias.detach().unsqueeze(0) for m in layers], bias)
         self._unit_affine: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,17 +150,17 @@ class StackedLayerNorm(nn.Module):
             self._unit_affine[(x.device, x.dtype)] = unit
         y = F.layer_norm(x, self.normalized_shape, *unit, self.eps)
         if self.weight is not None:
-            y = y * self.weight.unsqueeze(1)
+            y = y * self.weight
         if self.bias is not None:
-            y = y + self.bias.unsqueeze(1)
+            y = y + self.bias
         return y
 
     def member_state(self, s: int) -> dict[str, torch.Tensor]:
         state = {}
         if self.weight is not None:
-            state["weight"] = self.weight[s]
+            state["weight"] = self.weight[s, 0]
         if self.bias is not None:
-            state["bias"] = self.bias[s]
+            state["bias"] = self.bias[s, 0]
         return state
 
 
@@ -180,6 +187,17 @@ class StackedBatchRenorm1d(BatchRenorm1d):
             "running_var": self.running_var[s],
             "num_batches_tracked": self.num_batches_tracked,
         }
+
+
+class StackedChain(nn.Sequential):
+    """The stacked layers of a chain, run in order. Each layer's ``forward`` is called directly:
+    these layers are rlcheck's own (a network with hooks is not fused), so the module call's
+    hook machinery would only add its overhead -- per layer, several times per update."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self._modules.values():
+            x = layer.forward(x)  # type: ignore[union-attr]
+        return x
 
 
 IN_PLACE_SAFE = (StackedLinear, StackedLayerNorm, StackedBatchRenorm1d)  # they return a fresh tensor
@@ -383,7 +401,7 @@ def fuse(members: Sequence[nn.Module]) -> nn.Module:
             # the whole base tensor back and forth (CopySlices), which costs more than it saves.
             if type(fused[i]) is nn.ReLU and type(fused[i - 1]) in IN_PLACE_SAFE:
                 fused[i] = nn.ReLU(inplace=True)
-        return nn.Sequential(OrderedDict(zip(first._modules, fused, strict=True)))  # names kept: see `member`
+        return StackedChain(OrderedDict(zip(first._modules, fused, strict=True)))  # names kept: see `member`
     if type(first) is nn.Linear:
         return StackedLinear(members)  # type: ignore[arg-type]
     if type(first) is nn.BatchNorm1d:

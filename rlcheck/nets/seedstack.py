@@ -143,7 +143,8 @@ class SeedStack(nn.Module):
 
     def train(self, mode: bool = True) -> SeedStack:
         super().train(mode)
-        self.template.train(mode)  # functional_call runs the template: it must be in the same mode
+        if self.strategy == "vmap":
+            self.template.train(mode)  # functional_call runs the template: it must be in the same mode
         return self
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> SeedStack:  # type: ignore[override]
