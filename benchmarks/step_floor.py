@@ -17,6 +17,13 @@ For each row it trains S seeds of plain TD3 or SAC on RandomEnv (batch 256, as
 * **rest**: step - matmul - B=1 update: element-wise kernels, reductions and copies over the
   batch, and acting and the environments.
 
+With ``--compiled``, "compiled" is the step with the agent's update under ``torch.compile``
+(inductor, this torch's defaults) and "compile s" the seconds its first updates took to compile:
+what whole-update compilation makes of the update as written. Adam's fused kernel, the target
+updates and the per-seed noise draws stay eager (Dynamo cannot trace the first, and the others
+would recompile every step); ``backward()`` splits the rest into graphs that AOTAutograd
+compiles forward and backward.
+
 "floor" is the seed-steps/s of a step that did only its matrix multiplies (what a compiler that
 fused everything else into them could approach); "eager floor" that of a step that did only its
 matrix multiplies and its B=1 update (what any step that keeps eager mode's operator calls is
@@ -32,14 +39,21 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+import rlcheck.algos.common
+import rlcheck.algos.sac
+import rlcheck.algos.td3
+import rlcheck.engine.training
 from benchmarks.speed import WARMUP, pin_to, sbx_steps_per_s, specs
 from rlcheck.engine.training import train_seeds
 from rlcheck.envs import RANDOM_ENV_ID
@@ -91,6 +105,55 @@ def step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) ->
     return (walls[0] - walls[1]) / (steps - WARMUP)
 
 
+@contextlib.contextmanager
+def compiled_updates() -> Iterator[None]:
+    """Within it, every agent ``train_seeds`` builds has its update under ``torch.compile``
+    (with the eager islands the module docstring names)."""
+    build_agent = rlcheck.engine.training.build_agent
+    patched = [
+        (rlcheck.algos.common.Adam, "step"),
+        (rlcheck.algos.common.SeedNoise, "_draw"),
+        (rlcheck.algos.td3, "update_target"),
+        (rlcheck.algos.sac, "update_target"),
+    ]
+    saved = [getattr(owner, name) for owner, name in patched]
+
+    def build_compiled(*args, **kwargs):  # type: ignore[no-untyped-def]
+        agent = build_agent(*args, **kwargs)
+        agent.update = torch.compile(agent.update)
+        return agent
+
+    torch._dynamo.reset()  # every agent compiles afresh (inductor's on-disk cache may still hold its kernels)
+    limit = torch._dynamo.config.recompile_limit
+    torch._dynamo.config.recompile_limit = 64  # the update's graphs, and their variants for the first updates
+    try:
+        for (owner, name), original in zip(patched, saved, strict=True):
+            setattr(owner, name, torch.compiler.disable(original))
+        rlcheck.engine.training.build_agent = build_compiled
+        yield
+    finally:
+        torch._dynamo.config.recompile_limit = limit
+        rlcheck.engine.training.build_agent = build_agent
+        for (owner, name), original in zip(patched, saved, strict=True):
+            setattr(owner, name, original)
+
+
+def compiled_step_seconds(algo: str, width: int, seeds: int, steps: int, threads: int) -> tuple[float, float]:
+    """(seconds its first updates spent compiling, wall seconds per step after them) with the update
+    compiled. Both from one run of each kind, timed at its evaluations: the 50 updates after the
+    warm-up, compiled, minus the same 50 eager, are the compilation; the steps after them, its speed."""
+    torch.set_num_threads(threads)
+    first_timed = WARMUP + 50
+    runs = [replace(spec, eval_every=first_timed) for spec in specs(algo, width, steps, seeds, threads, "cpu")]
+    stamps: dict[str, dict[int, float]] = {"eager": {}, "compiled": {}}
+    for kind in stamps:
+        with compiled_updates() if kind == "compiled" else contextlib.nullcontext():
+            train_seeds(runs, on_eval=lambda agent, step, kind=kind: stamps[kind].setdefault(step, time.perf_counter()))
+    eager, compiled = stamps["eager"], stamps["compiled"]
+    compile_s = (compiled[first_timed] - compiled[0]) - (eager[first_timed] - eager[0])
+    return compile_s, (compiled[steps] - compiled[first_timed]) / (steps - first_timed)
+
+
 def batch_of_one_update_seconds(algo: str, width: int, seeds: int, threads: int, updates: int = 300) -> float:
     """Seconds per update of a trained agent on replay batches of one transition per seed."""
     torch.set_num_threads(threads)
@@ -112,6 +175,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="environment steps per seed (the first 250 warm up)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="rounds per row; medians are printed")
+    parser.add_argument("--compiled", action="store_true", help="also time the step with its update compiled")
     parser.add_argument("--no-sbx", action="store_true", help="skip sbx (JAX; not installed)")
     parser.add_argument("--sbx-python", default=sys.executable, help="the Python that has sbx-rl (default: this one)")
     args = parser.parse_args()
@@ -129,6 +193,7 @@ def main() -> None:
         f"{'algo':<5} {'width':>5} {'step':>6} {'matmul':>6} {'B=1 update':>10} {'rest':>6} "
         f"{'seed-steps/s':>12} {'eager floor':>11} {'floor':>6} {'sbx':>5} "
         f"{'x sbx':>6} {'eager floor x sbx':>17} {'floor x sbx':>11}"
+        + (f" {'compiled':>8} {'compile s':>9} {'compiled x sbx':>14}" if args.compiled else "")
     )
     print(header)
     print("-" * len(header))
@@ -136,6 +201,7 @@ def main() -> None:
         for width in (int(w) for w in args.widths.split(",")):
             train_seeds(specs(algo, width, WARMUP + 10, args.seeds, args.threads, "cpu"))  # one-time costs
             calls = matmuls_per_step(algo, width, args.seeds, args.threads)
+            compile_s = float("nan")
             rounds = []
             for _ in range(args.repeats):
                 step = step_seconds(algo, width, args.seeds, args.steps, args.threads)
@@ -146,15 +212,23 @@ def main() -> None:
                     if args.no_sbx
                     else sbx_steps_per_s(args.sbx_python, algo, width, args.steps, args.threads)[1]
                 )
+                compiled = float("nan")
+                if args.compiled:
+                    first_compile_s, compiled = compiled_step_seconds(algo, width, args.seeds, args.steps, args.threads)
+                    compile_s = first_compile_s if np.isnan(compile_s) else compile_s  # the first round's: the coldest
                 rate, floor, eager_floor = (args.seeds / t for t in (step, matmul, matmul + eager))
-                ratios = (rate / sbx, eager_floor / sbx, floor / sbx)
-                rounds.append((step, matmul, eager, step - matmul - eager, rate, eager_floor, floor, sbx, *ratios))
+                ratios = (rate / sbx, eager_floor / sbx, floor / sbx, args.seeds / compiled / sbx)
+                rounds.append(
+                    (step, matmul, eager, step - matmul - eager, rate, eager_floor, floor, sbx, *ratios, compiled)
+                )
             medians = [float(np.median(column)) for column in zip(*rounds, strict=True)]
-            step, matmul, eager, rest, rate, eager_floor, floor, sbx, vs_sbx, eager_vs_sbx, floor_vs_sbx = medians
+            step, matmul, eager, rest, rate, eager_floor, floor, sbx, *ratios, compiled = medians
+            vs_sbx, eager_vs_sbx, floor_vs_sbx, compiled_vs_sbx = ratios
             print(
                 f"{algo:<5} {width:>5} {step * 1e3:>6.2f} {matmul * 1e3:>6.2f} {eager * 1e3:>10.2f} {rest * 1e3:>6.2f} "
                 f"{rate:>12.0f} {eager_floor:>11.0f} {floor:>6.0f} {sbx:>5.0f} "
-                f"{vs_sbx:>5.2f}x {eager_vs_sbx:>16.2f}x {floor_vs_sbx:>10.2f}x",
+                f"{vs_sbx:>5.2f}x {eager_vs_sbx:>16.2f}x {floor_vs_sbx:>10.2f}x"
+                + (f" {compiled * 1e3:>8.2f} {compile_s:>9.1f} {compiled_vs_sbx:>13.2f}x" if args.compiled else ""),
                 flush=True,
             )
 
