@@ -55,6 +55,13 @@ class _Envs:
     def __init__(self, env_ids: Sequence[str], device: torch.device) -> None:
         self.envs = [make_env(env_id) for env_id in env_ids]
         self.scales = [_ActionScaler(box_of(env.action_space)) for env in self.envs]
+        # Members with the same bounds (the usual case: one env id) are scaled in one call.
+        first = self.scales[0]
+        same = all(
+            np.array_equal(s.low, first.low) and np.array_equal(s.high, first.high) and s.shape == first.shape
+            for s in self.scales
+        )
+        self.shared_scale = first if same else None
         self.device = device
 
     def tensor(self, observations: Sequence[np.ndarray]) -> torch.Tensor:
@@ -63,6 +70,8 @@ class _Envs:
 
     def scale(self, actions: np.ndarray) -> list[np.ndarray]:
         """(S, act_dim) actions in [-1, 1] -> each member's action in its env's shape and bounds."""
+        if self.shared_scale is not None:
+            return list(self.shared_scale(actions))
         return [scale(action)[0] for scale, action in zip(self.scales, actions, strict=True)]
 
     def close(self) -> None:
