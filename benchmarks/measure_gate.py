@@ -5,7 +5,8 @@
     python benchmarks/measure_gate.py gate-jobs  # the gate's training, job by job (its floor on these cores)
     python benchmarks/measure_gate.py seedsets   # the SAC BatchNorm verdict on several seed sets
     python benchmarks/measure_gate.py check      # wall time of `rlcheck check`, defaults: cold, then warm per user net
-    python benchmarks/measure_gate.py check --against main   # warm checks of this tree and of main, side by side
+    python benchmarks/measure_gate.py gate --against main    # the gate of this tree and of main, side by side
+    python benchmarks/measure_gate.py check --against main   # cold and warm checks of this tree and main, side by side
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
@@ -16,12 +17,15 @@ the tests and the gate use by default, nor the validity benchmark's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -57,23 +61,12 @@ def _time_command(command: list[str], label: str) -> None:
     print(f"{label}: {wall:.1f} s wall on {os.cpu_count()} cores, exit {proc.returncode}")
 
 
+GATE_COMMAND = [sys.executable, "-m", "pytest", "benchmarks/", "-k", "batchnorm", "-n", "auto", "-q"]
+GATE_COMMAND += ["-p", "no:cacheprovider"]
+
+
 def gate() -> None:
-    _time_command(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "benchmarks/",
-            "-k",
-            "batchnorm",
-            "-n",
-            "auto",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ],
-        "pytest benchmarks/ -k batchnorm -n auto",
-    )
+    _time_command(GATE_COMMAND, "pytest benchmarks/ -k batchnorm -n auto")
 
 
 def _print_jobs(log: Path) -> None:
@@ -122,27 +115,55 @@ def check(nets: list[str]) -> None:
             _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
 
 
-def check_against(ref: str, net: str, repeats: int = 2) -> None:
-    """A warm `rlcheck check --net NET` of this tree and of git REF, interleaved in one run (each
-    with its own baseline cache, warmed by a first cold call), so the ratio is measured side by side."""
-    import statistics
-
-    with tempfile.TemporaryDirectory() as scratch:
-        trees = {"this tree": Path(__file__).resolve().parents[1], ref: Path(scratch) / "ref"}
-        trees[ref].mkdir()
-        archive = subprocess.run(["git", "archive", ref], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(trees[ref])], input=archive, check=True)
-        times: dict[str, list[float]] = {label: [] for label in trees}
-        for label, tree in trees.items():  # each command must import the rlcheck of its own tree
-            env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
+@contextlib.contextmanager
+def _side_by_side(ref: str) -> Iterator[tuple[Path, dict[str, tuple[Path, dict[str, str]]]]]:
+    """A scratch folder, and {label: (tree, environment)} for this tree and for git REF (exported
+    there): a command run with a tree's environment imports that tree's rlcheck (checked here)."""
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        (scratch / "ref").mkdir()
+        archive = subprocess.run(["git", "archive", ref], capture_output=True, check=True, cwd=here).stdout
+        subprocess.run(["tar", "-x", "-C", str(scratch / "ref")], input=archive, check=True)
+        trees = {}
+        for label, tree in (("this tree", here), (ref, scratch / "ref")):
+            env = {**os.environ, "PYTHONPATH": f"{tree}:{here}"}
             where = subprocess.run([sys.executable, "-c", "import rlcheck; print(rlcheck.__file__)"], cwd=scratch,
                                    capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
             assert where.startswith(str(tree)), f"{label} imports {where}"
+            trees[label] = (tree, env)
+        yield scratch, trees
+
+
+def _ratio_line(what: str, times: dict[str, list[float]], ref: str) -> str:
+    new, old = (statistics.median(times[label]) for label in ("this tree", ref))
+    return f"{what}: this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster ({os.cpu_count()} cores)"
+
+
+def gate_against(ref: str, repeats: int = 2) -> None:
+    """The gate of this tree and of git REF, interleaved in one run, each from its own tree."""
+    times: dict[str, list[float]] = {"this tree": [], ref: []}
+    with _side_by_side(ref) as (_, trees):
+        for _ in range(repeats):
+            for label, (tree, env) in trees.items():
+                start = time.perf_counter()
+                proc = subprocess.run(GATE_COMMAND, capture_output=True, text=True, env=env, cwd=tree)
+                times[label].append(time.perf_counter() - start)
+                last = (proc.stdout.strip().splitlines() or [""])[-1][:80]
+                print(f"{label:<10} gate {times[label][-1]:6.1f} s  exit {proc.returncode}  {last}", flush=True)
+    print(_ratio_line("gate", times, ref))
+
+
+def check_against(ref: str, net: str, repeats: int = 2) -> None:
+    """`rlcheck check --net NET` of this tree and of git REF, interleaved in one run, each with its
+    own baseline cache: a first (cold) call, which trains the baseline too, then `repeats` warm ones."""
+    cold: dict[str, list[float]] = {"this tree": [], ref: []}
+    warm: dict[str, list[float]] = {"this tree": [], ref: []}
+    with _side_by_side(ref) as (scratch, trees):
         for round_ in range(repeats + 1):
-            for label, tree in trees.items():
-                out, cache = Path(scratch) / f"out-{len(times[label])}", Path(scratch) / f"cache-{label}"
+            for label, (_, env) in trees.items():
+                out, cache = scratch / f"out-{label}-{round_}", scratch / f"cache-{label}"
                 command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", str(out), "--quiet"]
-                env = {**os.environ, "PYTHONPATH": f"{tree}:{Path(__file__).resolve().parents[1]}"}
                 start = time.perf_counter()
                 proc = subprocess.run(  # from the scratch folder: the current directory would shadow PYTHONPATH
                     [*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env, cwd=scratch
@@ -151,12 +172,9 @@ def check_against(ref: str, net: str, repeats: int = 2) -> None:
                 last = (proc.stdout.strip().splitlines() or [""])[-1][:100]
                 state = "cold (trains the baseline)" if round_ == 0 else "warm"
                 print(f"{label:<10} {state:<27} {wall:6.1f} s  exit {proc.returncode}  {last}", flush=True)
-                if round_:
-                    times[label].append(wall)
-        new, old = (statistics.median(times[label]) for label in trees)
-        print(
-            f"warm check of {net}: this tree {new:.1f} s, {ref} {old:.1f} s: {new / old:.2f}x ({os.cpu_count()} cores)"
-        )
+                (warm if round_ else cold)[label].append(wall)
+    print(_ratio_line(f"first (cold) check of {net}", cold, ref))
+    print(_ratio_line(f"warm check of {net}", warm, ref))
 
 
 def _first_step_and_final(steps: list[int], curve: np.ndarray, reached: np.ndarray) -> tuple[int | None, float]:
@@ -217,12 +235,14 @@ if __name__ == "__main__":
     parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=5000, help="for learning/probes: calibration seeds")
-    parser.add_argument("--against", help="for `check`: a git ref to time side by side with this tree")
+    parser.add_argument("--against", help="for `gate` and `check`: a git ref to time side by side with this tree")
     parser.add_argument("--starts", default="0,100,200,300,1000,3000")
     parser.add_argument("--nets", default=",".join(CHECK_NETS), help="for `check`; the first trains the baseline")
     args = parser.parse_args()
     if args.what == "learning":
         learning(range(args.first_seed, args.first_seed + args.seeds))
+    elif args.what == "gate" and args.against:
+        gate_against(args.against)
     elif args.what == "gate":
         gate()
     elif args.what == "gate-jobs":
