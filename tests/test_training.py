@@ -5,7 +5,7 @@ import torch
 
 from rlcheck.engine.agents import make_env
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.engine.training import run, run_group, train_seeds
+from rlcheck.engine.training import _Envs, run, run_group, train_seeds
 from rlcheck.errors import UsageError
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.study import Cell, StudyConfig
@@ -187,3 +187,14 @@ def test_the_baseline_written_as_a_class_trains_bit_for_bit_like_the_baseline(al
     plain, as_class = run_group(specs[:2]), run_group(specs[2:])
     assert [r.eval_returns for r in plain] == [r.eval_returns for r in as_class]
     assert len({tuple(r.eval_returns) for r in plain}) == 2  # the seeds differ: the curves say something
+
+
+def test_each_member_gets_actions_in_its_own_envs_bounds():
+    """Members on one env id are scaled in one call; members on envs with other bounds, one by one."""
+    unit = np.array([[1.0], [-1.0], [0.5]], dtype=np.float32)
+    same = _Envs(["rlcheck/RandomEnv-v0"] * 3, torch.device("cpu"))
+    mixed = _Envs(["rlcheck/RandomEnv-v0", "Pendulum-v1", "Pendulum-v1"], torch.device("cpu"))  # Pendulum: [-2, 2]
+    assert same.shared_scale is not None and mixed.shared_scale is None
+    assert [a.tolist() for a in same.scale(unit)] == [[1.0], [-1.0], [0.5]]
+    assert [a.tolist() for a in mixed.scale(unit)] == [[1.0], [-2.0], [1.0]]
+    assert all(a.dtype == np.float32 and a.shape == (1,) for a in [*same.scale(unit), *mixed.scale(unit)])
