@@ -49,7 +49,7 @@ def speed_table() -> str:
 
 
 def floor_table() -> str:
-    command = [sys.executable, "-m", "benchmarks.step_floor"]
+    command = [sys.executable, "-m", "benchmarks.step_floor", "--compiled"]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(proc.stderr)
