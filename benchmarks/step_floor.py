@@ -1,6 +1,7 @@
 """Where a training step's time goes, and the fastest steps that eager PyTorch allows (prints a table).
 
     python -m benchmarks.step_floor [--algos td3,sac] [--widths 64,256] [--seeds 5] [--threads 1] [--repeats 3]
+                                    [--compiled]
 
 For each row it trains S seeds of plain TD3 or SAC on RandomEnv (batch 256, as
 ``benchmarks/speed.py``) and measures, per training step of all seeds after the warm-up:
