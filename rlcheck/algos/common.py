@@ -93,7 +93,7 @@ class ReplayBuffer:
         self.rewards = torch.zeros(seeds, capacity, device=device)
         self.next_obs = torch.zeros(seeds, capacity, obs_dim, device=device)
         self.terminated = torch.zeros(seeds, capacity, device=device)
-        self._seed_index = torch.arange(seeds, device=device).unsqueeze(1)
+        self._seed_offsets = torch.arange(seeds, device=device).unsqueeze(1) * capacity  # a seed's rows, flattened
         self.size = 0
         self._next = 0
 
@@ -120,13 +120,14 @@ class ReplayBuffer:
         if self.size == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
         idx = noise.integers(self.size, batch_size).to(self.obs.device)
-        seeds = self._seed_index
+        rows = (idx + self._seed_offsets).view(-1)  # one gather per field, over the seeds' rows laid end to end
+
+        def gather(field: torch.Tensor) -> torch.Tensor:
+            per_row = field.shape[2:]
+            return field.view(-1, *per_row).index_select(0, rows).view(*idx.shape, *per_row)
+
         return Batch(
-            self.obs[seeds, idx],
-            self.actions[seeds, idx],
-            self.rewards[seeds, idx],
-            self.next_obs[seeds, idx],
-            self.terminated[seeds, idx],
+            gather(self.obs), gather(self.actions), gather(self.rewards), gather(self.next_obs), gather(self.terminated)
         )
 
 

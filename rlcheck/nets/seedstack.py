@@ -135,7 +135,7 @@ class SeedStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.strategy == "fused":
-            return self.body(x)  # type: ignore[no-any-return]
+            return self.body.forward(x)  # type: ignore[no-any-return]  # rlcheck's own chain: no hooks to run
         if self.strategy == "vmap":
             # Made per call, not stored: a stored wrapper would survive deepcopy bound to the original.
             return vmap(self._member_forward)(*self._stacked_state(), x)  # type: ignore[no-any-return]
