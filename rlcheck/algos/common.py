@@ -121,14 +121,8 @@ class ReplayBuffer:
             raise RuntimeError("cannot sample from an empty replay buffer")
         idx = noise.integers(self.size, batch_size).to(self.obs.device)
         rows = (idx + self._seed_offsets).view(-1)  # one gather per field, over the seeds' rows laid end to end
-
-        def gather(field: torch.Tensor) -> torch.Tensor:
-            per_row = field.shape[2:]
-            return field.view(-1, *per_row).index_select(0, rows).view(*idx.shape, *per_row)
-
-        return Batch(
-            gather(self.obs), gather(self.actions), gather(self.rewards), gather(self.next_obs), gather(self.terminated)
-        )
+        fields = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
+        return Batch(*(f.view(-1, *f.shape[2:]).index_select(0, rows).view(*idx.shape, *f.shape[2:]) for f in fields))
 
 
 class NetSpec(NamedTuple):
@@ -229,9 +223,9 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
-        counts = self.steps if len(live) == len(self.params) else [self.steps[i] for i in live]
-        torch._foreach_add_(counts, 1)
-        params, exp_avgs, exp_avg_sqs, steps = self._all_slices if len(live) == len(self.params) else self._gather(live)
+        every = len(live) == len(self.params)
+        torch._foreach_add_(self.steps if every else [self.steps[i] for i in live], 1)
+        params, exp_avgs, exp_avg_sqs, steps = self._all_slices if every else self._gather(live)
         grads = [g for i in live for g in member_slices(self.params[i].grad, self.params[i])]  # type: ignore[arg-type]
         torch._fused_adam_(
             params,

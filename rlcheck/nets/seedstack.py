@@ -120,7 +120,8 @@ class SeedStack(nn.Module):
 
     @property
     def template(self) -> nn.Module:
-        """A member's structure (layer types and names) -- not its current weights."""
+        """A member's structure (layer types and names) -- not its current weights, nor (unless the
+        stack is ``vmap``, which runs it) its current mode."""
         return self._template[0]
 
     def _member_forward(
