@@ -22,7 +22,7 @@ import numpy as np
 
 from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.front.options import parse_seeds
+from rlcheck.requests import parse_seeds
 from rlcheck.verdicts.check import PROBE_SUITE
 from rlcheck.verdicts.curves import measures, tolerance_of
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from rlcheck.engine.runner import default_workers, run_all
 from rlcheck.engine.runs import RunSpec
+from rlcheck.front.words import cell_reason
 from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
 
@@ -227,7 +228,7 @@ def seedsets(starts: list[int]) -> None:
         )
         result = run_study(config)
         (c,) = result.comparisons
-        print(f"seeds from {start}: {c.stats.n_candidate} seeds -> {c.outcome}: {c.reason}", flush=True)
+        print(f"seeds from {start}: {c.stats.n_candidate} seeds -> {c.outcome}: {cell_reason(c)}", flush=True)
 
 
 if __name__ == "__main__":

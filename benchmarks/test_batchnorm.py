@@ -21,6 +21,7 @@ import pytest
 
 from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunSpec
+from rlcheck.front.words import cell_reason
 from rlcheck.verdicts.outcomes import CellComparison
 from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
@@ -143,14 +144,14 @@ def test_batchnorm_baseline_plain_nets_learn_random_env_on_every_seed(algo):
 @GATE
 def test_batchnorm_naive_td3_is_flagged():
     comparison = _comparison("td3", "batchnorm")
-    assert comparison.outcome == "fail", comparison.reason
+    assert comparison.outcome == "fail", cell_reason(comparison)
     assert comparison.stats.n_candidate == len(SEEDS)  # TD3 needs no extra seeds
 
 
 @GATE
 def test_batchnorm_naive_sac_is_flagged():
     comparison = _comparison("sac", "batchnorm")
-    assert comparison.outcome == "fail", comparison.reason
+    assert comparison.outcome == "fail", cell_reason(comparison)
 
 
 @GATE
@@ -158,7 +159,7 @@ def test_batchnorm_gate_does_not_flag_layernorm_td3():
     # The control: a normalisation without batch dependence must pass, or the gate is a
     # false alarm that flags every change.
     comparison = _comparison("td3", "layernorm")
-    assert comparison.outcome == "pass", comparison.reason
+    assert comparison.outcome == "pass", cell_reason(comparison)
 
 
 @pytest.mark.slow
@@ -176,4 +177,4 @@ def test_batchnorm_baseline_plain_sac_converges_to_its_entropy_limited_return():
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_batchnorm_flagged_at_256(algo):
     (comparison,) = batchnorm_study(algo, hidden=(256, 256)).comparisons
-    assert comparison.outcome == "fail", comparison.reason
+    assert comparison.outcome == "fail", cell_reason(comparison)

@@ -15,7 +15,8 @@ import functools
 import pytest
 
 from rlcheck.engine.runner import default_workers, threads_per_worker
-from rlcheck.verdicts.check import NetUnderTest, check_config, run_check
+from rlcheck.front.words import cell_reason, check_report
+from rlcheck.verdicts.check import NetUnderTest, check_config, check_networks
 from rlcheck.verdicts.outcomes import Outcome
 from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
@@ -65,7 +66,7 @@ def _comparison(algo: str, net: str):
 )
 def test_batchnorm_variant_verdict(algo, net):
     comparison = _comparison(algo, net)
-    assert comparison.outcome in EXPECTED[(algo, net)], comparison.reason
+    assert comparison.outcome in EXPECTED[(algo, net)], cell_reason(comparison)
 
 
 @pytest.mark.slow
@@ -78,7 +79,7 @@ def test_batchnorm_critic_modeaware_td3_learns_on_most_seeds_and_does_not_underp
     runs = study.runs_of(study.config.cells[0], "batchnorm-critic-modeaware")
     learned = sum(r.steps_to_threshold is not None for r in runs)
     assert learned >= 0.8 * len(runs)
-    assert comparison.outcome != "fail", comparison.reason
+    assert comparison.outcome != "fail", cell_reason(comparison)
 
 
 # The fixes on the whole probe suite (rlcheck check), measured with seeds 0-4 (growing while
@@ -104,8 +105,8 @@ PROBE_GATE_EXPECTED: dict[tuple[str, str], tuple[Outcome, ...]] = {
 @pytest.mark.parametrize(("net", "algo"), list(PROBE_GATE_EXPECTED), ids=[f"{n}-{a}" for n, a in PROBE_GATE_EXPECTED])
 def test_batchnorm_fix_on_the_probe_suite(net, algo):
     under_test = NetUnderTest.of(net)
-    result = run_check(check_config(under_test, algos=(algo,)), under_test)
-    assert result.outcome in PROBE_GATE_EXPECTED[(net, algo)], result.report()
+    result = check_networks(check_config(under_test, algos=(algo,)), under_test)
+    assert result.outcome in PROBE_GATE_EXPECTED[(net, algo)], check_report(result)
     if net == "batchnorm-modeaware" and algo == "td3":
         not_passed = {c.cell.env_name for c in result.study.comparisons if c.outcome in NOT_PASS}
         assert not_passed <= {"ActionReward-v0", "RandomEnv-v0"}, not_passed

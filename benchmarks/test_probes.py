@@ -16,7 +16,8 @@ import pytest
 
 from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunSpec
-from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.front.words import check_report
+from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, check_networks, parse_probes
 
 # (probe, algo) -> (the gate's steps, bar): final |Q error| <= bar on value probes, final
 # return >= bar on the others. Comments: the worst calibration seed's final value at the budget.
@@ -58,7 +59,7 @@ def test_probe_plain_nets_learn_within_the_gate_budget(probe, algo):
 
 def _gate(net: str, algo: str):
     under_test = NetUnderTest.of(net)
-    return run_check(check_config(under_test, algos=(algo,), probes=parse_probes("all")), under_test)
+    return check_networks(check_config(under_test, algos=(algo,), probes=parse_probes("all")), under_test)
 
 
 @pytest.mark.slow
@@ -66,13 +67,13 @@ def _gate(net: str, algo: str):
 @pytest.mark.parametrize("net", ["layernorm", "tests.user_nets:wide_mlp"])
 def test_probe_gate_passes_good_nets_on_the_whole_suite(net, algo):
     result = _gate(net, algo)
-    assert result.passed, result.report()
+    assert result.passed, check_report(result)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
 def test_probe_gate_fails_naive_bn_nets(algo):
     under_test = NetUnderTest.of("tests.user_nets:naive_batchnorm")
     config = check_config(under_test, algos=(algo,), probes=parse_probes("action,track"))
-    result = run_check(config, under_test)
+    result = check_networks(config, under_test)
     assert not result.passed
     assert {c.cell.env_name for c in result.failures} & {"ActionReward-v0", "TrackObservation-v0"}

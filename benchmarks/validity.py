@@ -29,8 +29,10 @@ from scipy import stats
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import default_workers, threads_per_worker
 from rlcheck.errors import UsageError
-from rlcheck.front.options import parse_names
-from rlcheck.verdicts.check import NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+from rlcheck.front.api import known
+from rlcheck.front.words import cell_reason, check_dict
+from rlcheck.requests import parse_names
+from rlcheck.verdicts.check import NetUnderTest, check_config, check_networks, fitting_algos, parse_probes
 from rlcheck.verdicts.door import check_before_training as door_checks
 from rlcheck.verdicts.study import Cell, StudyConfig, run_study, versions
 from rlcheck.verdicts.variants import VARIANTS
@@ -110,10 +112,10 @@ def check_one(entry: Entry, start: int, algos: tuple[str, ...], out: Path, cache
     else:
         fits, _ = fitting_algos(entry.net, algos, parse_probes("all")[0].env_id)
     config = check_config(entry.net, algos=fits, seeds=range(start, start + 5), workers=workers)
-    result = run_check(config, entry.net, log_path=folder / f"{entry.label}.jsonl", cache=cache, resume=True)
-    answer = result.to_dict()
+    result = check_networks(config, entry.net, log_path=folder / f"{entry.label}.jsonl", cache=cache, resume=True)
+    answer = check_dict(result)
     answer["not_pass"] = {
-        c.cell.label: f"{c.outcome}: {c.reason}" for c in result.study.comparisons if c.outcome != "pass"
+        c.cell.label: f"{c.outcome}: {cell_reason(c)}" for c in result.study.comparisons if c.outcome != "pass"
     }
     answer["seeds"] = max(
         max(c.stats.n_candidate, c.extended.n_candidate if c.extended else 0) for c in result.study.comparisons
@@ -157,8 +159,8 @@ def main() -> int:
     args = parser.parse_args()
     try:
         starts = [int(s) for s in args.sets.split(",")]
-        labels = parse_names(args.nets, list(ENTRIES), "nets")
-        algos = parse_names(args.algos, ["td3", "sac"], "algos")
+        labels = known(parse_names(args.nets, "--nets"), list(ENTRIES), "net", "--nets")
+        algos = known(parse_names(args.algos, "--algos"), ["td3", "sac"], "algo", "--algos")
     except (UsageError, ValueError) as exc:
         sys.exit(f"validity: {exc}")
     if any(5000 <= s < 6000 or s < 3015 for s in starts):

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# The public API: gate a network, run a study, train a run, diagnose one. Everything else is
+# The public API: gate a network (run_check, a CheckRequest's values), run a study (run_study,
+# a StudyRequest's), train a run, diagnose one. Everything else is
 # importable from its module, without a promise that it keeps its name.
 _WHERE = {
+    "CheckRequest": "rlcheck.requests",
+    "StudyRequest": "rlcheck.requests",
     "CheckResult": "rlcheck.verdicts.check",
     "NetUnderTest": "rlcheck.verdicts.check",
-    "check_config": "rlcheck.verdicts.check",
-    "run_check": "rlcheck.verdicts.check",
+    "run_check": "rlcheck.front.api",
     "Diagnosis": "rlcheck.verdicts.diagnose",
     "diagnose": "rlcheck.verdicts.diagnose",
     "RandomEnv": "rlcheck.envs",
@@ -27,7 +29,7 @@ _WHERE = {
     "Cell": "rlcheck.verdicts.config",
     "StudyConfig": "rlcheck.verdicts.config",
     "StudyResult": "rlcheck.verdicts.study",
-    "run_study": "rlcheck.verdicts.study",
+    "run_study": "rlcheck.front.api",
     "RunResult": "rlcheck.engine.runs",
     "RunSpec": "rlcheck.engine.runs",
     "run": "rlcheck.engine.training",
@@ -35,6 +37,7 @@ _WHERE = {
 
 __all__ = [
     "Cell",
+    "CheckRequest",
     "CheckResult",
     "Diagnosis",
     "NetFactory",
@@ -43,9 +46,9 @@ __all__ = [
     "RunResult",
     "RunSpec",
     "StudyConfig",
+    "StudyRequest",
     "StudyResult",
     "UsageError",
-    "check_config",
     "diagnose",
     "run",
     "run_check",
@@ -70,8 +73,10 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from rlcheck.engine.training import run
     from rlcheck.envs import RandomEnv
     from rlcheck.errors import UsageError
+    from rlcheck.front.api import run_check, run_study
     from rlcheck.nets import NetFactory
-    from rlcheck.verdicts.check import CheckResult, NetUnderTest, check_config, run_check
+    from rlcheck.requests import CheckRequest, StudyRequest
+    from rlcheck.verdicts.check import CheckResult, NetUnderTest
     from rlcheck.verdicts.config import Cell, StudyConfig
     from rlcheck.verdicts.diagnose import Diagnosis, diagnose
-    from rlcheck.verdicts.study import StudyResult, run_study
+    from rlcheck.verdicts.study import StudyResult

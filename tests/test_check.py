@@ -7,7 +7,8 @@ import rlcheck.verdicts.slower
 import rlcheck.verdicts.study
 from rlcheck.cli import main
 from rlcheck.errors import UsageError
-from rlcheck.verdicts.check import PROBE_SUITE, NetUnderTest, check_config, parse_probes, run_check
+from rlcheck.front.words import cell_reason, check_dict, check_report
+from rlcheck.verdicts.check import PROBE_SUITE, NetUnderTest, check_config, check_networks, parse_probes
 from rlcheck.verdicts.study import run_study
 from tests.helpers import exit_code
 
@@ -164,7 +165,7 @@ def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch)
     real = rlcheck.verdicts.study._compare_cell
 
     def forced(config, results, cell):
-        inconclusive = {"verdict": "inconclusive", "reason": "2 vs 2 seeds had 30% power"}
+        inconclusive = {"verdict": "inconclusive", "decided_by": None}
         return [
             dataclasses.replace(c, stats=dataclasses.replace(c.stats, **inconclusive))
             for c in real(config, results, cell)
@@ -176,17 +177,19 @@ def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch)
         under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1), max_seeds=2, workers=1, slower_budget=1
     )
     config = dataclasses.replace(config, cells=(dataclasses.replace(config.cells[0], steps=150, warmup=50),))
-    result = run_check(config, under_test)
+    result = check_networks(config, under_test)
     assert result.outcome == "undecided" and result.passed
-    assert result.report().splitlines() == [
+    headline, cell = check_report(result).splitlines()
+    assert headline == (
         "UNDECIDED: no cell of tests.user_nets:wide_mlp failed, but the seeds could not decide 1 cell(s) "
-        "(the check passes; --strict fails it):",
-        "  - td3 on action: undecided: 2 vs 2 seeds had 30% power",
-    ]
-    answer = result.to_dict()
+        "(the check passes; --strict fails it):"
+    )
+    assert cell.startswith("  - td3 on action: undecided: 2 vs 2 seeds: ")
+    assert "rlcheck_strict fails it" in check_report(result, "pytest")
+    answer = check_dict(result)
     assert answer["outcome"] == "undecided" and answer["cells"] == {"td3 ActionReward-v0": "undecided"}
     strict = dataclasses.replace(result, strict=True)
-    assert not strict.passed and "(--strict: that fails the check)" in strict.report()
+    assert not strict.passed and "(--strict: that fails the check)" in check_report(strict)
 
 
 def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
@@ -272,7 +275,7 @@ def _check_a_slower_net_whose_second_look_says(monkeypatch, verdict: str, max_se
     under_test = NetUnderTest.of("tests.user_nets:one_hidden_layer")
     config = check_config(under_test, algos=("td3",), probes=parse_probes("action"), seeds=(0, 1, 2),
                           max_seeds=max_seeds, workers=1, slower_budget=2)  # fmt: skip
-    return run_check(config, under_test), calls
+    return check_networks(config, under_test), calls
 
 
 def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
@@ -281,9 +284,8 @@ def test_a_net_still_below_the_baseline_when_trained_on_fails(monkeypatch):
     result, calls = _check_a_slower_net_whose_second_look_says(monkeypatch, "underperforms", max_seeds=3)
     (cell,) = result.study.comparisons
     assert len(calls) == 2 and cell.extended_steps == 1200 and cell.outcome == "fail" and not result.passed
-    assert (
-        cell.reason.startswith("at the budget: ") and "; trained on to 1200 steps (600 is the budget): " in cell.reason
-    )
+    reason = cell_reason(cell)
+    assert reason.startswith("at the budget: ") and "; trained on to 1200 steps (600 is the budget): " in reason
     assert {r.spec.steps for r in result.study.extended_runs} == {1200}
 
 
@@ -301,10 +303,10 @@ def test_a_longer_training_that_cannot_decide_grows_its_seeds_like_any_look(monk
 def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monkeypatch):
     """One seed of five collapsed: the seeds cannot decide, but where the trained agent shows a
     mechanism of its batch-dependent layers, the report says it; otherwise nothing is added."""
-    from types import SimpleNamespace
-
     import numpy as np
 
+    from rlcheck.front.words import diagnoses_report
+    from rlcheck.verdicts.diagnose import Diagnosis
     from rlcheck.verdicts.outcomes import CellComparison
     from rlcheck.verdicts.stats import Group, compare
     from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult
@@ -316,14 +318,21 @@ def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monke
     scores[3] = 0.1
     stats = compare(Group.of(rng.normal(0.95, 0.01, 5), [0.01] * 5), Group.of(scores, [0.01] * 5), 0.1, config.levels)
     assert stats.verdict == "inconclusive"
-    collapsed = ["the actor's BatchNorm running variance has collapsed"]
+    collapsed = ["actor_batchnorm_collapsed"]
     for findings, layers, shown in (([], ["0: BatchNorm1d"], False), (collapsed, [], False), (collapsed, ["1"], True)):
-        found = SimpleNamespace(
-            findings=findings, mode_dependent_layers={"actor": layers}, report=lambda f=findings: "\n".join(f)
+        found = Diagnosis(
+            mode_dependent_layers={"actor": layers, "critic": []},
+            action_gradient={"constant states, critic in eval mode": 1.0},
+            actor_bn_amplification=300.0,
+            actor_mode_gap=0.0,
+            target_buffer_gap=0.0,
+            max_abs_action=1.0,
+            forward_modes={"actor update: critic": "train"},
+            findings=findings,
         )
         monkeypatch.setattr(rlcheck.verdicts.study, "diagnose_run", lambda spec, d=found: d)
         study = StudyResult(config, [], [CellComparison(cell, "plain", "batchnorm", stats)])
         study.diagnose_failures()
-        report = study.diagnoses_report()
+        report = diagnoses_report(study)
         assert ("What td3/batchnorm, undecided, measurably does wrong" in report) is shown
         assert ("running variance has collapsed" in report) is shown

@@ -6,7 +6,7 @@ import pytest
 
 import rlcheck.engine.runner
 from rlcheck.cli import main
-from rlcheck.front.options import parse_seeds
+from rlcheck.requests import parse_seeds
 from tests.helpers import exit_code
 
 TINY = ["--algos", "td3", "--seeds", "2", "--max-seeds", "2", "--steps", "300", "--warmup", "100", "--workers", "1"]
@@ -63,7 +63,7 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
         (["--hidden", "64,-1"], "positive integer"),
         (["--baseline", "layernorm"], "baseline net 'layernorm' is not among"),
         (["--workers", "0"], "--workers 0"),
-        (["--steps", "many"], "invalid int value"),
+        (["--steps", "many"], "--steps 'many' is not an integer"),
         (["--bogus"], "unrecognized arguments"),
     ],
 )

@@ -11,6 +11,7 @@ from rlcheck.algos.sac import SAC
 from rlcheck.cli import main
 from rlcheck.engine.runner import run_all
 from rlcheck.engine.runs import RunSpec
+from rlcheck.front.words import diagnosis_report, finding_words
 from rlcheck.nets import batchnorm, layernorm, plain
 from rlcheck.verdicts.diagnose import (
     action_gradient,
@@ -77,7 +78,8 @@ def test_stale_target_buffers_are_found_and_the_fix_named():
         agent.q1.net.body[1].running_mean.add_(0.5)  # online statistics moved, target not updated
     diagnosis = diagnose(agent, 3)
     assert diagnosis.target_buffer_gap == pytest.approx(0.5)
-    assert any("copy buffers" in f.fix for f in diagnosis.findings)
+    assert "target_buffers_lag" in diagnosis.findings
+    assert "copy buffers" in finding_words(diagnosis, "target_buffers_lag")[1]
 
 
 def test_diagnosis_names_the_mode_of_each_forward_pass():
@@ -86,7 +88,7 @@ def test_diagnosis_names_the_mode_of_each_forward_pass():
     assert naive.forward_modes["actor update: critic"] == "train"
     aware = diagnose(_agent(batchnorm, modes=MODE_AWARE), 3)
     assert aware.forward_modes["actor update: critic"] == "eval"
-    assert "mode of each forward pass: acting: actor eval" in aware.report()
+    assert "mode of each forward pass: acting: actor eval" in diagnosis_report(aware)
 
 
 def test_mode_dependent_layers_are_listed():
@@ -97,9 +99,11 @@ def test_mode_dependent_layers_are_listed():
 @pytest.mark.parametrize("algo", [TD3, SAC])
 def test_naive_bn_gets_the_vanishing_gradient_finding_and_mode_aware_does_not(algo):
     naive = diagnose(_agent(batchnorm, algo), 3)
-    assert any("vanishes" in f.what and "mode-aware" in f.fix for f in naive.findings)
+    assert "action_gradient_vanishes" in naive.findings
+    what, fix = finding_words(naive, "action_gradient_vanishes")
+    assert "vanishes" in what and "mode-aware" in fix
     aware = diagnose(_agent(batchnorm, algo, modes=MODE_AWARE), 3)
-    assert not any("vanishes" in f.what for f in aware.findings)
+    assert "action_gradient_vanishes" not in aware.findings
     assert not diagnose(_agent(plain, algo), 3).findings
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from rlcheck.nets.fusion import as_chain
 from rlcheck.nets.seedstack import SeedStack
+from rlcheck.nets.tracing import as_chain
 from tests.helpers import ModeRecorder, members_of, stacked_batch
 from tests.user_nets import attribute_mlp, branchy, residual
 

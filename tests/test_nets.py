@@ -16,8 +16,8 @@ def _box(n: int) -> gym.spaces.Box:
 @pytest.mark.parametrize("name", list(BUILTIN_NETS))
 def test_builtin_factories_honour_the_contract(name):
     factory = resolve_factory(name, hidden=(16, 8))
-    assert detect(factory, name, "actor", "td3", _box(5), _box(3)).builtin_contract
-    assert detect(factory, name, "critic", "td3", _box(2), _box(3)).builtin_contract
+    assert detect(factory, name, "actor", "deterministic", _box(5), _box(3)).builtin_contract
+    assert detect(factory, name, "critic", "deterministic", _box(2), _box(3)).builtin_contract
     net = factory(5, 3)
     assert net(torch.randn(7, 5)).shape == (7, 3)
 
@@ -88,4 +88,4 @@ class _NaN(nn.Module):
 )
 def test_contract_violations_are_named(factory, message):
     with pytest.raises(UsageError, match=message):
-        detect(factory, "mine", "actor", "td3", _box(4), _box(1))
+        detect(factory, "mine", "actor", "deterministic", _box(4), _box(1))

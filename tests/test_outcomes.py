@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rlcheck.engine.runs import RunResult, RunSpec
+from rlcheck.front.words import cell_reason
 from rlcheck.verdicts.config import Cell
 from rlcheck.verdicts.outcomes import CellComparison, in_cell
 from rlcheck.verdicts.stats import Group, Levels, compare
@@ -34,7 +35,7 @@ def test_an_ok_at_the_budget_is_a_pass_and_one_only_after_training_on_is_slower(
     assert _cell(_vs_baseline(AS_GOOD)).outcome == "pass"
     slower = _cell(_vs_baseline(FAR_BELOW), trained_on=_vs_baseline(AS_GOOD))
     assert slower.outcome == "slower" and slower.decisive.verdict == "ok"
-    assert slower.reason.startswith("trained on to 1200 steps (600 is the budget), it matches the baseline")
+    assert cell_reason(slower).startswith("trained on to 1200 steps (600 is the budget), it matches the baseline")
 
 
 def test_a_flagged_verdict_is_a_fail_and_an_open_one_is_undecided():

@@ -62,9 +62,11 @@ def test_options_are_registered_in_their_own_group(pytester):
 def test_fixture_gates_the_net_from_pyproject_settings(project):
     project.makepyfile(
         test_mine="""
+        from rlcheck.front.words import check_report
+
         def test_my_net_passes(rlcheck_gate):
             result = rlcheck_gate()
-            assert result.passed, result.report()
+            assert result.passed, check_report(result)
             assert [c.cell.label for c in result.study.comparisons] == ["td3 ActionReward-v0"]
         """
     )
@@ -74,9 +76,9 @@ def test_fixture_gates_the_net_from_pyproject_settings(project):
 def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
     project.makepyfile(
         test_mine="""
-        import rlcheck.verdicts.check
+        import rlcheck.front.api
 
-        rlcheck.verdicts.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+        rlcheck.front.api.check_networks = lambda config, *args: config  # the settings, not the training
 
         def test_widths(rlcheck_gate):
             assert rlcheck_gate().hidden == (32,)
@@ -89,9 +91,9 @@ def test_the_baseline_takes_its_hidden_widths_from_the_settings(project):
 def test_seed_and_slower_settings_reach_the_check_and_one_cell_keeps_the_whole_gates_levels(project):
     project.makepyfile(
         test_mine="""
-        import rlcheck.verdicts.check
+        import rlcheck.front.api
 
-        rlcheck.verdicts.check.run_check = lambda config, net, **kwargs: config  # the settings, not the training
+        rlcheck.front.api.check_networks = lambda config, *args: config  # the settings, not the training
 
         def test_settings(rlcheck_gate):
             config = rlcheck_gate()
@@ -107,7 +109,7 @@ def test_seed_and_slower_settings_reach_the_check_and_one_cell_keeps_the_whole_g
 def test_a_nonsense_slower_budget_fails_in_one_line(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-slower-budget", "fast")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*rlcheck: rlcheck_slower_budget 'fast' is not a float*"])
+    result.stdout.fnmatch_lines(["*rlcheck: rlcheck_slower_budget 'fast' is not a number*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -137,7 +139,7 @@ def test_shipped_gate_passes_a_plain_user_net_without_xdist_and_reports_its_cell
     properties = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
     assert properties["rlcheck_cell"] == "td3 ActionReward-v0" and properties["rlcheck_outcome"] == "pass"
     assert properties["rlcheck_seeds"] == "3" and float(properties["rlcheck_tolerance"]) > 0
-    assert "| td3 ActionReward-v0 | pass | 3 |" in summary.read_text()
+    assert "| td3 | ActionReward-v0 | `mynets:make_net` | 3 | pass |" in summary.read_text()
 
 
 def test_the_shipped_gate_takes_a_td3_actor_setting_and_skips_sac_which_has_none_of_yours(project):
@@ -201,7 +203,7 @@ def test_the_console_script_module_imports_nothing_heavy():
 
 def test_package_names_resolve_on_first_use():
     import rlcheck
-    from rlcheck.verdicts.check import run_check
+    from rlcheck.front.api import run_check
 
     assert all(getattr(rlcheck, name) is not None for name in rlcheck.__all__)
     assert sorted(rlcheck.__all__) == sorted(rlcheck._WHERE)  # one list of the public names
@@ -215,6 +217,6 @@ def test_every_option_of_a_check_has_its_plugin_setting():
     from rlcheck.plugin import SETTINGS
 
     # What only a command line has: where output goes, how it is printed, this machine's processes.
-    command_line_only = {"help", "out", "json", "quiet", "workers", "device", "cache_dir", "no_cache"}
+    command_line_only = {"help", "out", "json", "quiet", "workers", "cache_dir", "no_cache", "resume"}
     options = {a.dest for a in build_check_parser()._actions} - command_line_only
     assert options <= set(SETTINGS), sorted(options - set(SETTINGS))

@@ -4,8 +4,10 @@ import gymnasium as gym
 import pytest
 
 import rlcheck.envs  # noqa: F401
+from rlcheck.algos import actor_kind_of
 from rlcheck.cli import main
 from rlcheck.engine.runs import RunSpec
+from rlcheck.front.words import findings_text
 from rlcheck.nets.adapters import resolve
 from rlcheck.nets.shapes import DoesNotFit
 from rlcheck.verdicts.diagnose import diagnose_run
@@ -36,20 +38,24 @@ def _spaces(env_id="Pendulum-v1"):
 )
 def test_shapes_of_other_codebases_are_detected_as_written(net, role, algo, detected):
     observation_space, action_space = _spaces()
-    assert detected in resolve(net, role, algo, observation_space, action_space).shape.describe()
+    assert detected in resolve(net, role, actor_kind_of(algo), observation_space, action_space).shape.describe()
 
 
 @pytest.mark.parametrize(
     ("net", "algo", "serves"),
-    [(f"{N}:CleanRLTD3Actor", "sac", "TD3"), (f"{N}:CleanRLSACActor", "td3", "SAC"), (f"{N}:tanh_ended", "sac", "TD3")],
+    [
+        (f"{N}:CleanRLTD3Actor", "sac", "SAC takes a Gaussian actor"),
+        (f"{N}:CleanRLSACActor", "td3", "TD3 takes a deterministic actor"),
+        (f"{N}:tanh_ended", "crossq", "CROSSQ takes a Gaussian actor"),
+    ],
 )
-def test_an_actor_of_the_other_algorithm_does_not_fit(net, algo, serves):
-    with pytest.raises(DoesNotFit, match=f"it serves {serves}"):
-        resolve(net, "actor", algo, *_spaces())
+def test_an_actor_of_the_other_kind_does_not_fit(net, algo, serves):
+    with pytest.raises(DoesNotFit, match=serves):
+        resolve(net, "actor", actor_kind_of(algo), *_spaces(), algo=algo)
 
 
 def test_an_adapted_scaled_actor_acts_in_the_unit_range_rlcheck_scales_from():
-    resolved = resolve(f"{N}:CleanRLTD3Actor", "actor", "td3", *_spaces())  # Pendulum: actions in [-2, 2]
+    resolved = resolve(f"{N}:CleanRLTD3Actor", "actor", "deterministic", *_spaces())  # Pendulum: actions in [-2, 2]
     module = resolved.factory(3, 1)
     import torch
 
@@ -67,7 +73,10 @@ def test_an_adapted_scaled_actor_acts_in_the_unit_range_rlcheck_scales_from():
         (["--net", f"{N}:softmax_head"], "gets no gradient for 0.weight, 0.bias, 2.weight, 2.bias"),
         (["--net", f"{N}:DetachedBranch"], "DetachedBranch' gets no gradient for encoder"),
         (["--net", f"{N}:frozen_first_layer", "--refuse-frozen"], "frozen parameters (requires_grad=False)"),
-        (["--actor-net", f"{N}:CleanRLSACActor", "--algos", "td3"], "it serves SAC, not TD3"),
+        (
+            ["--actor-net", f"{N}:CleanRLSACActor", "--algos", "td3"],
+            "is Gaussian (returns a tuple); TD3 takes a deterministic actor",
+        ),
     ],
 )
 def test_what_rlcheck_cannot_take_is_refused_at_the_door_in_one_line(tmp_path, capsys, args, message):
@@ -122,7 +131,7 @@ def test_frozen_parameters_are_not_trained():
 
     spec = RunSpec("td3", f"{N}:frozen_first_layer", 0, "rlcheck/ActionReward-v0", steps=200, warmup=100)
     env = gym.make(spec.env_id)
-    before = resolve(spec.net, "actor", "td3", env.observation_space, env.action_space).factory
+    before = resolve(spec.net, "actor", "deterministic", env.observation_space, env.action_space).factory
     with torch.random.fork_rng():
         torch.manual_seed(0)
         initial = before(1, 1)[0].weight.detach().clone()
@@ -151,13 +160,15 @@ def test_a_zero_initialised_last_layer_passes_the_gradient_door(tmp_path):
 
 def test_the_diagnosis_says_when_the_critic_ignores_the_action():
     diagnosis = diagnose_run(RunSpec("td3", f"{N}:softmax_head", 0, "rlcheck/ActionReward-v0", steps=300, warmup=100))
-    assert any("does not depend on the action" in str(f) for f in diagnosis.findings)
+    assert "critic_ignores_action" in diagnosis.findings
+    assert any("does not depend on the action" in text for text in findings_text(diagnosis))
 
 
 def test_the_diagnosis_says_when_actions_are_capped_by_a_second_squashing():
     spec = RunSpec("td3", f"{N}:tanh_ended", 0, "rlcheck/ActionReward-v0", steps=400, warmup=100, actor_output="raw")
     diagnosis = diagnose_run(spec)
-    assert any("never leave" in str(f) for f in diagnosis.findings)
+    assert "actions_capped" in diagnosis.findings
+    assert any("never leave" in text and "--actor-output squashed" in text for text in findings_text(diagnosis))
 
 
 def test_one_net_trains_alone_from_one_seed(tmp_path, capsys):
@@ -202,7 +213,7 @@ def test_the_fused_chain_computes_what_the_users_module_computes():
     from tests.codebase_nets import CleanRLQNetwork, CleanRLTD3Actor
 
     observation_space, action_space = _spaces()  # Pendulum: actions in [-2, 2]
-    make_critic = resolve(f"{N}:CleanRLQNetwork", "critic", "td3", observation_space, action_space).factory
+    make_critic = resolve(f"{N}:CleanRLQNetwork", "critic", "deterministic", observation_space, action_space).factory
     torch.manual_seed(3)
     critic = make_critic(4, 1)
     torch.manual_seed(3)
@@ -210,7 +221,7 @@ def test_the_fused_chain_computes_what_the_users_module_computes():
     obs, action = torch.randn(32, 3), torch.rand(32, 1) * 2 - 1
     assert type(critic) is torch.nn.Sequential
     assert torch.equal(critic(torch.cat([obs, action], -1)), theirs(obs, action))
-    make_actor = resolve(f"{N}:CleanRLTD3Actor", "actor", "td3", observation_space, action_space).factory
+    make_actor = resolve(f"{N}:CleanRLTD3Actor", "actor", "deterministic", observation_space, action_space).factory
     torch.manual_seed(4)
     actor = make_actor(3, 1)
     torch.manual_seed(4)
@@ -234,7 +245,9 @@ class HalfScaledActor(__import__("torch").nn.Module):
 
 def test_a_scale_that_is_not_the_envs_bounds_keeps_the_users_module_and_its_scale():
     observation_space, action_space = _spaces()
-    module = resolve(f"{__name__}:HalfScaledActor", "actor", "td3", observation_space, action_space).factory(3, 1)
+    module = resolve(f"{__name__}:HalfScaledActor", "actor", "deterministic", observation_space, action_space).factory(
+        3, 1
+    )
     assert type(module).__name__ == "UnitActions"  # mapped from [-2, 2]: at most 0.25 of the range, as written
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from rlcheck.front.words import comparison_reason, percent_confidence
 from rlcheck.verdicts.stats import (
     COLLAPSE_RATE_TOLERATED,
     Bound,
@@ -15,7 +16,6 @@ from rlcheck.verdicts.stats import (
     hedges_g,
     iqm,
     ok_power,
-    percent_confidence,
     return_tolerance,
     seeds_needed,
     value_tolerance,
@@ -88,7 +88,7 @@ def test_fail_power_matches_a_simulation_of_a_drop_of_twice_the_tolerance():
 
 def test_an_ok_says_what_power_it_had():
     result = compare(_group(RNG.normal(30, 0.1, 5)), _group(RNG.normal(30, 0.1, 5)), 3.0, GATE)
-    assert result.fail_power > 0.99 and "would have failed with probability 100%" in result.reason
+    assert result.fail_power > 0.99 and "would have failed with probability 100%" in comparison_reason(result)
     noisy = compare(_group(RNG.normal(30, 3.0, 5)), _group(RNG.normal(30, 3.0, 5)), 3.0, GATE)
     assert noisy.fail_power < 0.05
 
@@ -117,13 +117,13 @@ def test_a_broken_cell_is_almost_never_called_ok():
 def test_verdict_underperforms_on_a_large_significant_drop():
     result = compare(_group([30, 29.9, 30, 29.8, 30]), _group([1, -2, 3, 0, 2]), 3.0, GATE)
     assert result.verdict == "underperforms" and result.drop_low > 3.0
-    assert "a drop of at least" in result.reason and "99.974% confidence" in result.reason
+    assert "a drop of at least" in comparison_reason(result) and "99.974% confidence" in comparison_reason(result)
 
 
 def test_verdict_ok_bounds_the_drop_below_the_tolerance():
     result = compare(_group(RNG.normal(30, 0.1, 5)), _group(RNG.normal(30, 0.1, 5)), 3.0, GATE)
     assert result.verdict == "ok" and result.drop_high < 3.0
-    assert "is ruled out at 98.8% confidence" in result.reason
+    assert "is ruled out at 98.8% confidence" in comparison_reason(result)
 
 
 def test_a_significant_drop_within_the_tolerance_is_ok():
@@ -137,21 +137,21 @@ def test_a_drop_just_under_the_tolerance_is_not_ok_when_the_bound_reaches_past_i
     base, cand = rng.normal(30, 1.0, 5), rng.normal(27.5, 1.0, 5)
     result = compare(_group(base), _group(cand), 3.0, GATE)
     assert result.drop < 3.0 < result.drop_high and result.verdict == "inconclusive"
-    assert "is not ruled out" in result.reason
+    assert "is not ruled out" in comparison_reason(result)
 
 
 def test_verdict_unreliable_when_spread_across_seeds_explodes():
     base = [30.0, 29.9, 30.1, 30.0, 29.95, 30.05, 30.0, 29.9, 30.0, 30.1]
     cand = [30.0, 14.0, 46.0, 45.0, 15.0, 2.0, 58.0, 58.0, 2.0, 30.0]  # mean ~ the same
     result = compare(_group(base), _group(cand), 3.0, ONE_CELL)
-    assert result.verdict == "unreliable" and "spread" in result.reason
+    assert result.verdict == "unreliable" and "spread" in comparison_reason(result)
 
 
 def test_verdict_unreliable_when_returns_jump_between_evaluations():
     base = _group([27.5, 27.4, 27.6, 27.5, 27.5], [0.4, 0.38, 0.36, 0.41, 0.35])
     cand = _group([27.9, 26.3, 29.9, 27.2, 28.0], [20.7, 21.7, 19.3, 21.9, 22.3])
     result = compare(base, cand, 3.0, GATE)
-    assert result.verdict == "unreliable" and "jump" in result.reason
+    assert result.verdict == "unreliable" and "jump" in comparison_reason(result)
 
 
 def test_one_collapsed_seed_keeps_a_cell_from_ok_and_is_named():
@@ -162,7 +162,7 @@ def test_one_collapsed_seed_keeps_a_cell_from_ok_and_is_named():
     scores[6] = -13.9
     result = compare(base, Group.of(scores, np.full(15, 0.3), range(200, 215)), 3.0, GATE)
     assert result.verdict == "inconclusive" and result.collapsed_seeds == (206,)
-    assert "seed 206 collapsed" in result.reason
+    assert "seed 206 collapsed" in comparison_reason(result)
 
 
 def test_many_collapsed_seeds_are_unreliable():
@@ -180,7 +180,7 @@ def test_six_of_fifteen_collapsed_seeds_fail_at_the_gates_level():
     scores[[2, 3, 6, 9, 10, 14]] = [0.5, -2.0, 6.0, 1.0, 12.0, -0.5]
     result = compare(base, Group.of(scores, np.full(15, 0.2)), 3.0, GATE)
     assert result.collapse_p < GATE.fail and result.verdict == "unreliable"
-    assert "6 of 15 seeds collapsed" in result.reason
+    assert "6 of 15 seeds collapsed" in comparison_reason(result)
 
 
 @pytest.mark.parametrize(("collapsed", "verdict"), [(1, "inconclusive"), (3, "unreliable")])
@@ -218,7 +218,7 @@ def test_verdict_inconclusive_when_noise_hides_a_drop_and_says_how_many_seeds():
     result = compare(base, cand, 3.0, GATE)
     assert result.verdict == "inconclusive"
     assert result.seeds_needed is not None and result.seeds_needed > 3
-    assert str(result.seeds_needed) in result.reason
+    assert str(result.seeds_needed) in comparison_reason(result)
 
 
 def test_identical_constant_groups_are_handled_without_nan():

@@ -12,10 +12,14 @@ from rlcheck.algos.crossq import CrossQ
 from rlcheck.algos.modes import NAIVE, ModeSchedule
 from rlcheck.algos.sac import SAC, SACConfig
 from rlcheck.algos.td3 import TD3, TD3Config
+from rlcheck.errors import UsageError
+from rlcheck.nets import ActorKind
 
 
 class Agent(Protocol):
     """What the training loop needs from an algorithm. Tensors have the seed first: (S, B, ...)."""
+
+    actor_kind: ActorKind  # what its actor net gives (rlcheck.nets.ActorKind): declared by the class
 
     @property
     def config(self) -> TD3Config | SACConfig: ...
@@ -35,8 +39,20 @@ class Agent(Protocol):
 
     def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor: ...
 
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor: ...
 
+
+# The registry: an algorithm is its file and its line here. What it needs of the user's
+# networks is its class's ``actor_kind``; everything else asks `actor_kind_of`.
 ALGORITHMS: dict[str, type[TD3] | type[SAC]] = {"td3": TD3, "sac": SAC, "crossq": CrossQ}
+
+
+def actor_kind_of(algo: str) -> ActorKind:
+    """The kind of actor net `algo` takes (an unknown name: rlcheck.errors.UsageError)."""
+    if algo not in ALGORITHMS:
+        raise UsageError(f"unknown algo {algo!r}: choose from {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[algo].actor_kind
+
 
 __all__ = [
     "ALGORITHMS",
@@ -51,4 +67,5 @@ __all__ = [
     "SACConfig",
     "SeedNoise",
     "TD3Config",
+    "actor_kind_of",
 ]

@@ -34,7 +34,7 @@ from rlcheck.algos.common import (
     update_target,
 )
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
-from rlcheck.nets import NetFactory
+from rlcheck.nets import ActorKind, NetFactory, actor_out_dim
 from rlcheck.nets.seedstack import SeedStack, mark_seed_first
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -87,6 +87,7 @@ class SquashedGaussianActor(nn.Module):
 
 
 class SAC:
+    actor_kind: ActorKind = "gaussian"
     default_config: SACConfig = SACConfig()
     default_modes: ModeSchedule = NAIVE
 
@@ -109,7 +110,7 @@ class SAC:
         self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
         actor_net, q1_net, q2_net = seed_stacked_nets(
             [
-                NetSpec("actor", make_actor_net, obs_dim, 2 * act_dim),
+                NetSpec("actor", make_actor_net, obs_dim, actor_out_dim(self.actor_kind, act_dim)),
                 NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
                 NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
             ],
@@ -140,6 +141,10 @@ class SAC:
         set_mode(self.modes.acting, self.actor)
         if explore:
             return self.actor.sample(obs, self.noise)[0]
+        return self.actor.deterministic(obs)
+
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """tanh of the policy's mean, in whatever mode the actor is in (for measuring it)."""
         return self.actor.deterministic(obs)
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ from rlcheck.algos.common import (
     update_target,
 )
 from rlcheck.algos.modes import NAIVE, ModeSchedule, set_mode
-from rlcheck.nets import NetFactory
+from rlcheck.nets import ActorKind, NetFactory, actor_out_dim
 from rlcheck.nets.seedstack import SeedStack
 
 
@@ -60,6 +60,8 @@ class DeterministicActor(nn.Module):
 
 
 class TD3:
+    actor_kind: ActorKind = "deterministic"
+
     def __init__(
         self,
         obs_dim: int,
@@ -78,7 +80,7 @@ class TD3:
         self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
         actor_net, q1_net, q2_net = seed_stacked_nets(
             [
-                NetSpec("actor", make_actor_net, obs_dim, act_dim),
+                NetSpec("actor", make_actor_net, obs_dim, actor_out_dim(self.actor_kind, act_dim)),
                 NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
                 NetSpec("critic", make_critic_net, obs_dim + act_dim, 1),
             ],
@@ -109,6 +111,10 @@ class TD3:
         if explore:
             action = (action + self._noise(action, self.config.exploration_noise)).clamp(-1.0, 1.0)
         return action
+
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy's action in [-1, 1], in whatever mode the actor is in (for measuring it)."""
+        return self.actor(obs)
 
     @torch.no_grad()
     def q_value(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 import rlcheck.envs  # noqa: F401  (registers rlcheck's environments)
-from rlcheck.algos import ALGORITHMS, Agent
+from rlcheck.algos import ALGORITHMS, Agent, actor_kind_of
 from rlcheck.algos.common import has_fused_adam
 from rlcheck.algos.modes import MODE_SCHEDULES
 from rlcheck.engine.runs import RunSpec
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
-from rlcheck.nets import BUILTIN_NETS, resolve_factory
+from rlcheck.nets import BUILTIN_NETS, actor_out_dim, resolve_factory
 from rlcheck.nets.adapters import ResolvedNet, resolve
 from rlcheck.nets.seedstack import SeedStack
 from rlcheck.nets.shapes import constructor_kind
@@ -93,10 +93,12 @@ def resolve_nets(spec: RunSpec, env: gym.Env) -> tuple[ResolvedNet, ResolvedNet]
                 f"net {spec.actor_net_name!r} is built from the {'spaces' if kind == 'spaces' else 'env'}, so one "
                 "factory cannot tell an actor from a critic: give --actor-net and --critic-net (rlcheck check)"
             )
+    actor_kind = actor_kind_of(spec.algo)
     actor = resolve(
-        spec.actor_net_name, "actor", spec.algo, obs_space, act_space, spec.hidden, spec.device, spec.actor_output
-    )
-    critic = resolve(spec.critic_net_name, "critic", spec.algo, obs_space, act_space, spec.hidden, spec.device)
+        spec.actor_net_name, "actor", actor_kind, obs_space, act_space, spec.hidden, spec.device, spec.actor_output,
+        spec.algo,
+    )  # fmt: skip
+    critic = resolve(spec.critic_net_name, "critic", actor_kind, obs_space, act_space, spec.hidden, spec.device)
     return actor, critic
 
 
@@ -143,7 +145,7 @@ def fuses_seeds(spec: RunSpec) -> bool:
     with make_env(spec.env_id) as env:
         obs_dim, act_dim = env_dims(env)
         actor, critic = resolve_nets(dataclasses.replace(spec, device="cpu"), env)
-    actor_out = act_dim if spec.algo == "td3" else 2 * act_dim
+    actor_out = actor_out_dim(actor_kind_of(spec.algo), act_dim)
     sample = torch.Generator().manual_seed(0)
     stacks = [
         SeedStack.of([net.factory(in_dim, out_dim)], role, torch.randn(1, 8, in_dim, generator=sample))

@@ -39,7 +39,7 @@ class RunSpec:
     actor_net: str | None = None
     critic_net: str | None = None
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
-    actor_output: str = "auto"  # how the actor net's output is read (rlcheck.nets.shapes.ACTOR_OUTPUTS)
+    actor_output: str = "auto"  # how the actor net's output is read (rlcheck.requests.ACTOR_OUTPUTS)
 
     def group_key(self) -> RunSpec:
         """What runs must share to train in one batch: everything but the seed, the environment

@@ -4,43 +4,49 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from rlcheck.algos import ALGORITHMS
-from rlcheck.engine.cache import CACHE_ENV, RunCache, cache_from_env
-from rlcheck.engine.runner import ProgressPrinter, default_workers, threads_per_worker
+from rlcheck.engine.cache import RunCache
+from rlcheck.engine.runner import ProgressPrinter
 from rlcheck.engine.runs import TrainingDiverged
 from rlcheck.engine.workers import WorkerDied
 from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
-from rlcheck.front.options import (
-    CommandParser,
+from rlcheck.front import words
+from rlcheck.front.api import (
+    cache_of,
+    check_device,
+    default_out,
+    execute_check,
+    known,
+    prepare_check,
+    run_study,
+    study_config,
+)
+from rlcheck.front.options import CommandParser
+from rlcheck.front.report import format_table
+from rlcheck.requests import (
+    ACTOR_OUTPUTS,
+    DEFAULT_HIDDEN,
+    GROUPS,
+    CheckRequest,
+    Request,
+    StudyRequest,
+    choice_of,
+    flag_name,
+    in_help_order,
+    parse_count,
     parse_hidden,
     parse_names,
-    parse_seeds,
-    parse_slower_budget,
-    prepare_out,
+    shown_default,
 )
-from rlcheck.front.report import (
-    append_step_summary,
-    format_table,
-    markdown_summary,
-    plot_curves,
-    write_html,
-    write_json,
-)
-from rlcheck.nets import DEFAULT_HIDDEN
-from rlcheck.nets.shapes import ACTOR_OUTPUTS
-from rlcheck.verdicts.check import PROBES_BY_NAME, NetUnderTest, check_config, fitting_algos, parse_probes, run_check
+from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.diagnose import diagnose_run
-from rlcheck.verdicts.reference import DEFAULT_REFERENCE
-from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
+from rlcheck.verdicts.study import StudyResult
 from rlcheck.verdicts.variants import STUDY_NETS
 
 
@@ -49,313 +55,133 @@ def print_note(note: str) -> None:
     print(f"rlcheck: note: {note}", file=sys.stderr, flush=True)
 
 
-def check_device(name: str) -> str:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name!r} is not a torch device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    if device.type not in ("cpu", "cuda"):
-        raise UsageError(f"--device {name}: rlcheck supports cpu and cuda")
-    return str(device)
-
-
-def _add_common(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--algos", default="td3,sac", help=f"comma-separated, from {', '.join(ALGORITHMS)}")
-    parser.add_argument("--seeds", default="5", help="a count (5 = seeds 0-4) or a list (100,101,102)")
-    parser.add_argument(
-        "--max-seeds",
-        type=int,
-        default=None,
-        help="grow to this many seeds while a comparison is undecided "
-        "(default: 3x the seeds given; equal to --seeds disables growing)",
-    )
-    parser.add_argument(
-        "--slower-budget",
-        type=float,
-        default=StudyConfig.slower_budget,
-        help="a net that underperforms while still learning trains on, in that cell only, to this many "
-        "times the budget, and is 'slower' if it then matches the baseline (1 turns this off)",
-    )
-    parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
-    parser.add_argument("--out", default=default_out, help="output folder")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
-    parser.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default=StudyConfig.backend,
-        help="where jobs train: processes here, or tasks on a Ray cluster (pip install 'rlcheck[ray]')",
-    )
-    parser.add_argument("--ray-address", help="the Ray cluster to join (default with --backend ray: a local instance)")
-    parser.add_argument("--json", action="store_true", help="print results.json to stdout instead of the table")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="rlcheck",
-        description="Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, "
-        "several seeds, statistics, a table, results.json and figures. "
-        "To gate your own networks: rlcheck check --help; to see why one fails: rlcheck diagnose --help.",
-    )
-    _add_common(parser, "rlcheck-results")
-    parser.add_argument(
-        "--nets",
-        default=",".join(StudyConfig.nets),
-        help=f"comma-separated, from {', '.join(STUDY_NETS)} or 'package.module:function'",
-    )
-    parser.add_argument("--baseline", default=StudyConfig.baseline, help="the net every other net is compared with")
-    # Defaults are the dataclasses': one place says what a study trains when nothing is given.
-    parser.add_argument("--steps", type=int, default=Cell.steps, help="environment steps per run")
-    parser.add_argument("--warmup", type=int, default=Cell.warmup, help="random-action steps before learning starts")
-    parser.add_argument("--eval-every", type=int, default=Cell.eval_every, help="evaluate every this many steps")
-    parser.add_argument(
-        "--eval-episodes",
-        type=int,
-        default=None,
-        help="episodes per evaluation (default 1 on rlcheck's deterministic envs, 5 elsewhere)",
-    )
-    parser.add_argument("--env", default=RANDOM_ENV_ID, help="a registered gymnasium id with a Box action space")
-    parser.add_argument("--resume", action="store_true", help="reuse finished runs from OUT/runs.jsonl")
-    _add_net_shape_options(parser)
+def parser_for(kind: type[Request], prog: str, description: str) -> CommandParser:
+    """A command's parser, generated from its request's fields: one option per field, in the
+    request's groups, each with its help and its default (the request's: written once)."""
+    parser = CommandParser(prog=prog, description=description)
+    groups = {group: parser.add_argument_group(group) for group in GROUPS}
+    for f, option in in_help_order(kind):
+        names = [f"--{flag_name(f.name)}", *(f"--{flag_name(a)}" for a in option.aliases)]
+        if option.flag:
+            groups[option.group].add_argument(*names, dest=f.name, action="store_true", default=None, help=option.help)
+            continue
+        shown = shown_default(f, option)
+        text = option.help if shown is None else f"{option.help} (default: {shown})"
+        metavar = option.metavar or f.name.upper()
+        groups[option.group].add_argument(*names, dest=f.name, default=None, metavar=metavar, help=text)
     return parser
 
 
-def _add_net_shape_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--actor-output",
-        default="auto",
-        choices=ACTOR_OUTPUTS,
-        help="how to read your actor's output: raw (rlcheck squashes it), squashed (ends in tanh, maybe "
-        "scaled to the env's bounds), log-std or scale (a Gaussian's (mean, log_std) or (loc, scale)); "
-        "default: detected",
-    )
-    parser.add_argument(
-        "--refuse-frozen",
-        action="store_true",
-        help="refuse a net with frozen parameters (requires_grad=False) instead of naming them in a note",
+def build_parser() -> CommandParser:
+    return parser_for(
+        StudyRequest,
+        "rlcheck",
+        "Reproduce the BatchNorm study: TD3 and SAC with plain vs BatchNorm networks, several seeds, statistics, "
+        "a table, results.json and figures. To gate your own networks: rlcheck check --help; to see why one "
+        "fails: rlcheck diagnose --help.",
     )
 
 
-def build_check_parser() -> argparse.ArgumentParser:
-    parser = CommandParser(
-        prog="rlcheck check",
-        description="Gate your own network code: your factory vs the plain baseline on rlcheck's probe "
-        "suite with TD3 and SAC. Exit 0 pass, 1 the gate found a problem, 2 usage error.",
-    )
-    parser.add_argument("--net", help="your factory for actor and critic, 'package.module:function'")
-    parser.add_argument("--actor-net", help="your actor factory (the critic stays plain unless --critic-net)")
-    parser.add_argument(
-        "--reference",
-        help=f"compare every cell's outcome with this committed file (e.g. {DEFAULT_REFERENCE}); a cell that got "
-        "worse fails the check; where there is none, it is written and the check fails until it is committed",
-    )
-    parser.add_argument(
-        "--regen-reference", action="store_true", help="write the reference from this check (default path if none)"
-    )
-    parser.add_argument(
-        "--baseline",
-        help="compare with this net instead of the plain MLP: your previous network, say "
-        "('package.module:function' or a built-in); a side you do not give is the baseline's too",
-    )
-    parser.add_argument("--critic-net", help="your critic factory (the actor stays plain unless --actor-net)")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="a cell left undecided, or only slower, fails the check too (exit 1)",
-    )
-    parser.add_argument("--td3-actor-net", help="your actor for TD3 only (e.g. CleanRL's td3 Actor class)")
-    parser.add_argument("--sac-actor-net", help="your actor for SAC only (e.g. CleanRL's sac Actor class)")
-    _add_net_shape_options(parser)
-    parser.add_argument("--probes", default="all", help=f"comma-separated, from {', '.join(PROBES_BY_NAME)}, or all")
-    parser.add_argument(
-        "--cache-dir",
-        default=None,
-        help="where runs of the built-in baseline are kept between checks "
-        f"(default: ${CACHE_ENV}, else ~/.cache/rlcheck; ${CACHE_ENV}=off disables it)",
-    )
-    parser.add_argument("--no-cache", action="store_true", help="train the baseline again; read and write no cache")
-    _add_common(parser, "rlcheck-check")
-    return parser
-
-
-def _workers_and_device(args: argparse.Namespace) -> tuple[int, str]:
-    workers = args.workers if args.workers is not None else default_workers()
-    if workers < 1:
-        raise UsageError(f"--workers {workers}: give at least 1")
-    device = check_device(args.device)
-    if device.startswith("cuda") and args.workers is None:
-        workers = 1  # one process keeps the GPU busy; several would only contend for it
-    return workers, device
-
-
-def config_from_args(args: argparse.Namespace) -> StudyConfig:
-    seeds = parse_seeds(args.seeds)
-    workers, device = _workers_and_device(args)
-    eval_episodes = args.eval_episodes or (1 if args.env.startswith("rlcheck/") else 5)
-    cells = tuple(
-        Cell(algo, args.env, args.steps, args.warmup, args.eval_every, eval_episodes)
-        for algo in parse_names(args.algos, list(ALGORITHMS), "algos")
-    )
-    nets = parse_names(args.nets, list(STUDY_NETS), "nets")
-    return StudyConfig(
-        cells=cells,
-        nets=nets,
-        baseline=nets[0] if len(nets) == 1 else args.baseline,  # one net alone is compared with nothing
-        actor_output=args.actor_output,
-        refuse_frozen=args.refuse_frozen,
-        seeds=seeds,
-        max_seeds=args.max_seeds if args.max_seeds is not None else 3 * len(seeds),
-        slower_budget=parse_slower_budget(args.slower_budget),
-        hidden=parse_hidden(args.hidden),
-        device=device,
-        workers=workers,
-        threads=threads_per_worker(workers),
-        backend=_backend(args),
-        ray_address=args.ray_address,
+def build_check_parser() -> CommandParser:
+    return parser_for(
+        CheckRequest,
+        "rlcheck check",
+        "Gate your own network code: your factory vs the plain baseline on rlcheck's probe suite with TD3 and "
+        "SAC. Exit 0 pass, 1 the gate found a problem, 2 usage error.",
     )
 
 
-def _backend(args: argparse.Namespace) -> str:
-    if args.ray_address and args.backend != "ray":
-        raise UsageError("--ray-address needs --backend ray")
-    return str(args.backend)
+def request_of(kind: type[Request], parser: CommandParser, argv: Sequence[str]) -> Any:
+    """The request a command line makes (parsed by the request's own parsers; usage errors
+    raise UsageError), writing to the command's default folder where --out is not given."""
+    given = {name: value for name, value in vars(parser.parse_args(argv)).items() if value is not None}
+    request = kind.of(**given)
+    return request if request.out else dataclasses.replace(request, out=default_out(request))
 
 
-def _finish(
-    study: StudyResult,
-    out: Path,
-    as_json: bool,
-    figures: bool,
-    headline: str,
-    findings: Sequence[str] = (),
-    extra: dict | None = None,
-    command: str = "",
-) -> dict:
-    """Write results.json, report.html (and the figures); print the table or the JSON; append
-    to the CI job summary where there is one."""
-    data = write_json(study, out / "results.json", extra)
-    html = write_html(study, out / "report.html", headline, findings, command)
-    written = [out / "results.json", html, *(plot_curves(study, out) if figures else [])]
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(format_table(study))
-        print(f"\nwrote {', '.join(str(f) for f in written)}")
-    append_step_summary(markdown_summary(study, headline, findings))
-    return data
-
-
-def _guarded(saved: str, body: Callable[[], int]) -> int:
+def _guarded(body: Callable[[], int], saved: Callable[[], str] = str) -> int:
     """Run a command body; turn user mistakes and interruptions into one line and an exit code.
 
-    ``saved`` tells the user where finished work is (empty when a command saves none)."""
+    ``saved()`` tells the user where finished work is (empty when a command saves none): it is
+    asked only when something went wrong, once the request says where its folder is."""
     try:
         return body()
     except UsageError as exc:
         print(f"rlcheck: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
-        print(f"rlcheck: a run failed: {exc}{saved}", file=sys.stderr)
+        print(f"rlcheck: a run failed: {exc}{saved()}", file=sys.stderr)
         return 1
     except WorkerDied as exc:
-        print(f"rlcheck: {exc}{saved}", file=sys.stderr)
+        print(f"rlcheck: {exc}{saved()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\nrlcheck: interrupted{saved}", file=sys.stderr)
+        print(f"\nrlcheck: interrupted{saved()}", file=sys.stderr)
         return 130
 
 
+def _print_result(study: StudyResult, data_json: bool) -> None:
+    if data_json:
+        print((Path(study.files[0])).read_text())
+    else:
+        print(format_table(study))
+        print(f"\nwrote {', '.join(str(f) for f in study.files)}")
+
+
 def study_main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    out = "rlcheck-results"
 
     def body() -> int:
-        config = config_from_args(args)
-        out = prepare_out(Path(args.out))
-        log_path = out / "runs.jsonl"
-        if not args.quiet:
+        nonlocal out
+        request: StudyRequest = request_of(StudyRequest, parser, argv)
+        out = str(request.out)
+        config = study_config(request)
+        if not request.quiet:
             print(
                 f"rlcheck: {','.join(config.algos)} x {','.join(config.nets)} x {len(config.seeds)} seeds "
-                f"(up to {config.max_seeds}) on {args.env}, {args.steps} steps, "
-                f"{config.workers} worker(s); runs saved to {log_path}",
+                f"(up to {config.max_seeds}) on {request.env}, {request.steps} steps, "
+                f"{config.workers} worker(s); runs saved to {out}/runs.jsonl",
                 file=sys.stderr,
             )
-        study = run_study(
-            config, log_path, None if args.quiet else ProgressPrinter(), resume=args.resume, notify=print_note
-        )
-        study.diagnose_failures()
-        outcomes = ", ".join(f"{c.algo} {c.candidate}: {c.outcome}" for c in study.comparisons) or "trained alone"
-        headline = f"study on {args.env} -- {outcomes}"
-        _finish(study, out, args.json, True, headline, command=shlex.join(["rlcheck", *argv]))
-        if not args.json:
-            print(study.diagnoses_report())
+        progress = None if request.quiet else ProgressPrinter()
+        study = run_study(request, progress=progress, notify=print_note)
+        _print_result(study, request.json)
+        if not request.json:
+            print(words.diagnoses_report(study))
         return 0
 
-    return _guarded(f"; finished runs are in {args.out}/runs.jsonl (rerun with --resume)", body)
+    return _guarded(body, lambda: f"; finished runs are in {out}/runs.jsonl (rerun with --resume)")
 
 
 def check_main(argv: Sequence[str]) -> int:
-    args = build_check_parser().parse_args(argv)
+    parser = build_check_parser()
+    out = "rlcheck-check"
 
     def body() -> int:
-        net = NetUnderTest.of(
-            args.net, args.actor_net, args.critic_net, args.td3_actor_net, args.sac_actor_net, args.baseline
-        )
-        workers, device = _workers_and_device(args)
-        probes = parse_probes(args.probes)
-        hidden = parse_hidden(args.hidden)
-        algos, detected = fitting_algos(
-            net, parse_names(args.algos, list(ALGORITHMS), "algos"), probes[0].env_id, hidden, args.actor_output
-        )
-        if not args.quiet:
-            for line in detected:
+        nonlocal out
+        request: CheckRequest = request_of(CheckRequest, parser, argv)
+        out = str(request.out)
+        prepared = prepare_check(request)
+        config, cache = prepared.config, cache_of(request)
+        if not request.quiet:
+            for line in prepared.detected:
                 print(f"rlcheck check: {line}", file=sys.stderr)
-        config = check_config(
-            net,
-            algos=algos,
-            probes=probes,
-            actor_output=args.actor_output,
-            refuse_frozen=args.refuse_frozen,
-            seeds=parse_seeds(args.seeds),
-            max_seeds=args.max_seeds,
-            slower_budget=parse_slower_budget(args.slower_budget),
-            hidden=hidden,
-            device=device,
-            workers=workers,
-        )
-        config = dataclasses.replace(config, backend=_backend(args), ray_address=args.ray_address)
-        out = prepare_out(Path(args.out))
-        log_path = out / "runs.jsonl"
-        log_path.unlink(missing_ok=True)  # a check always starts fresh
-        if not args.quiet:
             print(
-                f"rlcheck check: {net.label} vs plain on {len(config.cells)} (algo, probe) cells x "
-                f"{len(config.seeds)} seeds; runs saved to {log_path}",
+                f"rlcheck check: {prepared.net.label} vs {prepared.net.baseline} on {len(config.cells)} (algo, probe) "
+                f"cells x {len(config.seeds)} seeds; runs saved to {out}/runs.jsonl",
                 file=sys.stderr,
             )
-        cache = None if args.no_cache else (RunCache(Path(args.cache_dir)) if args.cache_dir else cache_from_env())
-        if not args.quiet:
             print(f"rlcheck check: {_estimate(config, cache)}", file=sys.stderr)
-        progress = None if args.quiet else ProgressPrinter()
-        result = run_check(config, net, progress, log_path, cache, args.strict, notify=print_note)
-        if args.reference or args.regen_reference:
-            result.check_reference(Path(args.reference or DEFAULT_REFERENCE), regen=args.regen_reference)
-        if cache is not None and cache.hits and not args.quiet:
+        progress = None if request.quiet else ProgressPrinter()
+        result = execute_check(prepared, progress=progress, notify=print_note, cache=cache)
+        if cache is not None and cache.hits and not request.quiet:
             print(f"rlcheck check: reused {cache.hits} baseline runs from {cache.folder}", file=sys.stderr)
-        # results.json holds the outcome, the findings and the diagnoses too
-        findings = [result.finding(c) for c in result.failures]
-        headline = result.report().splitlines()[0]
-        command = shlex.join(["rlcheck", "check", *argv])
-        _finish(result.study, out, args.json, False, headline, findings, {"check": result.to_dict()}, command)
-        report = sys.stderr if args.json else sys.stdout
-        print("\n" + result.report(), file=report)
+        _print_result(result.study, request.json)
+        print("\n" + words.check_report(result), file=sys.stderr if request.json else sys.stdout)
         return 0 if result.passed else 1
 
-    return _guarded(f"; finished runs are in {args.out}/runs.jsonl", body)
+    return _guarded(body, lambda: f"; finished runs are in {out}/runs.jsonl")
 
 
 def _estimate(config: StudyConfig, cache: RunCache | None) -> str:
@@ -384,12 +210,12 @@ def build_diagnose_parser() -> argparse.ArgumentParser:
     parser.add_argument("--net", default="batchnorm", help=f"{', '.join(STUDY_NETS)} or 'package.module:function'")
     parser.add_argument("--algo", default="td3", help=f"one of {', '.join(ALGORITHMS)}")
     parser.add_argument("--env", default=RANDOM_ENV_ID, help="environment to train on")
-    parser.add_argument("--steps", type=int, default=1000, help="training steps before measuring (0: a fresh agent)")
-    parser.add_argument("--warmup", type=int, default=250, help="random-action steps before learning starts")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", default="1000", help="training steps before measuring (0: a fresh agent)")
+    parser.add_argument("--warmup", default="250", help="random-action steps before learning starts")
+    parser.add_argument("--seed", default="0")
     parser.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)), help="hidden widths of built-in nets")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    _add_net_shape_options(parser)
+    parser.add_argument("--actor-output", default="auto", help=f"one of {', '.join(ACTOR_OUTPUTS)}")
     return parser
 
 
@@ -397,20 +223,20 @@ def diagnose_main(argv: Sequence[str]) -> int:
     args = build_diagnose_parser().parse_args(argv)
 
     def body() -> int:
-        (algo,) = parse_names(args.algo, list(ALGORITHMS), "algos")
-        (net,) = parse_names(args.net, list(STUDY_NETS), "nets")
-        if args.steps < 0:
-            raise UsageError(f"--steps {args.steps}: give 0 (a fresh agent) or more")
-        cell = Cell(algo, args.env, args.steps, min(args.warmup, args.steps), eval_every=max(args.steps, 1))
+        (algo,) = known(parse_names(args.algo, "--algo"), list(ALGORITHMS), "algo", "--algo")
+        (net,) = known(parse_names(args.net, "--net"), list(STUDY_NETS), "net", "--net")
+        steps, warmup = parse_count(args.steps, "--steps"), parse_count(args.warmup, "--warmup")
+        output = choice_of(ACTOR_OUTPUTS)(args.actor_output, "--actor-output")
+        cell = Cell(algo, args.env, steps, min(warmup, steps), eval_every=max(steps, 1))
         config = StudyConfig(cells=(cell,), nets=(net,), baseline=net, hidden=parse_hidden(args.hidden),
-                             device=check_device(args.device), actor_output=args.actor_output)  # fmt: skip
-        spec = config.spec(cell, net, args.seed)
-        diagnosis = diagnose_run(spec)
-        print(f"{algo} with {net} on {args.env}, {args.steps} training steps, seed {args.seed}:")
-        print(diagnosis.report())
+                             device=check_device(args.device), actor_output=output)  # fmt: skip
+        seed = parse_count(args.seed, "--seed")
+        diagnosis = diagnose_run(config.spec(cell, net, seed))
+        print(f"{algo} with {net} on {args.env}, {steps} training steps, seed {seed}:")
+        print(words.diagnosis_report(diagnosis))
         return 1 if diagnosis.findings else 0
 
-    return _guarded("", body)
+    return _guarded(body)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"check": check_main, "diagnose": diagnose_main}

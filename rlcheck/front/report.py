@@ -14,8 +14,21 @@ from typing import Any
 
 import numpy as np
 
-from rlcheck.verdicts.stats import percent_confidence
+from rlcheck.front.words import (
+    cell_reason,
+    comparison_dict,
+    diagnosis_dict,
+    diagnosis_report,
+    percent_confidence,
+    still_learning,
+)
+from rlcheck.verdicts.outcomes import CellComparison
 from rlcheck.verdicts.study import Cell, StudyResult
+
+
+def outcome_word(c: CellComparison) -> str:
+    """A cell's outcome, a fail with what it failed on: ``fail (underperforms)``."""
+    return c.outcome if c.outcome != "fail" else f"fail ({c.decisive.verdict})"
 
 
 def _g(value: float) -> str:
@@ -95,9 +108,10 @@ def format_table(study: StudyResult) -> str:
     lines.append("")
     for c in study.comparisons:
         where = c.cell.label if several_envs else c.algo
-        note = study.still_learning(c)
-        verdict = c.outcome if c.outcome != "fail" else f"fail ({c.decisive.verdict})"
-        lines.append(f"{where} {c.candidate} vs {c.baseline}: {verdict} -- {c.reason}{'.' if note else ''}{note}")
+        note = still_learning(study, c)
+        lines.append(
+            f"{where} {c.candidate} vs {c.baseline}: {outcome_word(c)} -- {cell_reason(c)}{'.' if note else ''}{note}"
+        )
     if not study.comparisons:
         lines.append("(one net, trained alone: nothing to compare, so no statistics)")
         return "\n".join(lines)
@@ -115,26 +129,67 @@ def format_table(study: StudyResult) -> str:
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"  # set by GitHub Actions: a Markdown file shown on the job's page
 
 
-def markdown_summary(study: StudyResult, headline: str, findings: Sequence[str] = ()) -> str:
-    """The outcome table (and the failing cells' findings) as Markdown, for a CI job summary."""
+def summary_records(study: StudyResult) -> list[dict[str, str]]:
+    """One flat record of text per compared cell: what a summary table shows of it. Plain strings,
+    so that the pytest plugin can carry them from xdist workers to the controller."""
+    records = []
+    for c in study.comparisons:
+        s = c.decisive
+        records.append(
+            {
+                "cell": c.cell.label,
+                "algo": c.algo,
+                "env": c.cell.env_name,
+                "candidate": c.candidate,
+                "outcome": c.outcome,
+                "verdict": s.verdict,
+                "seeds": str(s.n_candidate),
+                "drop": _g(s.drop),
+                "drop_bounds": f"[{_g(s.drop_low)}, {_g(s.drop_high)}]",
+                "tolerance": _g(s.tolerance),
+                "reason": cell_reason(c),
+            }
+        )
+    return records
+
+
+def markdown_table(
+    records: Sequence[dict[str, str]], headline: str, findings: Sequence[str] = (), versions: dict | None = None
+) -> str:
+    """The outcome table (and the failing cells' findings) as Markdown, for a CI job summary:
+    one writer for the command line's summary and the pytest gate's."""
     lines = [f"### rlcheck: {headline}", ""]
-    if study.comparisons:
+    if records:
         lines += [
-            "| algo | env | candidate | seeds | outcome | drop [lower, upper] | tolerance |",
-            "| --- | --- | --- | ---: | --- | --- | ---: |",
+            "| algo | env | candidate | seeds | outcome | drop [lower, upper] | tolerance | reason |",
+            "| --- | --- | --- | ---: | --- | --- | ---: | --- |",
         ]
-        for c in study.comparisons:
-            s = c.decisive
-            outcome = f"**{c.outcome}** ({s.verdict})" if c.outcome == "fail" else c.outcome
+        for r in records:
+            outcome = f"**{r['outcome']}** ({r['verdict']})" if r["outcome"] == "fail" else r["outcome"]
+            reason = r["reason"].replace("|", "/")
             lines.append(
-                f"| {c.algo} | {c.cell.env_name} | `{c.candidate}` | {s.n_candidate} | {outcome} | "
-                f"{_g(s.drop)} [{_g(s.drop_low)}, {_g(s.drop_high)}] | {_g(s.tolerance)} |"
+                f"| {r['algo']} | {r['env']} | `{r['candidate']}` | {r['seeds']} | {outcome} | "
+                f"{r['drop']} {r['drop_bounds']} | {r['tolerance']} | {reason} |"
             )
     if findings:
         lines += ["", "Failing cells:", ""] + [f"- {finding}" for finding in findings]
-    v = study.versions
-    lines += ["", f"<sub>rlcheck {v.get('rlcheck')}, torch {v.get('torch')}, {v.get('processor')}</sub>", ""]
-    return "\n".join(lines)
+    if versions:
+        v = versions
+        lines += ["", f"<sub>rlcheck {v.get('rlcheck')}, torch {v.get('torch')}, {v.get('processor')}</sub>"]
+    return "\n".join([*lines, ""])
+
+
+def markdown_summary(study: StudyResult, headline: str, findings: Sequence[str] = ()) -> str:
+    return markdown_table(summary_records(study), headline, findings, study.versions)
+
+
+def terminal_lines(records: Sequence[dict[str, str]]) -> list[str]:
+    """The gate's cells as the pytest plugin prints them at the end of a session."""
+    return [
+        f"{r['cell']:<26} {r['outcome']:<9} drop {r['drop']} {r['drop_bounds']} "
+        f"(tolerance {r['tolerance']}, {r['seeds']} seeds)"
+        for r in sorted(records, key=lambda r: r["cell"])
+    ]
 
 
 def append_step_summary(markdown: str) -> Path | None:
@@ -158,6 +213,10 @@ RESULTS_SCHEMA_VERSION = 2  # 2: CrossQ runs have algo "crossq" (no spec.recipe)
 def write_json(study: StudyResult, path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study as ``results.json`` (plus `extra` top-level entries), written atomically."""
     data = {"schema_version": RESULTS_SCHEMA_VERSION, **study.to_dict()}
+    data["comparisons"] = [comparison_dict(c) for c in study.comparisons]  # the numbers, and the reasons in words
+    data["diagnoses"] = {
+        key: {"run": spec.to_dict(), **diagnosis_dict(d)} for key, (spec, d) in study.diagnoses.items()
+    }
     data["summary"] = summary_rows(study)
     data |= extra or {}
     tmp = path.with_suffix(".json.tmp")
@@ -243,12 +302,13 @@ def write_html(study: StudyResult, path: Path, headline: str, findings: Sequence
             c = comparisons.get((cell, net))
             runs = study.runs_of(cell, net)
             outcome = c.outcome if c else ("baseline" if len(study.config.nets) > 1 else "trained alone")
+            shown = outcome_word(c) if c else outcome
             drop = f"{_g(c.decisive.drop)} [{_g(c.decisive.drop_low)}, {_g(c.decisive.drop_high)}]" if c else ""
             rows.append(
                 f"<tr><td>{esc(cell.algo)}</td><td>{esc(cell.env_name)}</td><td><code>{esc(net)}</code></td>"
                 f"<td class=num>{len(runs)}</td><td class=num>{esc(drop)}</td>"
                 f"<td class=num>{_g(c.stats.tolerance) if c else ''}</td>"
-                f"<td class='{esc(outcome)}'>{esc(outcome)}</td><td>{esc(c.reason) if c else ''}</td></tr>"
+                f"<td class='{esc(outcome)}'>{esc(shown)}</td><td>{esc(cell_reason(c)) if c else ''}</td></tr>"
             )
     figures = [
         f"<figure><img alt='learning curves, {esc(cell.label)}' src='{_inline_png(_curve_figure(study, cell))}'>"
@@ -257,7 +317,7 @@ def write_html(study: StudyResult, path: Path, headline: str, findings: Sequence
     ]
     diagnoses = [
         f"<h3>Why {esc(key)} fails</h3><p class=small>seed {spec.seed} trained on {esc(spec.env_id)} for "
-        f"{spec.steps} steps, measured</p><pre>{esc(diagnosis.report())}</pre>"
+        f"{spec.steps} steps, measured</p><pre>{esc(diagnosis_report(diagnosis))}</pre>"
         for key, (spec, diagnosis) in study.diagnoses.items()
     ]
     seeds = "".join(

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 
+from rlcheck.front.words import check_report
 from rlcheck.plugin import record_cells
 from rlcheck.verdicts.config import Cell
 
@@ -19,6 +20,6 @@ def test_network_learns_probe_like_plain_baseline(rlcheck_gate, rlcheck_cell: Ce
     result = rlcheck_gate(cells=(rlcheck_cell,))
     record_cells(request.node, result)
     if not result.passed:
-        pytest.fail(result.report(), pytrace=False)
+        pytest.fail(check_report(result, "pytest"), pytrace=False)
     if result.outcome in ("slower", "undecided"):  # passed, but say so: rlcheck_strict makes it fail
-        warnings.warn(result.report(), stacklevel=1)
+        warnings.warn(check_report(result, "pytest"), stacklevel=1)

@@ -22,15 +22,25 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
 from rlcheck.errors import UsageError
+from rlcheck.requests import DEFAULT_HIDDEN  # one default for every entrance
 
 NetFactory = Callable[[int, int], nn.Module]
+# What an algorithm's actor gives: an action (TD3's deterministic actor), or a Gaussian's mean
+# and log-std per action dimension (SAC and CrossQ). Each algorithm declares its kind
+# (rlcheck.algos: ``actor_kind``); detection, adaptation and diagnosis ask it.
+ActorKind = Literal["deterministic", "gaussian"]
+ACTOR_KINDS: tuple[ActorKind, ...] = ("deterministic", "gaussian")
 
-DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+
+def actor_out_dim(kind: ActorKind, act_dim: int) -> int:
+    """The width of an actor net of `kind` for `act_dim` action dimensions."""
+    return act_dim if kind == "deterministic" else 2 * act_dim
 
 
 class BatchRenorm1d(nn.Module):

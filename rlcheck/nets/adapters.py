@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, NetFactory, plain, resolve_factory
-from rlcheck.nets.fusion import as_concat_critic_chain, as_squashed_chain
+from rlcheck.nets import BUILTIN_NETS, DEFAULT_HIDDEN, ActorKind, NetFactory, plain, resolve_factory
 from rlcheck.nets.shapes import FEATURES_DIM, NetShape, Role, call_constructor, detect
+from rlcheck.nets.tracing import as_concat_critic_chain, as_squashed_chain
 
 
 class TwoInputCritic(nn.Module):
@@ -151,16 +151,17 @@ class ResolvedNet:
 def resolve(
     name: str,
     role: Role,
-    algo: str,
+    actor_kind: ActorKind,
     obs_space: gym.spaces.Box,
     act_space: gym.spaces.Box,
     hidden: tuple[int, ...] = DEFAULT_HIDDEN,
     device: str = "cpu",
     actor_output: str = "auto",
+    algo: str = "",
 ) -> ResolvedNet:
     """Resolve, detect and adapt; built-in nets are in the contract by construction."""
     factory = resolve_factory(name, hidden)
     if name in BUILTIN_NETS:
         return ResolvedNet(factory, NetShape(role, "dims"))
-    shape = detect(factory, name, role, algo, obs_space, act_space, device, actor_output)
+    shape = detect(factory, name, role, actor_kind, obs_space, act_space, device, actor_output, algo)
     return ResolvedNet(adapt(factory, shape, obs_space, act_space, tuple(hidden)), shape)

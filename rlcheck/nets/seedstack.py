@@ -36,7 +36,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from rlcheck.nets.fusion import as_chain, fusable, fuse
+from rlcheck.nets.fusion import fuse
+from rlcheck.nets.tracing import as_chain, fusable
 
 Strategy = Literal["fused", "vmap", "loop"]
 

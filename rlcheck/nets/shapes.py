@@ -28,14 +28,14 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import fx, nn
+from torch import nn
 
 from rlcheck.errors import UsageError
+from rlcheck.nets import ActorKind, actor_out_dim
+from rlcheck.nets.tracing import ends_in_tanh
 
 Role = Literal["actor", "critic"]
 Constructor = Literal["dims", "spaces", "env", "features"]
-# How rlcheck reads an actor's output; "auto" detects it.
-ACTOR_OUTPUTS: tuple[str, ...] = ("auto", "raw", "squashed", "log-std", "scale")
 FEATURES_DIM = 64  # what rlcheck asks of a features extractor; the plain head follows it
 
 
@@ -135,43 +135,6 @@ def call_constructor(
     return factory(obs_space, FEATURES_DIM)  # type: ignore[no-any-return]
 
 
-def _ends_in_tanh(module: nn.Module) -> tuple[bool, bool] | None:
-    """(ends in tanh, scaled after it) from the traced graph: the output, walked back through
-    multiplications and additions by constants or buffers, is a tanh. None: not traceable."""
-    try:
-        graph = fx.symbolic_trace(module).graph
-    except Exception:
-        return None
-    output = next(n for n in graph.nodes if n.op == "output")
-    node, scaled = output.args[0], False
-    while isinstance(node, fx.Node):
-        if _is_tanh(node, module):
-            return True, scaled
-        target = getattr(node.target, "__name__", str(node.target)).strip("_")
-        if node.op in ("call_function", "call_method") and target in (
-            "mul",
-            "add",
-            "sub",
-            "truediv",
-            "div",
-        ):
-            tensors = [a for a in node.args if isinstance(a, fx.Node) and a.op not in ("get_attr",)]
-            if len(tensors) != 1:
-                return False, scaled
-            node, scaled = tensors[0], True
-            continue
-        return False, scaled
-    return False, scaled
-
-
-def _is_tanh(node: fx.Node, module: nn.Module) -> bool:
-    if node.op == "call_module":
-        return isinstance(module.get_submodule(str(node.target)), nn.Tanh)
-    if node.op == "call_function":
-        return node.target in (torch.tanh, torch.nn.functional.tanh)
-    return node.op == "call_method" and node.target == "tanh"
-
-
 def _refuse_unsupported(module: nn.Module, name: str, role: Role) -> None:
     lazy = [
         n or type(module).__name__ for n, m in module.named_modules() if isinstance(m, nn.modules.lazy.LazyModuleMixin)
@@ -254,20 +217,24 @@ def detect(
     factory: Callable[..., Any],
     name: str,
     role: Role,
-    algo: str,
+    actor_kind: ActorKind,
     obs_space: gym.spaces.Box,
     act_space: gym.spaces.Box,
     device: str = "cpu",
     actor_output: str = "auto",
+    algo: str = "",
 ) -> NetShape:
-    """The shape of the network `factory` builds for `role` in `algo`, checked on a sample batch.
+    """The shape of the network `factory` builds for `role` in an algorithm whose actor is of
+    `actor_kind` (`algo` names it in messages), checked on a sample batch.
 
-    Raises :class:`DoesNotFit` for an actor of the other algorithm, :class:`UsageError` for a
+    Raises :class:`DoesNotFit` for an actor of the other kind, :class:`UsageError` for a
     module rlcheck cannot take."""
+    user = algo.upper() or f"an algorithm with a {actor_kind} actor"
+    gaussian = actor_kind == "gaussian"
     obs_dim, act_dim = gym.spaces.flatdim(obs_space), gym.spaces.flatdim(act_space)
     kind = constructor_kind(factory)
     in_dim = obs_dim + act_dim if role == "critic" else obs_dim
-    out_dim = 1 if role == "critic" else (act_dim if algo == "td3" else 2 * act_dim)
+    out_dim = 1 if role == "critic" else actor_out_dim(actor_kind, act_dim)
     module = _build(factory, kind, name, in_dim, out_dim, obs_space, act_space)
     _refuse_unsupported(module, name, role)
     if kind == "features":
@@ -297,8 +264,8 @@ def detect(
                 f"actor {name!r} returns {shapes}; a Gaussian actor returns (mean, log_std) or (loc, scale), each "
                 f"(B, {act_dim}) (an actor that returns (action, log_prob) samples itself: pass the network before it)"
             )
-        if algo != "sac":
-            raise DoesNotFit(f"actor {name!r} is Gaussian (returns a tuple): it serves SAC, not {algo.upper()}")
+        if not gaussian:
+            raise DoesNotFit(f"actor {name!r} is Gaussian; {user} takes a deterministic actor (it returns a tuple)")
         output = (
             actor_output
             if actor_output in ("log-std", "scale")
@@ -314,7 +281,7 @@ def detect(
             "sample (keep the last dimension even if it is 1), or a (mean, log_std) tuple for SAC"
         )
     width = out.shape[1]
-    traced = _ends_in_tanh(module)
+    traced = ends_in_tanh(module)
     if traced is None and _squashes_empirically(module, obs_dim, device) is False:
         traced = (False, False)
     if actor_output in ("raw", "squashed"):
@@ -328,25 +295,28 @@ def detect(
             "say so with --actor-output raw (rlcheck applies tanh) or --actor-output squashed"
         )
     if squashed:
-        if algo != "td3":
+        if gaussian:
             raise DoesNotFit(
-                f"actor {name!r} is deterministic (its actions are squashed): it serves TD3, not {algo.upper()}"
+                f"actor {name!r} is deterministic (its actions are squashed); {user} takes a Gaussian actor"
             )
         if width != act_dim:
             raise UsageError(f"actor {name!r} returns (B, {width}) squashed actions; the env has {act_dim} action dims")
         low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
         unit_bounds = bool(np.all(low == -1) and np.all(high == 1))
         return NetShape(role, kind, output="squashed", scaled=scaled and not unit_bounds)
-    if width == act_dim and algo == "sac" and kind != "dims":
-        raise DoesNotFit(f"actor {name!r} returns {act_dim} values (a deterministic action): it serves TD3, not SAC")
-    if width == 2 * act_dim and algo == "td3" and kind != "dims":
+    if width == act_dim and gaussian and kind != "dims":
         raise DoesNotFit(
-            f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std): it serves SAC, not TD3"
+            f"actor {name!r} returns {act_dim} values (a deterministic action); {user} takes a Gaussian actor"
+        )
+    if width == 2 * act_dim and not gaussian and kind != "dims":
+        raise DoesNotFit(
+            f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std); {user} takes a "
+            "deterministic actor"
         )
     if width != out_dim:
         raise UsageError(
-            f"actor {name!r} maps (B, {obs_dim}) to (B, {width}); {algo.upper()} needs (B, {out_dim})"
-            + (" (mean and log-std)" if algo == "sac" else "")
+            f"actor {name!r} maps (B, {obs_dim}) to (B, {width}); {user} needs (B, {out_dim})"
+            + (" (mean and log-std)" if gaussian else "")
         )
     return NetShape(role, kind, output="raw")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from rlcheck.algos import actor_kind_of
 from rlcheck.engine.agents import make_env, resolve_nets
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import ProgressCallback, default_workers, threads_per_worker
@@ -21,6 +22,7 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
+from rlcheck.requests import CheckRequest
 from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import Metric
 from rlcheck.verdicts.outcomes import OUTCOMES, CellComparison, Outcome
@@ -100,47 +102,51 @@ PROBES_BY_ENV = {p.env_id: p for p in PROBE_SUITE}
 @dataclass(frozen=True)
 class NetUnderTest:
     """The user's networks: one factory for both, or separate actor and critic factories,
-    and optionally an actor per algorithm (CleanRL's TD3 and SAC actors are different classes)."""
+    and optionally an actor per kind (CleanRL's TD3 and SAC actors are different classes): a
+    deterministic one for the algorithms that take one, a Gaussian one for the others."""
 
     actor: str
     critic: str
-    td3_actor: str | None = None
-    sac_actor: str | None = None
+    deterministic_actor: str | None = None
+    gaussian_actor: str | None = None
     baseline: str = BASELINE  # what it is compared with; a side not given is this net too
 
     @classmethod
-    def of(
-        cls,
-        net: str | None = None,
-        actor_net: str | None = None,
-        critic_net: str | None = None,
-        td3_actor_net: str | None = None,
-        sac_actor_net: str | None = None,
-        baseline: str | None = None,
-    ) -> NetUnderTest:
-        base = baseline or BASELINE
-        if net and (actor_net or critic_net or td3_actor_net or sac_actor_net):
+    def of(cls, request: CheckRequest | str | None = None, **nets: str | None) -> NetUnderTest:
+        """From a check request; or, for short, from its network fields (``NetUnderTest.of("pkg:make")``,
+        ``NetUnderTest.of(critic_net="pkg:Critic")``)."""
+        if not isinstance(request, CheckRequest):
+            request = CheckRequest.of(net=request, **nets)
+        base = request.baseline or BASELINE
+        net, actor, critic = request.net, request.actor_net, request.critic_net
+        deterministic, gaussian = request.deterministic_actor_net, request.gaussian_actor_net
+        if net and (actor or critic or deterministic or gaussian):
             raise UsageError(
-                "give either --net or --actor-net/--critic-net (and --td3-actor-net/--sac-actor-net), not both"
+                "give either --net or --actor-net/--critic-net (and --deterministic-actor-net/--gaussian-actor-net), "
+                "not both"
             )
         if net:
             return cls(net, net, baseline=base)
-        if actor_net or critic_net or td3_actor_net or sac_actor_net:
+        if actor or critic or deterministic or gaussian:
             # One side given: the other is the baseline's, so only the given one is judged.
-            return cls(actor_net or base, critic_net or base, td3_actor_net, sac_actor_net, base)
+            return cls(actor or base, critic or base, deterministic, gaussian, base)
         raise UsageError("no network to check: give --net package.module:function (or --actor-net/--critic-net)")
 
     def actor_for(self, algo: str) -> str:
-        return {"td3": self.td3_actor, "sac": self.sac_actor}.get(algo) or self.actor
+        kind = actor_kind_of(algo)
+        return (self.deterministic_actor if kind == "deterministic" else self.gaussian_actor) or self.actor
 
     @property
-    def per_algo(self) -> bool:
-        return self.td3_actor is not None or self.sac_actor is not None
+    def per_kind(self) -> bool:
+        return self.deterministic_actor is not None or self.gaussian_actor is not None
 
     @property
     def label(self) -> str:
-        if self.per_algo:
-            actors = ", ".join(f"{a} actor {self.actor_for(a)}" for a in ("td3", "sac"))
+        if self.per_kind:
+            actors = ", ".join(
+                f"{kind} actor {name or self.actor}"
+                for kind, name in (("deterministic", self.deterministic_actor), ("Gaussian", self.gaussian_actor))
+            )
             return f"{actors}, critic {self.critic}"
         return self.actor if self.actor == self.critic else f"actor {self.actor}, critic {self.critic}"
 
@@ -162,7 +168,11 @@ def fitting_algos(
     with make_env(env_id) as env:
         for algo in algos:
             if net.actor_for(algo) == base and net.critic == base:
-                lines.append(f"{algo} skipped: none of your networks is for {algo.upper()} (--{algo}-actor-net)")
+                kind = actor_kind_of(algo)
+                lines.append(
+                    f"{algo} skipped: none of your networks is for {algo.upper()}, which takes a {kind} actor "
+                    f"(--{kind}-actor-net)"
+                )
                 continue
             if base != BASELINE:
                 try:
@@ -186,13 +196,14 @@ def fitting_algos(
                     lines.append(f"{algo} {role} {name}: {resolved.shape.describe()}")
     if not fits:
         raise UsageError(
-            "; ".join(lines) + "; give an actor for an algorithm it serves (--td3-actor-net / --sac-actor-net)"
+            "; ".join(lines) + "; give an actor of the kind the algorithm takes (--deterministic-actor-net for td3, "
+            "--gaussian-actor-net for sac and crossq)"
         )
     return tuple(fits), list(dict.fromkeys(lines))
 
 
 def parse_probes(names: str | Sequence[str] | None) -> tuple[Probe, ...]:
-    if names is None or names == "all":
+    if names is None or names == "all" or tuple(names) == ("all",):
         return PROBE_SUITE
     chosen = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
     unknown = [n for n in chosen if n not in PROBES_BY_NAME]
@@ -206,21 +217,24 @@ def parse_probes(names: str | Sequence[str] | None) -> tuple[Probe, ...]:
 
 def check_config(
     net: NetUnderTest,
-    algos: Sequence[str] = ("td3", "sac"),
+    algos: Sequence[str] = CheckRequest.algos,
     probes: Sequence[Probe] = PROBE_SUITE,
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    max_seeds: int | None = None,
-    hidden: Sequence[int] = DEFAULT_HIDDEN,
-    device: str = "cpu",
-    workers: int | None = None,
-    actor_output: str = "auto",
-    refuse_frozen: bool = False,
-    slower_budget: float = 3.0,
+    seeds: Sequence[int] = CheckRequest.seeds,
+    max_seeds: int | None = CheckRequest.max_seeds,
+    hidden: Sequence[int] = CheckRequest.hidden,
+    device: str = CheckRequest.device,
+    workers: int | None = CheckRequest.workers,
+    actor_output: str = CheckRequest.actor_output,
+    refuse_frozen: bool = CheckRequest.refuse_frozen,
+    slower_budget: float = CheckRequest.slower_budget,
+    backend: str = CheckRequest.backend,
+    ray_address: str | None = CheckRequest.ray_address,
 ) -> StudyConfig:
+    """The study a check runs: every (algo, probe) cell, the baseline and the user's net."""
     workers = workers or default_workers()
-    split = () if net.actor == net.critic and not net.per_algo else ((CANDIDATE, net.actor, net.critic),)
+    split = () if net.actor == net.critic and not net.per_kind else ((CANDIDATE, net.actor, net.critic),)
     candidate = net.actor if not split else CANDIDATE
-    algo_actors = tuple((a, net.actor_for(a)) for a in algos if net.per_algo)
+    algo_actors = tuple((a, net.actor_for(a)) for a in algos if net.per_kind)
     if candidate == net.baseline:
         raise UsageError(f"the network to check is the baseline ({net.baseline}) itself; give your own factory")
     return StudyConfig(
@@ -238,8 +252,13 @@ def check_config(
         actor_output=actor_output,
         refuse_frozen=refuse_frozen,
         slower_budget=slower_budget,
+        backend=backend,
+        ray_address=ray_address,
         stop_when_flagged=True,  # a failing check returns as soon as it knows it fails
     )
+
+
+ReferenceState = Literal["", "written", "missing", "compared"]
 
 
 @dataclass
@@ -247,20 +266,17 @@ class CheckResult:
     """The gate's answer. Its ``outcome``, one word for the whole check as for each cell
     (rlcheck.verdicts.outcomes.Outcome): ``fail`` if any cell fails, else ``undecided`` if any cell is,
     else ``slower`` if any cell is, else ``pass``. A check passes unless it fails; with
-    ``strict``, only a ``pass`` passes."""
+    ``strict``, only a ``pass`` passes. Numbers and outcomes only: rlcheck.front.words says them."""
 
     net: NetUnderTest
     study: StudyResult
     strict: bool = False
-    # Against a committed reference (rlcheck.verdicts.reference): the cells whose outcome moved, and a note
+    # Against a committed reference (rlcheck.verdicts.reference): where it is, what happened to it
+    # ("written" on request, "missing": written now, and the check fails until it is committed;
+    # "compared"), and the cells whose outcome moved.
+    reference_path: Path | None = None
+    reference_state: ReferenceState = ""
     moved: list[Moved] = field(default_factory=list)
-    reference_note: str = ""
-    reference_missing: bool = False  # no reference yet: written now, and the check fails until it is committed
-
-    @property
-    def baseline_words(self) -> str:
-        base = self.net.baseline
-        return "the plain baseline" if base == BASELINE else f"the baseline {base}"
 
     def cells_with(self, outcome: Outcome) -> list[CellComparison]:
         return [c for c in self.study.comparisons if c.outcome == outcome]
@@ -275,7 +291,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        if self.reference_missing or any(m.worse for m in self.moved):
+        if self.reference_state == "missing" or any(m.worse for m in self.moved):
             return False
         return self.outcome == "pass" or (self.outcome != "fail" and not self.strict)
 
@@ -284,99 +300,28 @@ class CheckResult:
         (the check then fails, so that a reference is committed on purpose) or with `regen`."""
         cells = {c.cell.label: c.outcome for c in self.study.comparisons}
         reference = None if regen else load(path)
+        self.reference_path = path
         if reference is None:
             write(path, self.net.label, self.net.baseline, cells, self.study.versions)
-            self.reference_missing = not regen
-            self.reference_note = (
-                f"REFERENCE: wrote {path} from this check" if regen
-                else f"REFERENCE: there was none at {path}; wrote it from this check -- commit it, then rerun"
-            )  # fmt: skip
+            self.reference_state = "written" if regen else "missing"
             return
         self.moved = compare(reference, cells)
-        worse = [m for m in self.moved if m.worse]
-        if worse:
-            self.reference_note = f"REFERENCE: {len(worse)} cell(s) got worse than {path}: " + "; ".join(
-                m.describe() for m in worse
-            )
-        elif self.moved:
-            self.reference_note = (
-                f"REFERENCE: {len(self.moved)} cell(s) got better than {path}: "
-                + "; ".join(m.describe() for m in self.moved)
-                + " (regenerate it with --regen-reference to keep the gain)"
-            )
-        else:
-            self.reference_note = f"REFERENCE: every cell as in {path}"
-
-    def report(self) -> str:
-        """PASS, SLOWER, UNDECIDED, or FAIL, with one plain-words line per cell that is not a pass
-        (and, against a reference, what moved)."""
-        return self._outcome_report() + (f"\n{self.reference_note}" if self.reference_note else "")
-
-    def _outcome_report(self) -> str:
-        outcome = self.outcome
-        if outcome == "pass":
-            return (
-                f"PASS: {self.net.label} learns every probe like {self.baseline_words}: in every cell, a drop "
-                "beyond the tolerance and excess instability are ruled out at 95% confidence."
-            )
-        if outcome == "fail":
-            lines = [f"FAIL: {self.net.label} breaks learning in {len(self.failures)} (algo, probe) cell(s):"]
-            lines += [f"  - {self.finding(c)}" for c in self.failures]
-            return "\n".join(lines) + self.study.diagnoses_report()
-        strict = " (--strict: that fails the check)" if self.strict else " (the check passes; --strict fails it)"
-        undecided, slower = self.cells_with("undecided"), self.cells_with("slower")
-        if outcome == "undecided":
-            lines = [
-                f"UNDECIDED: no cell of {self.net.label} failed, but the seeds could not decide "
-                f"{len(undecided)} cell(s){strict}:"
-            ]
-        else:
-            lines = [
-                f"SLOWER: {self.net.label} learns every probe, more slowly than {self.baseline_words} in "
-                f"{len(slower)} cell(s){strict}:"
-            ]
-        for c in undecided + slower:
-            note = self.study.still_learning(c)
-            lines.append(f"  - {c.algo} on {PROBES_BY_ENV[c.cell.env_id].name}: {c.outcome}: {c.reason}{note}")
-        return "\n".join(lines) + self.study.diagnoses_report()
+        self.reference_state = "compared"
 
     def to_dict(self) -> dict[str, Any]:
-        """The gate's answer for ``results.json``: the outcome, each failure's finding, every cell's outcome."""
+        """The check's numbers and outcomes (rlcheck.front.words.check_dict adds the words)."""
         return {
             "net": self.net.label,
             "outcome": self.outcome,
             "strict": self.strict,
             "passed": self.passed,
-            "findings": [self.finding(c) for c in self.failures],
             "undecided": [c.cell.label for c in self.cells_with("undecided")],
             "slower": [c.cell.label for c in self.cells_with("slower")],
             "cells": {c.cell.label: c.outcome for c in self.study.comparisons},
-            "reference": {
-                "note": self.reference_note,
-                "moved": [{"cell": m.cell, "was": m.was, "now": m.now} for m in self.moved],
-            },
         }
 
-    def finding(self, comparison: CellComparison) -> str:
-        """What failed, in plain words, with how far from optimal."""
-        probe = PROBES_BY_ENV[comparison.cell.env_id]
-        s = comparison.decisive
-        where = f"{comparison.cell.algo} on {probe.name} ({comparison.cell.env_name})"
-        if probe.metric == "value_error":
-            measured = (
-                f"critic error |Q - true Q| {-s.candidate_mean:.3f} vs {-s.baseline_mean:.3f} for "
-                f"{self.baseline_words} (0 is perfect)"
-            )
-        else:
-            optimum = next(r.optimal_return for r in self.study.runs if r.spec.env_id == comparison.cell.env_id)
-            measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for {self.baseline_words}"
-            if optimum is not None:
-                measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
-        finding = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {comparison.reason}."
-        return finding + self.study.still_learning(comparison)
 
-
-def run_check(
+def check_networks(
     config: StudyConfig,
     net: NetUnderTest,
     progress: ProgressCallback | None = None,

@@ -79,7 +79,7 @@ class StudyConfig:
     refuse_frozen: bool = False
     """Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them."""
     actor_output: str = "auto"
-    """How the actor's output is read: rlcheck.nets.shapes.ACTOR_OUTPUTS ("auto" detects it)."""
+    """How the actor's output is read: rlcheck.requests.ACTOR_OUTPUTS ("auto" detects it)."""
     slower_budget: float = 3.0
     """A candidate below the baseline at a cell's budget while still learning trains on, that
     cell alone, to this multiple of the budget: "slower" if it then matches. 1: never."""
@@ -104,6 +104,11 @@ class StudyConfig:
     def levels(self) -> Levels:
         comparisons = self.family or len(self.cells) * max(len(self.nets) - 1, 1)
         return Levels(self.alpha, comparisons, self.looks)
+
+    def next_block(self, seeds: list[int]) -> list[int]:
+        """The seeds a cell grows by after `seeds`: as many as the study starts with, up to `max_seeds`."""
+        start = max(seeds) + 1
+        return list(range(start, start + min(len(self.seeds), self.max_seeds - len(seeds))))
 
     def spec(self, cell: Cell, net: str, seed: int, steps: int | None = None) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))

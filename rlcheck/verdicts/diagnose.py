@@ -1,4 +1,5 @@
-"""Why a network breaks off-policy learning: measurements on an agent, and findings in plain words.
+"""Why a network breaks off-policy learning: measurements on an agent, and what they find
+(rlcheck.front.words says each finding in words).
 
 Naive BatchNorm fails TD3 and SAC through mechanisms that can be measured directly:
 
@@ -20,12 +21,13 @@ Naive BatchNorm fails TD3 and SAC through mechanisms that can be measured direct
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from rlcheck.algos import SAC, TD3, Agent, ReplayBuffer
+from rlcheck.algos import Agent, ReplayBuffer
 from rlcheck.algos.modes import Mode, set_mode
 from rlcheck.engine.agents import make_env, member_agent
 from rlcheck.engine.runs import RunResult, RunSpec
@@ -37,15 +39,19 @@ BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._Ins
 MODE_DEPENDENT = (*BATCH_DEPENDENT, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
 VANISHING_RATIO = 1e-3  # dQ/da in the training mode this much smaller than in eval mode: vanished
 AMPLIFICATION_LIMIT = 10.0  # 1/sqrt(running_var + eps) above this: eval mode amplifies drift
+MODE_GAP_LIMIT = 0.1  # mean |action(train) - action(eval)| above this: two policies
+BUFFER_GAP_LIMIT = 1e-6  # target buffers further than this from the online ones lag
 
 
-@dataclass(frozen=True)
-class Finding:
-    what: str  # the mechanism, measured
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.what} Fix: {self.fix}"
+# What a diagnosis can find; rlcheck.front.words says each, with its numbers and its fix.
+FindingKind = Literal[
+    "critic_ignores_action",  # dQ/da ~0 in every mode, on every batch
+    "actions_capped",  # a trained actor's actions stay inside a narrow band: squashed twice?
+    "action_gradient_vanishes",  # dQ/da vanishes in the actor update's mode on identical states, not in eval
+    "actor_batchnorm_collapsed",  # eval mode amplifies drifts: running variance near 0
+    "actor_mode_gap",  # the actor acts differently in train and eval mode
+    "target_buffers_lag",  # targets' normalisation buffers are not copied from the online nets
+]
 
 
 @dataclass
@@ -57,26 +63,23 @@ class Diagnosis:
     target_buffer_gap: float  # max |target buffer - online buffer|
     max_abs_action: float  # max |deterministic action| on a replay-like batch (actions live in [-1, 1])
     forward_modes: dict[str, str]  # phase -> the mode its forward pass runs in (the agent's ModeSchedule)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[FindingKind] = field(default_factory=list)
 
-    def report(self) -> str:
-        lines = [
-            "batch/mode-dependent layers: "
-            + (
-                "; ".join(f"{net}: {', '.join(layers)}" for net, layers in self.mode_dependent_layers.items() if layers)
-                or "none"
-            ),
-            "mean |dQ/da| reaching the actor:",
-            *(f"  {key}: {value:.3g}" for key, value in self.action_gradient.items()),
-            "actor BatchNorm eval-mode amplification (max 1/sqrt(running_var + eps)): "
-            f"{self.actor_bn_amplification:.3g}",
-            f"actor train-vs-eval action gap: {self.actor_mode_gap:.3g}",
-            f"target vs online buffer gap: {self.target_buffer_gap:.3g}",
-            f"largest |action| on replay states (actions in [-1, 1]): {self.max_abs_action:.3g}",
-            "mode of each forward pass: " + ", ".join(f"{phase} {mode}" for phase, mode in self.forward_modes.items()),
-        ]
-        lines += [f"FINDING: {f}" for f in self.findings] or ["no mechanism found that breaks learning"]
-        return "\n".join(lines)
+    @property
+    def gradient_in_update(self) -> float:
+        """|dQ/da| on identical states with the critic in the mode of the actor update."""
+        return self.action_gradient[_constant_key(self.forward_modes["actor update: critic"])]
+
+    @property
+    def gradient_in_eval(self) -> float:
+        return self.action_gradient["constant states, critic in eval mode"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _constant_key(update_mode: str) -> str:
+    return f"constant states, critic in {update_mode} mode (as in the actor update)"
 
 
 def _stacks(module: nn.Module) -> list[SeedStack]:
@@ -91,17 +94,17 @@ def mode_dependent_layers(module: nn.Module) -> list[str]:
     return [f"{name} ({type(m).__name__})" for name, m in layers if isinstance(m, MODE_DEPENDENT)]
 
 
-def _per_seed(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
+def _per_seed(agent: Agent, obs: torch.Tensor) -> torch.Tensor:
     """A (B, obs_dim) batch given to every seed of the agent: (S, B, obs_dim)."""
     return obs.unsqueeze(0).expand(agent.noise.members, *obs.shape)
 
 
 @torch.no_grad()
-def _actions(agent: TD3 | SAC, obs: torch.Tensor) -> torch.Tensor:
-    return agent.actor(obs) if isinstance(agent, TD3) else agent.actor.deterministic(obs)
+def _actions(agent: Agent, obs: torch.Tensor) -> torch.Tensor:
+    return agent.deterministic_action(obs)
 
 
-def action_gradient(agent: TD3 | SAC, obs: torch.Tensor, critic_mode: Mode) -> float:
+def action_gradient(agent: Agent, obs: torch.Tensor, critic_mode: Mode) -> float:
     """Mean |dQ1/da| at a = the actor's action, with the critic in `critic_mode`, for a
     (B, obs_dim) batch given to every seed (mean over seeds).
 
@@ -133,7 +136,7 @@ def bn_amplification(module: nn.Module) -> float:
     return max(factors, default=1.0)
 
 
-def actor_mode_gap(agent: TD3 | SAC, obs: torch.Tensor) -> float:
+def actor_mode_gap(agent: Agent, obs: torch.Tensor) -> float:
     obs = _per_seed(agent, obs)
     state = {k: v.clone() for k, v in agent.actor.state_dict().items()}
     with torch.no_grad():
@@ -145,11 +148,11 @@ def actor_mode_gap(agent: TD3 | SAC, obs: torch.Tensor) -> float:
     return float((in_train - in_eval).abs().mean())
 
 
-def target_buffer_gap(agent: TD3 | SAC) -> float:
+def target_buffer_gap(agent: Agent) -> float:
     if not hasattr(agent, "q1_target"):
         return 0.0  # no target networks (CrossQ)
     pairs: list[tuple[nn.Module, nn.Module]] = [(agent.q1_target, agent.q1), (agent.q2_target, agent.q2)]
-    if isinstance(agent, TD3):
+    if hasattr(agent, "actor_target"):  # TD3's
         pairs.append((agent.actor_target, agent.actor))
     gaps = [
         float((t.float() - o.float()).abs().max())
@@ -160,7 +163,7 @@ def target_buffer_gap(agent: TD3 | SAC) -> float:
     return max(gaps, default=0.0)
 
 
-def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = None) -> Diagnosis:
+def diagnose(agent: Agent, obs_dim: int, replay_obs: torch.Tensor | None = None) -> Diagnosis:
     """Measure the mechanisms on `agent` (fresh or trained); findings name each and its fix.
 
     ``replay_obs`` is a batch of observations the agent trains on (e.g. from its replay
@@ -173,9 +176,7 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
     large = 100 * torch.randn(batch, obs_dim, generator=torch.Generator().manual_seed(0)).to(device)
     update_mode = agent.modes.critic_in_actor_update
     gradients = {
-        f"constant states, critic in {update_mode} mode (as in the actor update)": action_gradient(
-            agent, constant, update_mode
-        ),
+        _constant_key(update_mode): action_gradient(agent, constant, update_mode),
         "constant states, critic in eval mode": action_gradient(agent, constant, "eval"),
         f"replay states, critic in {update_mode} mode (as in the actor update)": action_gradient(
             agent, varied, update_mode
@@ -203,7 +204,7 @@ def diagnose(agent: TD3 | SAC, obs_dim: int, replay_obs: torch.Tensor | None = N
             "actor update: critic": agent.modes.critic_in_actor_update,
         },
     )
-    diagnosis.findings = _findings(diagnosis, update_mode)
+    diagnosis.findings = _findings(diagnosis)
     return diagnosis
 
 
@@ -215,7 +216,6 @@ def diagnose_run(spec: RunSpec) -> Diagnosis:
 
 def _diagnose_trained(agent: Agent, buffer: ReplayBuffer, member: int) -> Diagnosis:
     """Diagnose a trained single-seed agent on the replay data of member `member` of `buffer`."""
-    assert isinstance(agent, TD3 | SAC)
     replay = buffer.obs[member, : min(buffer.size, 256)] if buffer.size >= 2 else None
     return diagnose(agent, buffer.obs.shape[2], replay)
 
@@ -226,64 +226,20 @@ NO_GRADIENT = 1e-7
 NARROW_BAND = 0.8
 
 
-def _findings(d: Diagnosis, update_mode: Mode) -> list[Finding]:
-    findings = []
-    in_update = d.action_gradient[f"constant states, critic in {update_mode} mode (as in the actor update)"]
-    in_eval = d.action_gradient["constant states, critic in eval mode"]
+def _findings(d: Diagnosis) -> list[FindingKind]:
+    findings: list[FindingKind] = []
     if max(d.action_gradient.values()) < NO_GRADIENT:
-        findings.append(
-            Finding(
-                f"The critic's output does not depend on the action: dQ/da is "
-                f"{max(d.action_gradient.values()):.2g} in every mode, on identical and on replay states, so the "
-                "actor gets no signal at all.",
-                "look for what makes Q constant in the action: a softmax or a sigmoid saturating over a single "
-                "output, a detach() of the action input, or an action input that is not used.",
-            )
-        )
+        findings.append("critic_ignores_action")
     if d.max_abs_action < NARROW_BAND:
-        findings.append(
-            Finding(
-                f"The actor's actions never leave [-{d.max_abs_action:.2f}, {d.max_abs_action:.2f}] of the range "
-                "[-1, 1]: something caps them, e.g. a second squashing (tanh of a tanh is at most 0.76).",
-                "if the actor ends in tanh (possibly scaled to the env's bounds), tell rlcheck with "
-                "--actor-output squashed, so it does not squash again; else find what bounds its output.",
-            )
-        )
-    if in_eval > 0 and in_update < VANISHING_RATIO * in_eval:
-        findings.append(
-            Finding(
-                f"The action gradient dQ/da reaching the actor vanishes on a batch of identical states: "
-                f"{in_update:.2g} with the critic in {update_mode} mode (as the actor is updated) vs "
-                f"{in_eval:.2g} in eval mode. The critic's batch-dependent layers "
-                f"({', '.join(d.mode_dependent_layers['critic']) or 'none'}) normalise the action away.",
-                "put the critic in eval mode for the actor loss and the TD target (mode-aware BatchNorm), "
-                "or use LayerNorm, which normalises each sample on its own.",
-            )
-        )
+        findings.append("actions_capped")
+    if d.gradient_in_eval > 0 and d.gradient_in_update < VANISHING_RATIO * d.gradient_in_eval:
+        findings.append("action_gradient_vanishes")
     if d.actor_bn_amplification > AMPLIFICATION_LIMIT:
-        findings.append(
-            Finding(
-                f"The actor's BatchNorm running variance has collapsed: in eval mode (acting) it multiplies its "
-                f"input by up to {d.actor_bn_amplification:.3g}, so small drifts saturate the action.",
-                "remove BatchNorm from the actor (LayerNorm instead), or never run the actor's BatchNorm "
-                "on batches of identical states.",
-            )
-        )
-    if d.actor_mode_gap > 0.1:
-        findings.append(
-            Finding(
-                f"The actor acts differently in train and eval mode (mean action gap {d.actor_mode_gap:.3g}): the "
-                "policy that is evaluated is not the one that is trained.",
-                "use normalisation without batch dependence in the actor (LayerNorm), or keep it in one mode.",
-            )
-        )
-    if d.target_buffer_gap > 1e-6:
-        findings.append(
-            Finding(
-                f"Target networks' normalisation buffers lag the online networks' (max gap {d.target_buffer_gap:.3g}).",
-                "copy buffers into the targets at every target update (Polyak-average only the parameters).",
-            )
-        )
+        findings.append("actor_batchnorm_collapsed")
+    if d.actor_mode_gap > MODE_GAP_LIMIT:
+        findings.append("actor_mode_gap")
+    if d.target_buffer_gap > BUFFER_GAP_LIMIT:
+        findings.append("target_buffers_lag")
     return findings
 
 

@@ -72,6 +72,6 @@ def _unfused(net: str, agent: Agent, noticed: set[tuple[str, str]]) -> list[str]
             notes.append(
                 f"the {role} of net {net!r} is batched with torch.func.vmap, slower "
                 "than fused layers: its forward is not a plain chain of Linear, BatchNorm1d, "
-                "LayerNorm and element-wise activations (see rlcheck.nets.fusion.as_chain)"
+                "LayerNorm and element-wise activations (see rlcheck.nets.tracing.as_chain)"
             )
     return notes

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from rlcheck.engine.runs import RunResult
 from rlcheck.verdicts.config import Cell
 from rlcheck.verdicts.stats import FLAGGED, Comparison
+
+__all__ = ["FLAGGED", "OUTCOMES", "CellComparison", "Outcome", "in_cell", "runs_of"]
 from rlcheck.verdicts.variants import VARIANTS
 
 Outcome = Literal["pass", "slower", "undecided", "fail"]
@@ -48,33 +50,21 @@ class CellComparison:
         verdict = self.decisive.verdict
         if verdict == "ok":
             return "slower" if self.extended is not None else "pass"
-        if verdict in FLAGGED or self._failure_stands:
+        if verdict in FLAGGED or self.failure_stands:
             return "fail"
         return "undecided"
 
     @property
-    def _failure_stands(self) -> bool:
+    def failure_stands(self) -> bool:
         """A failure at the budget that training on left open rather than cleared: trained on, the
         data still show a difference beyond the tolerance (not yet significantly), or a seed
         still collapsed. A net that only lagged leaves the difference behind; what stays open
         then is whether it is small enough, and that is `undecided`."""
         return self.extended is not None and self.stats.verdict in FLAGGED and self.extended.beyond_tolerance
 
-    @property
-    def reason(self) -> str:
-        if self.extended is None:
-            return self.stats.reason
-        trained = f"trained on to {self.extended_steps} steps ({self.cell.steps} is the budget)"
-        if self.outcome == "slower":
-            when = f", within the tolerance of its score from step {self.caught_up_at} on" if self.caught_up_at else ""
-            return f"{trained}, it matches the baseline{when}: {self.extended.reason}"
-        if self.extended.verdict not in FLAGGED and self._failure_stands:
-            return f"at the budget: {self.stats.reason}; {trained}, the failure stands: {self.extended.reason}"
-        return f"at the budget: {self.stats.reason}; {trained}: {self.extended.reason}"
-
     def to_dict(self) -> dict[str, Any]:
         return {
-            **self.stats.to_dict(),  # at the budget; its verdict and reason are also under "budget"
+            **self.stats.to_dict(),  # at the budget; its verdict is also under "budget"
             "algo": self.cell.algo,
             "env": self.cell.env_id,
             "metric": self.cell.metric,
@@ -83,8 +73,7 @@ class CellComparison:
             "n_seeds": self.stats.n_candidate,
             "outcome": self.outcome,
             "verdict": self.decisive.verdict,
-            "reason": self.reason,
-            "budget": {"verdict": self.stats.verdict, "reason": self.stats.reason},
+            "budget": {"verdict": self.stats.verdict},
             "extended": None
             if self.extended is None
             else {"steps": self.extended_steps, "caught_up_at": self.caught_up_at, **self.extended.to_dict()},
@@ -97,3 +86,8 @@ def in_cell(run: RunResult, cell: Cell, steps: int | None = None) -> bool:
     variant = VARIANTS.get(run.spec.net)
     algo = cell.algo if variant is None else variant.runs_as(cell.algo)
     return run.spec.algo == algo and run.spec.env_id == cell.env_id and run.spec.steps == (steps or cell.steps)
+
+
+def runs_of(results: list[RunResult], cell: Cell, net: str, steps: int | None = None) -> list[RunResult]:
+    """The runs of `net` in `cell`, trained for its budget (or for `steps`), in their order."""
+    return [r for r in results if in_cell(r, cell, steps) and r.spec.net == net]

@@ -35,9 +35,6 @@ class Moved:
     def worse(self) -> bool:
         return RANK[self.now] > RANK[self.was]
 
-    def describe(self) -> str:
-        return f"{self.cell}: {self.was} in the reference, {self.now} now"
-
 
 def load(path: Path) -> dict[str, str] | None:
     """The reference's cell outcomes, or None where there is no reference yet."""

@@ -18,7 +18,7 @@ from rlcheck.engine.runner import Backend, ProgressCallback, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import StudyConfig
 from rlcheck.verdicts.curves import caught_up_at, climbing, group_of, on_a_trend, rising_seeds, unlearned
-from rlcheck.verdicts.outcomes import CellComparison, in_cell
+from rlcheck.verdicts.outcomes import CellComparison, in_cell, runs_of
 from rlcheck.verdicts.stats import compare
 
 
@@ -53,9 +53,9 @@ def slower_candidates(
     for c in comparisons:
         if not c.stats.below or c.extended is not None:
             continue
-        runs = [r for r in results if in_cell(r, c.cell) and r.spec.net == c.candidate]
+        runs = runs_of(results, c.cell, c.candidate)
         metric, tolerance = c.cell.metric, c.stats.tolerance
-        base = group_of([r for r in results if in_cell(r, c.cell) and r.spec.net == c.baseline], metric)
+        base = group_of(runs_of(results, c.cell, c.baseline), metric)
         learned = float(np.median(base.scores)) - tolerance
         collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
         lagging = (
@@ -79,12 +79,6 @@ def hard_failure(comparison: CellComparison, config: StudyConfig, results: list[
     return comparison.outcome == "fail" and not slower_candidates(config, results, [comparison])
 
 
-def next_block(config: StudyConfig, seeds: list[int]) -> list[int]:
-    """The next block of seeds after `seeds`: as many as the study starts with, up to `max_seeds`."""
-    start = max(seeds) + 1
-    return list(range(start, start + min(len(config.seeds), config.max_seeds - len(seeds))))
-
-
 def train_on(
     config: StudyConfig,
     slower: list[CellComparison],
@@ -102,9 +96,7 @@ def train_on(
     a cell never takes more looks than the levels plan for. The baseline's new runs join
     `results`; the candidate's longer runs are returned."""
     extended_runs: list[RunResult] = []
-    seeds = {
-        id(c): sorted(r.spec.seed for r in results if in_cell(r, c.cell) and r.spec.net == c.candidate) for c in slower
-    }
+    seeds = {id(c): sorted(r.spec.seed for r in runs_of(results, c.cell, c.candidate)) for c in slower}
     steps = {id(c): round(c.cell.steps * config.slower_budget) for c in slower}
     pending = list(slower)
     while pending:
@@ -122,13 +114,13 @@ def train_on(
             (results if any(in_cell(run, c.cell) for c in pending) else extended_runs).append(run)
         still_open = []
         for c in pending:
-            longer = [r for r in extended_runs if in_cell(r, c.cell, steps[id(c)]) and r.spec.net == c.candidate]
-            base = group_of([r for r in results if in_cell(r, c.cell) and r.spec.net == c.baseline], c.cell.metric)
+            longer = runs_of(extended_runs, c.cell, c.candidate, steps[id(c)])
+            base = group_of(runs_of(results, c.cell, c.baseline), c.cell.metric)
             c.extended = compare(base, group_of(longer, c.cell.metric), c.stats.tolerance, config.levels)
             c.extended_steps = steps[id(c)]
             c.caught_up_at = caught_up_at(longer, c.cell.metric, float(base.scores.mean()) - c.stats.tolerance)
             if c.extended.verdict == "inconclusive" and len(seeds[id(c)]) < config.max_seeds:
-                seeds[id(c)] += next_block(config, seeds[id(c)])
+                seeds[id(c)] += config.next_block(seeds[id(c)])
                 still_open.append(c)
         pending = still_open
     return extended_runs

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -112,8 +112,35 @@ class Bound:
         return cls(estimate, low, high, float(stats.t.sf((estimate - tolerance) / se, df)))
 
 
+TestName = Literal["drop", "spread", "jump", "collapse"]
+TEST_ORDER: tuple[TestName, ...] = ("drop", "spread", "jump", "collapse")  # the order a verdict reads them in
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """One of a comparison's fail tests: the statistic for each group, the candidate's excess
+    (worse = positive), its one-sided bounds and the p-value of "the excess is at most what is
+    tolerated". For ``collapse`` the statistic is a count of collapsed seeds and the bounds are
+    NaN (an exact binomial test has a p-value only)."""
+
+    name: TestName
+    baseline: float
+    candidate: float
+    excess: float
+    low: float  # lower bound at 1 - fail level
+    high: float  # upper bound at 1 - ok level
+    p: float
+
+    def fires(self, level: float) -> bool:
+        return self.p < level
+
+
 @dataclass(frozen=True)
 class Comparison:
+    """A candidate's seeds against a baseline's in one cell: the fail tests (:class:`TestRecord`,
+    in :data:`TEST_ORDER`), the verdict they reach and the test that decided it, and numbers
+    reported alongside that decide nothing. Numbers only: rlcheck.front.words says them."""
+
     n_baseline: int
     n_candidate: int
     tolerance: float
@@ -121,29 +148,15 @@ class Comparison:
     ok_level: float  # one-sided level of each ok bound
     baseline_mean: float
     candidate_mean: float
-    drop: float  # baseline mean - candidate mean
-    drop_low: float
-    drop_high: float
-    drop_p: float  # H0: drop <= tolerance
-    baseline_spread: float  # mean |score - median| over seeds
-    candidate_spread: float
-    spread_low: float
-    spread_high: float
-    spread_p: float
-    baseline_instability: float  # mean jump between evaluations
-    candidate_instability: float
-    jump_low: float
-    jump_high: float
-    jump_p: float
+    tests: tuple[TestRecord, ...]
     collapse_below: float  # a seed scoring below this has collapsed
     collapsed_seeds: tuple[int, ...]  # the candidate's
     baseline_collapsed: int
     collapse_tolerated: float  # the share of seeds a correct net may collapse on here
-    collapse_p: float  # one-sided exact binomial: more than that share of the candidate's seeds collapse
     seeds_needed: int | None  # per group, for 80% chance of an ok bound if the drop seen so far is the true one
     fail_power: float  # chance that a true drop of POWER_AT_TOLERANCES tolerances is failed, at these seeds
     verdict: Verdict
-    reason: str
+    decided_by: TestName | None  # the test that fired, for underperforms / unreliable
     # Also reported, deciding nothing:
     ci95_low: float  # bootstrap 95% CI of the mean difference (candidate - baseline)
     ci95_high: float
@@ -152,6 +165,26 @@ class Comparison:
     candidate_iqm: float
     baseline_sd: float
     candidate_sd: float
+
+    def test(self, name: TestName) -> TestRecord:
+        return next(t for t in self.tests if t.name == name)
+
+    # The flat names results.json has always had, read off the tests.
+    drop = property(lambda self: self.test("drop").excess)  # baseline mean - candidate mean
+    drop_low = property(lambda self: self.test("drop").low)
+    drop_high = property(lambda self: self.test("drop").high)
+    drop_p = property(lambda self: self.test("drop").p)  # H0: drop <= tolerance
+    baseline_spread = property(lambda self: self.test("spread").baseline)  # mean |score - median| over seeds
+    candidate_spread = property(lambda self: self.test("spread").candidate)
+    spread_low = property(lambda self: self.test("spread").low)
+    spread_high = property(lambda self: self.test("spread").high)
+    spread_p = property(lambda self: self.test("spread").p)
+    baseline_instability = property(lambda self: self.test("jump").baseline)  # mean jump between evaluations
+    candidate_instability = property(lambda self: self.test("jump").candidate)
+    jump_low = property(lambda self: self.test("jump").low)
+    jump_high = property(lambda self: self.test("jump").high)
+    jump_p = property(lambda self: self.test("jump").p)
+    collapse_p = property(lambda self: self.test("collapse").p)  # exact binomial: more than the tolerated share
 
     @property
     def mean_difference(self) -> float:
@@ -180,14 +213,33 @@ class Comparison:
         return max(self.drop, self.excess_spread, self.excess_jump) > self.tolerance or bool(self.collapsed_seeds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        """results.json's keys: the flat ones, in their order, and then the tests."""
+        flat = {}
+        for f in fields(self):
+            if f.name == "tests":
+                for name in FLAT_TEST_KEYS:
+                    flat[name] = getattr(self, name)
+            elif f.name != "decided_by":
+                flat[f.name] = getattr(self, f.name)
+        flat["collapse_p"] = self.collapse_p
+        flat["decided_by"] = self.decided_by
+        flat["tests"] = [asdict(t) for t in self.tests]
+        return {k: _json_number(v) for k, v in flat.items()}
+
+
+FLAT_TEST_KEYS = (
+    "drop", "drop_low", "drop_high", "drop_p", "baseline_spread", "candidate_spread", "spread_low", "spread_high",
+    "spread_p", "baseline_instability", "candidate_instability", "jump_low", "jump_high", "jump_p",
+)  # fmt: skip
 
 
 def _json_number(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, (tuple, list)):
+        return [_json_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
     return value
 
 
@@ -262,12 +314,6 @@ def seeds_needed(sd_candidate: float, sd_baseline: float, room: float, level: fl
     return None
 
 
-def percent_confidence(level: float) -> str:
-    """1 - level as a percentage with the digits that tell it from 100%: 98.8%, 99.974%."""
-    digits = max(1, -math.floor(math.log10(level)) - 1)
-    return f"{100 * (1 - level):.{digits}f}%"
-
-
 def _spread(x: np.ndarray) -> np.ndarray:
     return np.abs(x - np.median(x))
 
@@ -310,67 +356,29 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
     sd_b, sd_c = float(b.std(ddof=1)), float(c.std(ddof=1))
     needed = seeds_needed(sd_c, sd_b, tolerance - max(drop.estimate, 0.0), levels.ok)
     power = fail_power(sd_c, sd_b, c.size, b.size, tolerance, levels.fail)
-    confidence = percent_confidence(levels.fail)
-
+    tests = (
+        TestRecord("drop", float(b.mean()), float(c.mean()), drop.estimate, drop.low, drop.high, drop.p),
+        TestRecord(
+            "spread", float(_spread(b).mean()), float(_spread(c).mean()), spread.estimate, spread.low, spread.high,
+            spread.p,
+        ),
+        TestRecord(
+            "jump", float(baseline.instabilities.mean()), float(candidate.instabilities.mean()), jump.estimate,
+            jump.low, jump.high, jump.p,
+        ),
+        TestRecord(
+            "collapse", float(baseline_collapsed), float(len(collapsed_seeds)),
+            len(collapsed_seeds) / c.size - collapse_tolerated, math.nan, math.nan, collapse_p,
+        ),
+    )  # fmt: skip
+    fired = next((t.name for t in tests if t.fires(levels.fail)), None)
     verdict: Verdict
-    if drop.p < levels.fail:
-        verdict = "underperforms"
-        reason = (
-            f"mean score {drop.estimate:.3g} below the baseline's; a drop of at least {drop.low:.3g} "
-            f"at {confidence} confidence, beyond the tolerance {tolerance:.3g}"
-        )
-    elif spread.p < levels.fail:
-        verdict = "unreliable"
-        reason = (
-            f"scores spread across seeds: mean deviation {_spread(c).mean():.3g} vs {_spread(b).mean():.3g}; "
-            f"at least {spread.low:.3g} more at {confidence} confidence, beyond the tolerance {tolerance:.3g}"
-        )
-    elif jump.p < levels.fail:
-        verdict = "unreliable"
-        reason = (
-            f"returns jump between evaluations: mean jump {candidate.instabilities.mean():.3g} vs "
-            f"{baseline.instabilities.mean():.3g}; at least {jump.low:.3g} more at {confidence} confidence, "
-            f"beyond the tolerance {tolerance:.3g}"
-        )
-    elif collapse_p < levels.fail:
-        verdict = "unreliable"
-        reason = (
-            f"{len(collapsed_seeds)} of {c.size} seeds collapsed (score below {collapse_below:.3g}; the baseline: "
-            f"{baseline_collapsed} of {b.size}): more than {collapse_tolerated:.1%} of its seeds collapse, "
-            f"at {confidence} confidence (binomial p={collapse_p:.2g})"
-        )
+    if fired is not None:
+        verdict = "underperforms" if fired == "drop" else "unreliable"
     elif max(drop.high, spread.high, jump.high) < tolerance and not collapsed_seeds:
         verdict = "ok"
-        ruled_out = f"a drop larger than {drop.high:.3g}" if drop.high > 0 else "any drop"
-        reason = (
-            f"{ruled_out} is ruled out at {percent_confidence(levels.ok)} confidence (tolerance {tolerance:.3g}), "
-            f"and so are excess spread and jumping (a drop of {POWER_AT_TOLERANCES:g}x the tolerance would have "
-            f"failed with probability {power:.0%} at these seeds)"
-        )
     else:
         verdict = "inconclusive"
-        open_questions = []
-        if drop.high >= tolerance:
-            open_questions.append(f"a drop up to {drop.high:.3g} is not ruled out (tolerance {tolerance:.3g})")
-        if spread.high >= tolerance:
-            open_questions.append(f"excess spread up to {spread.high:.3g} is not ruled out")
-        if jump.high >= tolerance:
-            open_questions.append(f"excess jumping up to {jump.high:.3g} is not ruled out")
-        if collapsed_seeds:
-            open_questions.append(
-                f"seed{'s' if len(collapsed_seeds) > 1 else ''} {', '.join(map(str, collapsed_seeds))} collapsed "
-                f"(score below {collapse_below:.3g}; baseline: {baseline_collapsed} of {b.size})"
-            )
-        if drop.estimate >= tolerance:
-            more = (
-                f"the drop seen, {drop.estimate:.3g}, is beyond the tolerance, but not significantly at these seeds "
-                f"(a fail needs a lower bound above {tolerance:.3g}; it is {drop.low:.3g})"
-            )
-        elif needed:
-            more = f"if the drop seen is the true one, about {needed} seeds per group would likely decide"
-        else:
-            more = "far more seeds would be needed to decide"
-        reason = f"{c.size} vs {b.size} seeds: " + "; ".join(open_questions) + f"; {more}"
 
     return Comparison(
         n_baseline=b.size,
@@ -380,29 +388,15 @@ def compare(baseline: Group, candidate: Group, tolerance: float, levels: Levels)
         ok_level=levels.ok,
         baseline_mean=float(b.mean()),
         candidate_mean=float(c.mean()),
-        drop=drop.estimate,
-        drop_low=drop.low,
-        drop_high=drop.high,
-        drop_p=drop.p,
-        baseline_spread=float(_spread(b).mean()),
-        candidate_spread=float(_spread(c).mean()),
-        spread_low=spread.low,
-        spread_high=spread.high,
-        spread_p=spread.p,
-        baseline_instability=float(baseline.instabilities.mean()),
-        candidate_instability=float(candidate.instabilities.mean()),
-        jump_low=jump.low,
-        jump_high=jump.high,
-        jump_p=jump.p,
+        tests=tests,
         collapse_below=collapse_below,
         collapsed_seeds=collapsed_seeds,
         baseline_collapsed=baseline_collapsed,
         collapse_tolerated=collapse_tolerated,
-        collapse_p=collapse_p,
         seeds_needed=needed,
         fail_power=power,
         verdict=verdict,
-        reason=reason,
+        decided_by=fired,
         ci95_low=float(boot.confidence_interval.low),
         ci95_high=float(boot.confidence_interval.high),
         effect_size=hedges_g(c, b),

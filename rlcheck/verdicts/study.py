@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from rlcheck.engine.cache import RunCache
@@ -23,11 +22,11 @@ from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import Cell, StudyConfig
-from rlcheck.verdicts.curves import group_of, last_third, rises_smoothly, still_improving, tolerance_of
+from rlcheck.verdicts.curves import group_of, tolerance_of
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
-from rlcheck.verdicts.outcomes import CellComparison, in_cell
-from rlcheck.verdicts.slower import hard_failure, next_block, slower_candidates, train_on
+from rlcheck.verdicts.outcomes import CellComparison, runs_of
+from rlcheck.verdicts.slower import hard_failure, slower_candidates, train_on
 from rlcheck.verdicts.stats import compare
 
 __all__ = ["Cell", "StudyConfig", "StudyResult", "run_study", "versions"]
@@ -45,6 +44,8 @@ class StudyResult:
     extended_runs: list[RunResult] = field(default_factory=list)
     # What the door noted before training: frozen parameters, nets not fused across seeds
     notes: list[str] = field(default_factory=list)
+    # The files the front wrote of it (results.json, report.html, figures), where it wrote any
+    files: list[Path] = field(default_factory=list)
 
     def diagnose_failures(self) -> None:
         """Say why: for each failed (algo, net), the mechanisms (rlcheck.verdicts.diagnose) measured on its
@@ -66,55 +67,17 @@ class StudyResult:
                 if outcome == "fail" or (diagnosis.findings and mode_dependent):
                     self.diagnoses[key] = (spec, diagnosis)
 
-    def diagnoses_report(self) -> str:
-        failed = {f"{c.algo}/{c.candidate}" for c in self.comparisons if c.outcome == "fail"}
-        lines = []
-        for key, (spec, diagnosis) in self.diagnoses.items():
-            why = f"Why {key} fails" if key in failed else f"What {key}, undecided, measurably does wrong"
-            lines.append(f"\n{why} (seed {spec.seed} trained on {spec.env_id} for {spec.steps} steps, measured):")
-            lines += [f"  {line}" for line in diagnosis.report().splitlines()]
-        return "\n".join(lines)
-
     def runs_of(self, cell: Cell, net: str) -> list[RunResult]:
-        return [r for r in self.runs if in_cell(r, cell) and r.spec.net == net]
+        return runs_of(self.runs, cell, net)
 
-    def still_learning(self, comparison: CellComparison) -> str:
-        """A note for a net that failed or stayed undecided below the baseline while still
-        improving smoothly when its training stopped -- what a net smaller or
-        shallower than the baseline does. Empty otherwise: an erratic net's ups and downs are no trend."""
-        s = comparison.decisive
-        runs = self.runs_of(comparison.cell, comparison.candidate)
+    def decisive_runs(self, comparison: CellComparison) -> list[RunResult]:
+        """The candidate's runs its outcome was decided on: trained on, where it was, else at the budget."""
         if comparison.extended is not None:
-            runs = [
-                r
-                for r in self.extended_runs
-                if r.spec.net == comparison.candidate and in_cell(r, comparison.cell, r.spec.steps)
-            ]
-        below = s.below
-        if comparison.outcome not in ("fail", "undecided") or not below:
-            return ""
-        metric = comparison.cell.metric
-        if not (still_improving(runs, metric, s.tolerance) and rises_smoothly(runs, metric)):
-            return ""
-        starts, ends = last_third(runs, metric)
-        improving = sum(end > start for start, end in zip(starts, ends, strict=True))
-        what, sign = ("critic error", -1.0) if comparison.cell.metric == "value_error" else ("return", 1.0)
+            return runs_of(self.extended_runs, comparison.cell, comparison.candidate, comparison.extended_steps)
+        return self.runs_of(comparison.cell, comparison.candidate)
 
-        def mean(values: list[float]) -> str:
-            return f"{sign * fmean(values):.2f}"
-
-        base_starts, base_ends = last_third(self.runs_of(comparison.cell, comparison.baseline), comparison.cell.metric)
-        baseline = comparison.baseline
-        if ":" not in baseline:  # a built-in: its size is --hidden
-            baseline += f", hidden {','.join(map(str, self.config.hidden))}"
-        return (
-            f" Still learning: over the last third of training the net's mean {what} went from "
-            f"{mean(starts)} to {mean(ends)} (the baseline's: {mean(base_starts)} to {mean(base_ends)}), "
-            f"improving on {improving} of {len(starts)} seeds: it learns, more slowly than the baseline. "
-            f"A net smaller or shallower than the baseline ({baseline}) does that; to compare it with a "
-            "plain net of its own size, give its hidden widths: --hidden 64 for one hidden layer of 64 "
-            "(rlcheck_hidden under pytest)."
-        )
+    def optimal_return(self, cell: Cell) -> float | None:
+        return next((r.optimal_return for r in self.runs if r.spec.env_id == cell.env_id), None)
 
     def seeds_used(self) -> dict[str, list[int]]:
         """ "algo/env/net" -> the seeds its runs were trained with."""
@@ -139,7 +102,7 @@ class StudyResult:
             "extended_runs": [r.to_dict() for r in self.extended_runs],
             "notes": self.notes,
             "comparisons": [c.to_dict() for c in self.comparisons],
-            "diagnoses": {key: {"run": spec.to_dict(), **asdict(d)} for key, (spec, d) in self.diagnoses.items()},
+            "diagnoses": {key: {"run": spec.to_dict(), **d.to_dict()} for key, (spec, d) in self.diagnoses.items()},
         }
 
 
@@ -155,19 +118,16 @@ def versions() -> dict[str, str]:
 
 
 def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
-    def runs(net: str) -> list[RunResult]:
-        return [r for r in results if in_cell(r, cell) and r.spec.net == net]
-
-    baseline = runs(config.baseline)
+    baseline = runs_of(results, cell, config.baseline)
     tolerance = tolerance_of(cell.metric, cell.env_id, baseline)
     base = group_of(baseline, cell.metric)
-    return [
-        CellComparison(
-            cell, config.baseline, net, compare(base, group_of(runs(net), cell.metric), tolerance, config.levels)
-        )
-        for net in config.nets
-        if net != config.baseline
-    ]
+    comparisons = []
+    for net in config.nets:
+        if net != config.baseline:
+            candidate = group_of(runs_of(results, cell, net), cell.metric)
+            comparison = compare(base, candidate, tolerance, config.levels)
+            comparisons.append(CellComparison(cell, config.baseline, net, comparison))
+    return comparisons
 
 
 def run_study(
@@ -221,7 +181,7 @@ def run_study(
                     for c in comparisons[cell]
                 )
                 if undecided and len(seeds[cell]) < config.max_seeds:
-                    seeds[cell] += next_block(config, seeds[cell])
+                    seeds[cell] += config.next_block(seeds[cell])
                     still_open.append(cell)
             pending = still_open
             if config.stop_when_flagged and any(
@@ -233,9 +193,7 @@ def run_study(
         )
         slower = [] if failed else slower_candidates(config, results, [c for cs in comparisons.values() for c in cs])
         extended_runs = train_on(config, slower, results, log_path, progress, resume, cache, backend)
-    ordered = [
-        r for cell in config.cells for net in config.nets for r in results if in_cell(r, cell) and r.spec.net == net
-    ]
+    ordered = [r for cell in config.cells for net in config.nets for r in runs_of(results, cell, net)]
     return StudyResult(
         config,
         ordered,
