@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -89,14 +90,21 @@ def record() -> None:
 
 
 def rejudge(name: str, out: Path) -> dict[str, Any]:
-    """The verdicts of case `name`, judged again from its stored runs (copied into `out`)."""
+    """The verdicts of case `name`, judged again from its stored runs (copied into `out`).
+
+    A run's spec holds the torch threads it trained with (one worker: every core of the
+    recording machine); the copy says this machine's, so that resuming finds every run."""
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(GOLDEN / f"{name}.runs.jsonl", out / "runs.jsonl")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}  # a command as a user runs it
+    threads = max(1, os.cpu_count() or 1)  # rlcheck.engine.runner.threads_per_worker(1) in that environment
+    lines = (GOLDEN / f"{name}.runs.jsonl").read_text().splitlines()
+    runs = [json.dumps({**json.loads(line), "threads": threads}) for line in lines if line.strip()]
+    (out / "runs.jsonl").write_text("\n".join(runs) + "\n")
     argv = CASES[name]
     command = [sys.executable, "-m", "rlcheck", *argv, *COMMON, "--resume", "--out", str(out), "--json"]
     if argv[:1] == ["check"]:
         command += ["--no-cache"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{name}: exit {done.returncode}\n{done.stderr}")
     return verdicts_of(json.loads((out / "results.json").read_text()))

@@ -32,7 +32,7 @@ from rlcheck.errors import UsageError
 from rlcheck.front import words
 from rlcheck.front.options import prepare_out
 from rlcheck.front.report import append_step_summary, markdown_summary, plot_curves, write_html, write_json
-from rlcheck.requests import CheckRequest, Request, StudyRequest, flag_name, options_of
+from rlcheck.requests import CheckRequest, Request, StudyRequest, flag_name, in_help_order
 from rlcheck.verdicts.check import (
     CheckResult,
     NetUnderTest,
@@ -95,13 +95,16 @@ def max_seeds_of(request: Request) -> int:
 def as_command(request: Request) -> str:
     """The command line that makes the same request: what a report says reproduces it."""
     argv = ["rlcheck", "check"] if isinstance(request, CheckRequest) else ["rlcheck"]
-    for name, value in request.given().items():
-        kind = dict((f.name, o) for f, o in options_of(request))[name]
-        if kind.flag:
-            argv.append(f"--{flag_name(name)}")
+    given = request.given()
+    for f, option in in_help_order(type(request)):
+        if f.name not in given:
+            continue
+        if option.flag:
+            argv.append(f"--{flag_name(f.name)}")
         else:
+            value = given[f.name]
             text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            argv += [f"--{flag_name(name)}", text]
+            argv += [f"--{flag_name(f.name)}", text]
     return shlex.join(argv)
 
 
@@ -252,9 +255,10 @@ def run_check(
 def _request(kind: type[Request], request: Request | None, values: dict[str, Any]) -> Any:
     if request is not None and not isinstance(request, kind):
         raise UsageError(f"expected a {kind.__name__}, got {type(request).__name__}")
+    spelling = lambda name: f"{name}="  # noqa: E731  (errors name a Python argument as it is written)
     if request is None:
-        return kind.of(**values)
-    return dataclasses.replace(request, **kind.of(**values).given()) if values else request
+        return kind.of(spelling, **values)
+    return dataclasses.replace(request, **kind.of(spelling, **values).given()) if values else request
 
 
 # -- files -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from rlcheck.engine.runs import RunSpec
 from rlcheck.envs import RANDOM_ENV_ID
-from rlcheck.nets import DEFAULT_HIDDEN
+from rlcheck.requests import StudyRequest
 from rlcheck.verdicts.curves import Metric
 from rlcheck.verdicts.stats import Levels
 from rlcheck.verdicts.variants import VARIANTS
@@ -27,11 +27,11 @@ class Cell:
     """td3, sac or crossq."""
     env_id: str = RANDOM_ENV_ID
     """A registered gymnasium id with a bounded Box action space."""
-    steps: int = 2000
+    steps: int = StudyRequest.steps
     """Environment steps per run: the budget."""
-    warmup: int = 250
+    warmup: int = StudyRequest.warmup
     """Random-action steps before learning starts."""
-    eval_every: int = 100
+    eval_every: int = StudyRequest.eval_every
     """Steps between evaluations of the deterministic policy."""
     eval_episodes: int = 1
     """Episodes per evaluation."""
@@ -48,19 +48,20 @@ class Cell:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What a study trains and how it judges it; every field has the default `rlcheck` uses."""
+    """What a study trains and how it judges it; every field has the default `rlcheck` uses
+    (the request's, rlcheck.requests.StudyRequest, where the user can set it)."""
 
     cells: tuple[Cell, ...] = (Cell("td3"), Cell("sac"))
     """The (algorithm, environment, budget) pairings every net is trained and judged on."""
-    nets: tuple[str, ...] = ("plain", "batchnorm")
+    nets: tuple[str, ...] = StudyRequest.nets
     """Nets to train: built-ins and variants (rlcheck.verdicts.variants.STUDY_NETS) or 'package.module:function'."""
-    baseline: str = "plain"
+    baseline: str = StudyRequest.baseline
     """The net every other net is compared with; one of `nets`."""
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    seeds: tuple[int, ...] = StudyRequest.seeds
     """The first block of seeds; later blocks continue from the largest."""
     max_seeds: int = 15
     """Seeds per (cell, net) that an undecided comparison may grow to."""
-    hidden: tuple[int, ...] = DEFAULT_HIDDEN
+    hidden: tuple[int, ...] = StudyRequest.hidden
     """Hidden widths of the built-in nets."""
     device: str = "cpu"
     """Torch device every run trains on."""
@@ -80,7 +81,7 @@ class StudyConfig:
     """Refuse a user's net with frozen parameters (requires_grad=False) instead of noting them."""
     actor_output: str = "auto"
     """How the actor's output is read: rlcheck.requests.ACTOR_OUTPUTS ("auto" detects it)."""
-    slower_budget: float = 3.0
+    slower_budget: float = StudyRequest.slower_budget
     """A candidate below the baseline at a cell's budget while still learning trains on, that
     cell alone, to this multiple of the budget: "slower" if it then matches. 1: never."""
     backend: str = "local"
