@@ -75,7 +75,7 @@ def test_an_adapted_scaled_actor_acts_in_the_unit_range_rlcheck_scales_from():
         (["--net", f"{N}:frozen_first_layer", "--refuse-frozen"], "frozen parameters (requires_grad=False)"),
         (
             ["--actor-net", f"{N}:CleanRLSACActor", "--algos", "td3"],
-            "is Gaussian (returns a tuple); TD3 takes a deterministic actor",
+            "is Gaussian; TD3 takes a deterministic actor",
         ),
     ],
 )

@@ -33,6 +33,12 @@ class Agent(Protocol):
     @property
     def q1(self) -> nn.Module: ...  # the first critic, over the seed-stacked user network
 
+    @property
+    def q2(self) -> nn.Module: ...
+
+    @property
+    def modes(self) -> ModeSchedule: ...  # which network is in train() or eval() in each forward pass
+
     def act(self, obs: torch.Tensor, explore: bool) -> torch.Tensor: ...
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]: ...

@@ -41,6 +41,7 @@ class CrossQConfig(SACConfig):
 
 
 class CrossQ(SAC):
+    relative_update_cost = 1.0  # one joint critic pass, the actor every third update: taken as TD3's, not measured
     default_config: SACConfig = CrossQConfig()
     default_modes: ModeSchedule = MODE_AWARE
 

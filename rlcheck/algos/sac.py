@@ -88,6 +88,7 @@ class SquashedGaussianActor(nn.Module):
 
 class SAC:
     actor_kind: ActorKind = "gaussian"
+    relative_update_cost = 1.6  # the policy sampled twice, the entropy coefficient stepped (benchmarks/speed.py)
     default_config: SACConfig = SACConfig()
     default_modes: ModeSchedule = NAIVE
 

@@ -61,6 +61,7 @@ class DeterministicActor(nn.Module):
 
 class TD3:
     actor_kind: ActorKind = "deterministic"
+    relative_update_cost = 1.0  # an update's cost, TD3's = 1: for ordering jobs only (benchmarks/speed.py)
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from rlcheck.algos import ALGORITHMS
 from rlcheck.engine.agents import env_dims, fuses_seeds, make_env
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runs import RunResult, RunSpec
@@ -224,18 +225,14 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
     return sorted(jobs, key=lambda job: -estimated_cost(job))
 
 
-# An update's cost relative to TD3's, for ordering jobs only (SAC samples the policy twice
-# and steps the entropy coefficient; benchmarks/speed.py prints both).
-RELATIVE_UPDATE_COST = {"sac": 1.6}
-
-
 def estimated_cost(job: Sequence[RunSpec]) -> float:
     """A job's cost in TD3-updates of one seed: its updates x (3 + seeds). A batched update costs
     about as much again as 3 seeds' arithmetic, whatever the seeds (an ordering estimate only:
     benchmarks/speed.py measures the cost per seed)."""
     spec = job[0]
     updates = max(1, spec.steps - spec.warmup)
-    return RELATIVE_UPDATE_COST.get(spec.algo, 1.0) * updates * (3 + len(job))
+    algo = ALGORITHMS.get(spec.algo)
+    return (algo.relative_update_cost if algo else 1.0) * updates * (3 + len(job))
 
 
 @functools.cache

@@ -150,13 +150,7 @@ def train_seeds(
     and one learning curve per spec. ``on_eval(agent, step)`` is called at every evaluation,
     e.g. to measure the agent as it learns.
     """
-    if not specs:
-        raise ValueError("train_seeds needs at least one spec")
-    spec = specs[0]
-    if any(s.group_key() != spec.group_key() for s in specs):
-        raise ValueError("train_seeds trains runs that differ only in their seed and environment; group them first")
-    if len({(s.seed, s.env_id) for s in specs}) != len(specs):
-        raise ValueError(f"train_seeds got a run twice: {[(s.seed, s.env_id) for s in specs]}")
+    spec = _one_group(specs)
     if spec.threads > 0:
         # Always set, even when torch reports it already: it also resets MKL's and OpenMP's own
         # counts, and a matrix multiply split over more threads rounds differently.
@@ -206,13 +200,7 @@ def train_seeds(
             raise TrainingDiverged(
                 f"{spec.algo}/{spec.net} seed {bad.seed} on {bad.env_id}: the policy output NaN/inf at step {step}"
             )
-        next_observations = []
-        for s, (e, env_action) in enumerate(zip(envs.envs, envs.scale(action_np), strict=True)):
-            next_o, reward, term, trunc, _ = e.step(env_action)
-            rewards[s], terminated[s] = float(reward), float(term)
-            next_observations.append(next_o)
-            # Only true termination stops bootstrapping; a time-limit truncation does not.
-            observations[s] = e.reset()[0] if (term or trunc) else next_o
+        next_observations = _step(envs, action_np, observations, rewards, terminated)
         buffer.add(
             obs,
             action,
@@ -226,6 +214,46 @@ def train_seeds(
     envs.close()
     eval_envs.close()
     wall = time.perf_counter() - start
+    return agent, buffer, _results(specs, envs, eval_steps, eval_returns, value_errors, wall)
+
+
+def _one_group(specs: Sequence[RunSpec]) -> RunSpec:
+    """The first spec, once `specs` are checked to be one batch: runs that differ only in their
+    seed and environment, none twice."""
+    if not specs:
+        raise ValueError("train_seeds needs at least one spec")
+    spec = specs[0]
+    if any(s.group_key() != spec.group_key() for s in specs):
+        raise ValueError("train_seeds trains runs that differ only in their seed and environment; group them first")
+    if len({(s.seed, s.env_id) for s in specs}) != len(specs):
+        raise ValueError(f"train_seeds got a run twice: {[(s.seed, s.env_id) for s in specs]}")
+    return spec
+
+
+def _step(
+    envs: _Envs, actions: np.ndarray, observations: list[np.ndarray], rewards: np.ndarray, terminated: np.ndarray
+) -> list[np.ndarray]:
+    """Step every member's environment with its action (in [-1, 1], scaled to the env's bounds):
+    fill `rewards` and `terminated`, put each member's next observation to act on in
+    `observations` (a reset one where its episode ended), and return the next observations to store."""
+    next_observations = []
+    for s, (e, env_action) in enumerate(zip(envs.envs, envs.scale(actions), strict=True)):
+        next_o, reward, term, trunc, _ = e.step(env_action)
+        rewards[s], terminated[s] = float(reward), float(term)
+        next_observations.append(next_o)
+        # Only true termination stops bootstrapping; a time-limit truncation does not.
+        observations[s] = e.reset()[0] if (term or trunc) else next_o
+    return next_observations
+
+
+def _results(
+    specs: Sequence[RunSpec],
+    envs: _Envs,
+    eval_steps: list[int],
+    eval_returns: list[list[float]],
+    value_errors: list[list[float | None]],
+    wall: float,
+) -> list[RunResult]:
     results = []
     for s, (run_spec, env) in enumerate(zip(specs, envs.envs, strict=True)):
         errors = [e[s] for e in value_errors]
@@ -242,4 +270,4 @@ def train_seeds(
                 processor=processor(),
             )
         )
-    return agent, buffer, results
+    return results

@@ -230,7 +230,6 @@ def detect(
     Raises :class:`DoesNotFit` for an actor of the other kind, :class:`UsageError` for a
     module rlcheck cannot take."""
     user = algo.upper() or f"an algorithm with a {actor_kind} actor"
-    gaussian = actor_kind == "gaussian"
     obs_dim, act_dim = gym.spaces.flatdim(obs_space), gym.spaces.flatdim(act_space)
     kind = constructor_kind(factory)
     in_dim = obs_dim + act_dim if role == "critic" else obs_dim
@@ -240,85 +239,127 @@ def detect(
     if kind == "features":
         return NetShape(role, kind)  # a plain head follows: rlcheck's own contract
     module = module.to(device).train()
+    asked = _Asked(name, kind, obs_dim, act_dim, in_dim, out_dim, device, actor_output, act_space, actor_kind, user)
     if role == "critic":
-        two_inputs = kind != "features" and _forward_arity(module) == 2
-        out = _sample(module, name, role, two_inputs, obs_dim, act_dim, device)
-        if isinstance(out, (tuple, list)):
-            raise UsageError(
-                f"critic {name!r} returns {len(out)} Q-values; rlcheck builds its twin critics itself: pass a critic "
-                "that returns one (SB3's ContinuousCritic: n_critics=1; or a module wrapping one Q-network)"
-            )
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) not in ((8, 1), (8,)):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise UsageError(
-                f"net {name!r} maps (B, {in_dim}) to {got} with B=8; expected (B, 1) or (B,): one Q per sample"
-            )
-        _check_finite_and_batch_of_one(module, out, name, role, two_inputs, obs_dim, act_dim, device)
-        return NetShape(role, kind, two_inputs=two_inputs, flat_q=out.dim() == 1)
+        return _critic_shape(module, asked)
     out = _sample(module, name, role, False, obs_dim, act_dim, device)
     _check_finite_and_batch_of_one(module, out, name, role, False, obs_dim, act_dim, device)
     if isinstance(out, (tuple, list)):
-        if len(out) != 2 or not all(isinstance(o, torch.Tensor) and tuple(o.shape) == (8, act_dim) for o in out):
-            shapes = [tuple(o.shape) if isinstance(o, torch.Tensor) else type(o).__name__ for o in out]
-            raise UsageError(
-                f"actor {name!r} returns {shapes}; a Gaussian actor returns (mean, log_std) or (loc, scale), each "
-                f"(B, {act_dim}) (an actor that returns (action, log_prob) samples itself: pass the network before it)"
-            )
-        if not gaussian:
-            raise DoesNotFit(f"actor {name!r} is Gaussian; {user} takes a deterministic actor (it returns a tuple)")
-        output = (
-            actor_output
-            if actor_output in ("log-std", "scale")
-            else ("scale" if bool((out[1] > 0).all()) else "log-std")
+        return _gaussian_shape(out, asked)
+    return _tensor_actor_shape(module, out, asked)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What :func:`detect` was asked about: the module's name and constructor, the sizes it is
+    built for, and the algorithm's actor kind (`user` names the algorithm in messages)."""
+
+    name: str
+    kind: Constructor
+    obs_dim: int
+    act_dim: int
+    in_dim: int
+    out_dim: int
+    device: str
+    actor_output: str
+    act_space: gym.spaces.Box
+    actor_kind: ActorKind
+    user: str
+
+    @property
+    def gaussian(self) -> bool:
+        return self.actor_kind == "gaussian"
+
+
+def _critic_shape(module: nn.Module, a: _Asked) -> NetShape:
+    two_inputs = a.kind != "features" and _forward_arity(module) == 2
+    out = _sample(module, a.name, "critic", two_inputs, a.obs_dim, a.act_dim, a.device)
+    if isinstance(out, (tuple, list)):
+        raise UsageError(
+            f"critic {a.name!r} returns {len(out)} Q-values; rlcheck builds its twin critics itself: pass a critic "
+            "that returns one (SB3's ContinuousCritic: n_critics=1; or a module wrapping one Q-network)"
         )
-        if output == "scale" and not bool((out[1] > 0).all()):
-            raise UsageError(f"actor {name!r}: --actor-output scale, but its second output is not positive")
-        return NetShape(role, kind, output=output)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) not in ((8, 1), (8,)):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise UsageError(
+            f"net {a.name!r} maps (B, {a.in_dim}) to {got} with B=8; expected (B, 1) or (B,): one Q per sample"
+        )
+    _check_finite_and_batch_of_one(module, out, a.name, "critic", two_inputs, a.obs_dim, a.act_dim, a.device)
+    return NetShape("critic", a.kind, two_inputs=two_inputs, flat_q=out.dim() == 1)
+
+
+def _gaussian_shape(out: tuple | list, a: _Asked) -> NetShape:
+    """An actor that returns a tuple: a Gaussian's (mean, log_std) or (loc, scale)."""
+    name, act_dim = a.name, a.act_dim
+    if len(out) != 2 or not all(isinstance(o, torch.Tensor) and tuple(o.shape) == (8, act_dim) for o in out):
+        shapes = [tuple(o.shape) if isinstance(o, torch.Tensor) else type(o).__name__ for o in out]
+        raise UsageError(
+            f"actor {name!r} returns {shapes}; a Gaussian actor returns (mean, log_std) or (loc, scale), each "
+            f"(B, {act_dim}) (an actor that returns (action, log_prob) samples itself: pass the network before it)"
+        )
+    if not a.gaussian:
+        raise DoesNotFit(f"actor {name!r} is Gaussian; {a.user} takes a deterministic actor (it returns a tuple)")
+    positive = bool((out[1] > 0).all())
+    output = a.actor_output if a.actor_output in ("log-std", "scale") else ("scale" if positive else "log-std")
+    if output == "scale" and not positive:
+        raise UsageError(f"actor {name!r}: --actor-output scale, but its second output is not positive")
+    return NetShape("actor", a.kind, output=output)
+
+
+def _tensor_actor_shape(module: nn.Module, out: Any, a: _Asked) -> NetShape:
+    """An actor that returns one tensor: a deterministic action (raw or squashed), or a
+    Gaussian's mean and raw log-std side by side."""
+    name, act_dim, out_dim = a.name, a.act_dim, a.out_dim
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 8:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UsageError(
-            f"net {name!r} maps (B, {obs_dim}) to {got} with B=8; expected (B, {out_dim}) -- return one row per "
+            f"net {name!r} maps (B, {a.obs_dim}) to {got} with B=8; expected (B, {out_dim}) -- return one row per "
             "sample (keep the last dimension even if it is 1), or a (mean, log_std) tuple for SAC"
         )
     width = out.shape[1]
-    traced = ends_in_tanh(module)
-    if traced is None and _squashes_empirically(module, obs_dim, device) is False:
-        traced = (False, False)
-    if actor_output in ("raw", "squashed"):
-        squashed = actor_output == "squashed"
-        scaled = bool(traced and traced[1]) if squashed else False
-    elif traced is not None:
-        squashed, scaled = traced
-    else:
-        raise UsageError(
-            f"actor {name!r}: rlcheck cannot trace its forward to tell whether it squashes its output; "
-            "say so with --actor-output raw (rlcheck applies tanh) or --actor-output squashed"
-        )
+    squashed, scaled = _squashing(module, a)
     if squashed:
-        if gaussian:
+        if a.gaussian:
             raise DoesNotFit(
-                f"actor {name!r} is deterministic (its actions are squashed); {user} takes a Gaussian actor"
+                f"actor {name!r} is deterministic (its actions are squashed); {a.user} takes a Gaussian actor"
             )
         if width != act_dim:
             raise UsageError(f"actor {name!r} returns (B, {width}) squashed actions; the env has {act_dim} action dims")
-        low, high = act_space.low.reshape(-1), act_space.high.reshape(-1)
+        low, high = a.act_space.low.reshape(-1), a.act_space.high.reshape(-1)
         unit_bounds = bool(np.all(low == -1) and np.all(high == 1))
-        return NetShape(role, kind, output="squashed", scaled=scaled and not unit_bounds)
-    if width == act_dim and gaussian and kind != "dims":
+        return NetShape("actor", a.kind, output="squashed", scaled=scaled and not unit_bounds)
+    if width == act_dim and a.gaussian and a.kind != "dims":
         raise DoesNotFit(
-            f"actor {name!r} returns {act_dim} values (a deterministic action); {user} takes a Gaussian actor"
+            f"actor {name!r} returns {act_dim} values (a deterministic action); {a.user} takes a Gaussian actor"
         )
-    if width == 2 * act_dim and not gaussian and kind != "dims":
+    if width == 2 * act_dim and not a.gaussian and a.kind != "dims":
         raise DoesNotFit(
-            f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std); {user} takes a "
+            f"actor {name!r} returns 2 x {act_dim} values (a Gaussian's mean and log-std); {a.user} takes a "
             "deterministic actor"
         )
     if width != out_dim:
         raise UsageError(
-            f"actor {name!r} maps (B, {obs_dim}) to (B, {width}); {user} needs (B, {out_dim})"
-            + (" (mean and log-std)" if gaussian else "")
+            f"actor {name!r} maps (B, {a.obs_dim}) to (B, {width}); {a.user} needs (B, {out_dim})"
+            + (" (mean and log-std)" if a.gaussian else "")
         )
-    return NetShape(role, kind, output="raw")
+    return NetShape("actor", a.kind, output="raw")
+
+
+def _squashing(module: nn.Module, a: _Asked) -> tuple[bool, bool]:
+    """(squashed, scaled after the squashing): as the user says, else from the traced graph,
+    else from the outputs on large inputs where they leave [-1, 1]."""
+    traced = ends_in_tanh(module)
+    if traced is None and _squashes_empirically(module, a.obs_dim, a.device) is False:
+        traced = (False, False)
+    if a.actor_output in ("raw", "squashed"):
+        squashed = a.actor_output == "squashed"
+        return squashed, bool(traced and traced[1]) if squashed else False
+    if traced is not None:
+        return traced
+    raise UsageError(
+        f"actor {a.name!r}: rlcheck cannot trace its forward to tell whether it squashes its output; "
+        "say so with --actor-output raw (rlcheck applies tanh) or --actor-output squashed"
+    )
 
 
 def _build(

@@ -116,7 +116,8 @@ class NetUnderTest:
         """From a check request; or, for short, from its network fields (``NetUnderTest.of("pkg:make")``,
         ``NetUnderTest.of(critic_net="pkg:Critic")``)."""
         if not isinstance(request, CheckRequest):
-            request = CheckRequest.of(net=request, **nets)
+            request = CheckRequest.of(None, net=request, **nets)
+        assert isinstance(request, CheckRequest)
         base = request.baseline or BASELINE
         net, actor, critic = request.net, request.actor_net, request.critic_net
         deterministic, gaussian = request.deterministic_actor_net, request.gaussian_actor_net

@@ -149,11 +149,12 @@ def actor_mode_gap(agent: Agent, obs: torch.Tensor) -> float:
 
 
 def target_buffer_gap(agent: Agent) -> float:
-    if not hasattr(agent, "q1_target"):
-        return 0.0  # no target networks (CrossQ)
-    pairs: list[tuple[nn.Module, nn.Module]] = [(agent.q1_target, agent.q1), (agent.q2_target, agent.q2)]
-    if hasattr(agent, "actor_target"):  # TD3's
-        pairs.append((agent.actor_target, agent.actor))
+    # Each online network and its target, where the algorithm keeps one (CrossQ keeps none, SAC
+    # no target actor).
+    online = {"q1": agent.q1, "q2": agent.q2, "actor": agent.actor}
+    pairs: list[tuple[nn.Module, nn.Module]] = [
+        (target, net) for name, net in online.items() if (target := getattr(agent, f"{name}_target", None)) is not None
+    ]
     gaps = [
         float((t.float() - o.float()).abs().max())
         for target, online in pairs
