@@ -4,7 +4,8 @@ Every comparison is of one (algorithm, environment) cell: a score per seed (the 
 evaluations over the last third of training; a critic error is negated so that higher is
 always better), a mean jump between consecutive evaluations per seed, and a ``tolerance``
 (:func:`return_tolerance`, :func:`value_tolerance`): a difference smaller than it does not
-matter. Three outcomes, each from a one-sided confidence bound (Welch's t, unequal variances):
+matter. Three outcomes, each from a one-sided confidence bound on Welch's standard error (unequal
+variances; :func:`welch_bounds` says which degrees of freedom each bound takes):
 
 * ``underperforms`` (a fail): the lower bound of the drop (baseline mean - candidate mean)
   exceeds the tolerance.
@@ -23,8 +24,11 @@ looks)`` (Bonferroni over every test of every cell of a run and over the planned
 growing seeds), so a run calls *any* cell of a network whose true differences are all within
 the tolerances a fail with probability at most ``alpha``. Each ``ok`` bound is at
 ``alpha / looks``: a cell whose true drop is a full tolerance or more is called ``ok`` with
-probability at most ``alpha``. Both rest on Welch's normal approximation of a mean over seeds;
-the binomial test is exact for a net whose seeds collapse at most at the tolerated share.
+probability at most ``alpha``. For normal scores the fail tests' size is at most their level
+whatever the groups' spreads (``min(n1, n2) - 1`` degrees of freedom; tests/test_stats.py
+simulates it at the gate's own level); the ok bound's Welch-Satterthwaite degrees of freedom
+are approximate (simulated at 5 seeds: up to 1.14x its level for spreads 4x apart). The
+binomial test is exact for a net whose seeds collapse at most at the tolerated share.
 benchmarks/validity.py measures the rates on real networks and held-out seeds.
 """
 
@@ -100,16 +104,36 @@ class Bound:
 
     @classmethod
     def welch(cls, worse: np.ndarray, better: np.ndarray, tolerance: float, levels: Levels) -> Bound:
-        """``mean(worse) - mean(better)``: how much larger ``worse`` is, with Welch's t."""
-        estimate = float(worse.mean() - better.mean())
-        v1, v2 = worse.var(ddof=1) / worse.size, better.var(ddof=1) / better.size
-        se = math.sqrt(v1 + v2)
-        if se == 0.0:  # no spread at all: the estimate is exact
-            return cls(estimate, estimate, estimate, 0.0 if estimate > tolerance else 1.0)
-        df = (v1 + v2) ** 2 / (v1**2 / (worse.size - 1) + v2**2 / (better.size - 1))
-        low = estimate - float(stats.t.ppf(1.0 - levels.fail, df)) * se
-        high = estimate + float(stats.t.ppf(1.0 - levels.ok, df)) * se
-        return cls(estimate, low, high, float(stats.t.sf((estimate - tolerance) / se, df)))
+        """``mean(worse) - mean(better)``: how much larger ``worse`` is (see :func:`welch_bounds`)."""
+        estimate, low, high, p = welch_bounds(worse, better, tolerance, levels.fail, levels.ok)
+        return cls(float(estimate), float(low), float(high), float(p))
+
+
+def welch_bounds(
+    worse: np.ndarray, better: np.ndarray, tolerance: float, fail_level: float, ok_level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, lower bound, upper bound, p) of ``mean(worse) - mean(better)``, seeds on the
+    last axis (any leading axes are independent comparisons: the size simulations use them).
+
+    Both bounds use Welch's standard error. The lower bound and the p-value of "the difference
+    is at most `tolerance`" -- what a fail rests on, at levels near 1e-4 -- take
+    ``min(n1, n2) - 1`` degrees of freedom (Banerjee's bound: the test's size is at most its
+    level for normal scores whatever the ratio of the groups' variances; Welch-Satterthwaite's
+    estimated degrees of freedom reach more than twice the level at 5 seeds and unequal spreads).
+    The upper bound, what an ``ok`` rests on at the milder ok level, takes Welch-Satterthwaite's."""
+    n1, n2 = worse.shape[-1], better.shape[-1]
+    estimate = worse.mean(axis=-1) - better.mean(axis=-1)
+    v1, v2 = worse.var(axis=-1, ddof=1) / n1, better.var(axis=-1, ddof=1) / n2
+    se = np.sqrt(v1 + v2)
+    exact = se == 0.0  # no spread at all: the estimate is exact
+    safe_se = np.where(exact, 1.0, se)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ws_df = np.where(exact, 1.0, (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)))
+    fail_df = min(n1, n2) - 1
+    low = np.where(exact, estimate, estimate - stats.t.ppf(1.0 - fail_level, fail_df) * safe_se)
+    high = np.where(exact, estimate, estimate + stats.t.ppf(1.0 - ok_level, ws_df) * safe_se)
+    p = np.where(exact, np.where(estimate > tolerance, 0.0, 1.0), stats.t.sf((estimate - tolerance) / safe_se, fail_df))
+    return estimate, low, high, p
 
 
 TestName = Literal["drop", "spread", "jump", "collapse"]
@@ -122,6 +146,8 @@ class TestRecord:
     (worse = positive), its one-sided bounds and the p-value of "the excess is at most what is
     tolerated". For ``collapse`` the statistic is a count of collapsed seeds and the bounds are
     NaN (an exact binomial test has a p-value only)."""
+
+    __test__ = False  # not a pytest class, whatever its name
 
     name: TestName
     baseline: float
@@ -275,16 +301,25 @@ def hedges_g(candidate: np.ndarray, baseline: np.ndarray) -> float:
 
 
 def _welch_power(
-    sd_candidate: float, sd_baseline: float, n_candidate: int, n_baseline: int, margin: float, level: float
+    sd_candidate: float,
+    sd_baseline: float,
+    n_candidate: int,
+    n_baseline: int,
+    margin: float,
+    level: float,
+    fail_side: bool = False,
 ) -> float:
-    """Chance that a one-sided Welch bound at `level` clears a line the true difference is
-    `margin` beyond (noncentral t with Welch's degrees of freedom, the sds taken as known)."""
+    """Chance that a one-sided bound at `level` clears a line the true difference is `margin`
+    beyond: the statistic as a noncentral t with Welch's degrees of freedom (the sds taken as
+    known), against the critical value of the bound's own degrees of freedom (`fail_side`:
+    ``min(n1, n2) - 1``, as :func:`welch_bounds` takes for a fail)."""
     v1, v2 = sd_candidate**2 / n_candidate, sd_baseline**2 / n_baseline
     se = math.sqrt(v1 + v2)
     if se == 0.0:
         return 1.0
     df = (v1 + v2) ** 2 / (v1**2 / (n_candidate - 1) + v2**2 / (n_baseline - 1))
-    return float(stats.nct.sf(stats.t.ppf(1.0 - level, df), df, margin / se))
+    critical_df = min(n_candidate, n_baseline) - 1 if fail_side else df
+    return float(stats.nct.sf(stats.t.ppf(1.0 - level, critical_df), df, margin / se))
 
 
 def ok_power(sd_candidate: float, sd_baseline: float, n: int, room: float, level: float) -> float:
@@ -298,9 +333,8 @@ def fail_power(
 ) -> float:
     """Chance, at these seeds and spreads, that a true drop of :data:`POWER_AT_TOLERANCES`
     tolerances is failed (its lower bound clears the tolerance) -- the power a verdict had."""
-    return _welch_power(
-        sd_candidate, sd_baseline, n_candidate, n_baseline, (POWER_AT_TOLERANCES - 1.0) * tolerance, level
-    )
+    margin = (POWER_AT_TOLERANCES - 1.0) * tolerance
+    return _welch_power(sd_candidate, sd_baseline, n_candidate, n_baseline, margin, level, fail_side=True)
 
 
 def seeds_needed(sd_candidate: float, sd_baseline: float, room: float, level: float) -> int | None:
