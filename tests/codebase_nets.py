@@ -12,6 +12,22 @@ from torch import nn
 # --- CleanRL: classes built from the (vector) env, reading its single spaces ------------------
 
 
+class CopyPasteQNetwork(nn.Module):
+    """CleanRL's QNetwork with a copy-paste bug: it concatenates the observation twice, so its
+    Q ignores the action (it fits the probes, whose observation and action are one number each)."""
+
+    def __init__(self, env):
+        super().__init__()
+        obs = int(np.prod(env.single_observation_space.shape))
+        act = int(np.prod(env.single_action_space.shape))
+        self.fc1 = nn.Linear(obs + act, 64)
+        self.fc2 = nn.Linear(64, 1)
+
+    def forward(self, x, a):
+        x = torch.cat([x, x], 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
 class CleanRLQNetwork(nn.Module):
     def __init__(self, env):
         super().__init__()
@@ -209,3 +225,14 @@ def tanh_ended(in_dim: int, out_dim: int) -> nn.Module:
     return nn.Sequential(
         nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, out_dim), nn.Tanh()
     )
+
+
+def orthogonal_zero_bias(in_dim: int, out_dim: int) -> nn.Module:
+    """A 64x64 ReLU MLP initialised as CleanRL's layer_init and SB3's ortho_init do: orthogonal
+    weights, zero biases. Correct; on an observation of exactly 0 its hidden units are all 0."""
+    net = nn.Sequential(nn.Linear(in_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, out_dim))
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            nn.init.orthogonal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return net

@@ -72,6 +72,7 @@ def test_an_adapted_scaled_actor_acts_in_the_unit_range_rlcheck_scales_from():
         (["--net", f"{N}:CleanRLQNetwork"], "one factory cannot tell an actor from a critic"),
         (["--net", f"{N}:softmax_head"], "gets no gradient for 0.weight, 0.bias, 2.weight, 2.bias"),
         (["--net", f"{N}:DetachedBranch"], "DetachedBranch' gets no gradient for encoder"),
+        (["--critic-net", f"{N}:CopyPasteQNetwork"], "CopyPasteQNetwork' ignores the action: dQ/da is 0"),
         (["--net", f"{N}:frozen_first_layer", "--refuse-frozen"], "frozen parameters (requires_grad=False)"),
         (
             ["--actor-net", f"{N}:CleanRLSACActor", "--algos", "td3"],

@@ -39,6 +39,16 @@ def member_parameters(stack: SeedStack) -> Iterator[tuple[str, torch.Tensor, tor
             yield name, param, param.grad
 
 
+def _action_gradient(agent: Agent, batch: Batch) -> float:
+    """max |dQ1/da| over a batch, the critic in eval mode (no batch statistics involved)."""
+    was_training = agent.q1.training
+    agent.q1.eval()
+    actions = batch.actions.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(agent.q1(batch.obs, actions).sum(), actions, allow_unused=True)
+    agent.q1.train(was_training)
+    return 0.0 if grad is None else float(grad.abs().max())
+
+
 def _display(name: str) -> str:
     # rlcheck's adapters (rlcheck.nets.adapters) hold the user's module as `module`
     return name.removeprefix("module.")
@@ -80,6 +90,15 @@ def check_gradients(
             dead.append(f"the {role} {names[role]!r} gets no gradient for {', '.join(none)}")
         if bad:
             dead.append(f"the {role} {names[role]!r} gets a non-finite gradient for {', '.join(bad)}")
+    critic_dead = any(line.startswith("the critic") for line in dead)
+    if not critic_dead and _action_gradient(agent, batch) == 0.0:
+        # The actor learns from dQ/da alone: a critic blind to the action starves it, and the
+        # actor's missing gradients would point the user at the wrong network.
+        raise UsageError(
+            f"the critic {names['critic']!r} ignores the action: dQ/da is 0 on a random batch, so the actor "
+            "gets no gradient to learn from; look at how the critic combines its inputs (e.g. "
+            "torch.cat([obs, obs]) where torch.cat([obs, action]) was meant, or an action input it never uses)"
+        )
     if dead:
         raise UsageError(
             "; ".join(dead) + " from the loss it is trained by, so those parameters never learn: look for a "

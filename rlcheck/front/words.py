@@ -187,6 +187,16 @@ def finding_words(d: Diagnosis, kind: str, door: Door = "cli") -> tuple[str, str
             f"{option_value('actor_output', 'squashed', door)}, so it does not squash again; else find what "
             "bounds its output.",
         )
+    if kind == "actor_blind_on_constant_state":
+        reached = d.actor_parameters_reached
+        return (
+            f"On the probes' constant state (every observation exactly 0) only {reached['constant states']:.1%} "
+            f"of the actor's parameters move its action ({reached['random states']:.0%} on random states): with "
+            "zero biases and ReLU every hidden unit is 0 there, so only the output bias can learn. This is the "
+            "probe's all-zero state, not a broken net: such an actor learns where observations are not exactly 0.",
+            "nothing to fix in the net if this is its only finding (initialising biases to zero is common, "
+            "e.g. orthogonal init); to gate it on these probes, give its layers nonzero initial biases.",
+        )
     if kind == "action_gradient_vanishes":
         update_mode = d.forward_modes["actor update: critic"]
         return (
@@ -232,6 +242,8 @@ def diagnosis_report(d: Diagnosis, door: Door = "cli") -> str:
         f"actor train-vs-eval action gap: {d.actor_mode_gap:.3g}",
         f"target vs online buffer gap: {d.target_buffer_gap:.3g}",
         f"largest |action| on replay states (actions in [-1, 1]): {d.max_abs_action:.3g}",
+        "actor parameters that move its action: "
+        + (", ".join(f"{k} {v:.1%}" for k, v in d.actor_parameters_reached.items()) or "not measured"),
         "mode of each forward pass: " + ", ".join(f"{phase} {mode}" for phase, mode in d.forward_modes.items()),
     ]
     lines += [f"FINDING: {text}" for text in findings_text(d, door)] or ["no mechanism found that breaks learning"]

@@ -39,6 +39,10 @@ BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._Ins
 MODE_DEPENDENT = (*BATCH_DEPENDENT, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
 VANISHING_RATIO = 1e-3  # dQ/da in the training mode this much smaller than in eval mode: vanished
 AMPLIFICATION_LIMIT = 10.0  # 1/sqrt(running_var + eps) above this: eval mode amplifies drift
+# Under this share of the actor's parameters moving its action on a state, and under a tenth of
+# the share on random states, the actor is blind there. (A correct net on an all-zero state loses
+# only its first layer's weights, a small share on the probes' one-number observations.)
+BLIND_SHARE = 0.01
 MODE_GAP_LIMIT = 0.1  # mean |action(train) - action(eval)| above this: two policies
 BUFFER_GAP_LIMIT = 1e-6  # target buffers further than this from the online ones lag
 
@@ -51,6 +55,7 @@ FindingKind = Literal[
     "actor_batchnorm_collapsed",  # eval mode amplifies drifts: running variance near 0
     "actor_mode_gap",  # the actor acts differently in train and eval mode
     "target_buffers_lag",  # targets' normalisation buffers are not copied from the online nets
+    "actor_blind_on_constant_state",  # on the probes' all-zero state almost no actor parameter moves the action
 ]
 
 
@@ -63,6 +68,9 @@ class Diagnosis:
     target_buffer_gap: float  # max |target buffer - online buffer|
     max_abs_action: float  # max |deterministic action| on a replay-like batch (actions live in [-1, 1])
     forward_modes: dict[str, str]  # phase -> the mode its forward pass runs in (the agent's ModeSchedule)
+    # "constant states" (all zeros, as on the probes) / "random states" -> the share of the actor's
+    # parameters whose gradient of the action is not zero there
+    actor_parameters_reached: dict[str, float] = field(default_factory=dict)
     findings: list[FindingKind] = field(default_factory=list)
 
     @property
@@ -122,6 +130,24 @@ def action_gradient(agent: Agent, obs: torch.Tensor, critic_mode: Mode) -> float
     agent.q1.load_state_dict(state)
     agent.q1.train(was_training)
     return float(grad.abs().mean())
+
+
+def parameters_reached(agent: Agent, obs: torch.Tensor) -> float:
+    """The share of the actor's parameters (every seed's) whose gradient of the summed
+    deterministic action is not zero on a (B, obs_dim) batch, the actor in its acting mode.
+
+    A zero-bias ReLU actor on an all-zero state has every hidden unit at 0: only its output
+    bias moves the action there."""
+    params = [p for p in agent.actor.parameters() if p.requires_grad]
+    state = {k: v.clone() for k, v in agent.actor.state_dict().items()}
+    was_training = agent.actor.training
+    set_mode(agent.modes.acting, agent.actor)
+    action = agent.deterministic_action(_per_seed(agent, obs))
+    grads = torch.autograd.grad(action.sum(), params, allow_unused=True)
+    agent.actor.load_state_dict(state)
+    agent.actor.train(was_training)
+    reached = sum(int((g != 0).sum()) for g in grads if g is not None)
+    return reached / max(sum(p.numel() for p in params), 1)
 
 
 def bn_amplification(module: nn.Module) -> float:
@@ -197,6 +223,12 @@ def diagnose(agent: Agent, obs_dim: int, replay_obs: torch.Tensor | None = None)
         max_abs_action=max(float(_actions(agent, _per_seed(agent, obs)).abs().max()) for obs in (varied, large))
         if replay_obs is not None
         else 1.0,
+        actor_parameters_reached={
+            "constant states": parameters_reached(agent, constant),
+            "random states": parameters_reached(
+                agent, torch.randn(batch, obs_dim, generator=torch.Generator().manual_seed(1)).to(device)
+            ),
+        },
         forward_modes={
             "acting: actor": agent.modes.acting,
             "critic fit: critics": agent.modes.critic_update,
@@ -231,7 +263,11 @@ def _findings(d: Diagnosis) -> list[FindingKind]:
     findings: list[FindingKind] = []
     if max(d.action_gradient.values()) < NO_GRADIENT:
         findings.append("critic_ignores_action")
-    if d.max_abs_action < NARROW_BAND:
+    reached = d.actor_parameters_reached
+    blind = bool(reached) and reached["constant states"] < min(BLIND_SHARE, 0.1 * reached["random states"])
+    if blind:
+        findings.append("actor_blind_on_constant_state")
+    elif d.max_abs_action < NARROW_BAND:  # a blind actor's actions stay small too: not a second squashing
         findings.append("actions_capped")
     if d.gradient_in_eval > 0 and d.gradient_in_update < VANISHING_RATIO * d.gradient_in_eval:
         findings.append("action_gradient_vanishes")
