@@ -178,6 +178,14 @@ def options_of(request: type[Request] | Request) -> Iterator[tuple[dataclasses.F
             yield f, f.metadata["option"]
 
 
+GROWTH = 3  # an undecided cell grows to this many times its first block of seeds, by default
+
+
+def max_seeds_for(max_seeds: int | None, seeds: Sequence[int]) -> int:
+    """The seeds a cell may grow to: as asked, else :data:`GROWTH` times the first block."""
+    return max_seeds if max_seeds is not None else GROWTH * len(seeds)
+
+
 def flag_name(name: str) -> str:
     return name.replace("_", "-")
 

@@ -55,3 +55,23 @@ def test_the_report_renders_in_a_headless_browser(tiny_study, tmp_path):
     subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
                    capture_output=True, timeout=120, check=True)  # fmt: skip
     assert shot.stat().st_size > 10_000  # a page with a table and a figure, not a blank one
+
+
+def test_the_report_shows_each_fail_with_what_it_failed_on_and_why(tiny_study, tmp_path):
+    import dataclasses
+    import html
+
+    import numpy as np
+
+    from rlcheck.front.words import cell_reason
+    from rlcheck.verdicts.outcomes import CellComparison
+    from rlcheck.verdicts.stats import Group, compare
+
+    rng = np.random.default_rng(0)
+    base, broken = Group.of(rng.normal(30, 0.1, 5), [0.1] * 5), Group.of(rng.normal(0, 0.1, 5), [0.1] * 5)
+    failed = CellComparison(
+        tiny_study.config.cells[0], "plain", "layernorm", compare(base, broken, 3.0, tiny_study.config.levels)
+    )
+    study = dataclasses.replace(tiny_study, comparisons=[failed])
+    text = write_html(study, tmp_path / "report.html", "FAIL").read_text()
+    assert "<td class='fail'>fail (underperforms)</td>" in text and html.escape(cell_reason(failed)) in text

@@ -32,7 +32,7 @@ from rlcheck.errors import UsageError
 from rlcheck.front import words
 from rlcheck.front.options import prepare_out
 from rlcheck.front.report import append_step_summary, markdown_summary, plot_curves, write_html, write_json
-from rlcheck.requests import CheckRequest, Request, StudyRequest, flag_name, in_help_order
+from rlcheck.requests import CheckRequest, Request, StudyRequest, flag_name, in_help_order, max_seeds_for
 from rlcheck.verdicts.check import (
     CheckResult,
     NetUnderTest,
@@ -89,7 +89,7 @@ def backend_of(request: Request) -> str:
 
 
 def max_seeds_of(request: Request) -> int:
-    return request.max_seeds if request.max_seeds is not None else 3 * len(request.seeds)
+    return max_seeds_for(request.max_seeds, request.seeds)
 
 
 def as_command(request: Request) -> str:

@@ -22,7 +22,7 @@ from rlcheck.envs import RANDOM_ENV_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
-from rlcheck.requests import CheckRequest
+from rlcheck.requests import CheckRequest, max_seeds_for
 from rlcheck.verdicts.config import Cell, StudyConfig
 from rlcheck.verdicts.curves import Metric
 from rlcheck.verdicts.outcomes import OUTCOMES, CellComparison, Outcome
@@ -243,7 +243,7 @@ def check_config(
         nets=(net.baseline, candidate),
         baseline=net.baseline,
         seeds=tuple(seeds),
-        max_seeds=max_seeds if max_seeds is not None else 3 * len(seeds),
+        max_seeds=max_seeds_for(max_seeds, seeds),
         hidden=tuple(hidden),
         device=device,
         workers=workers,
