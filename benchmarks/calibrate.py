@@ -8,8 +8,9 @@ default (0 and up, each growing to at most 3x), and from the validity benchmark'
 sets (benchmarks/validity.py). For every (probe, algorithm) cell it prints, per net, the
 spread of the score the verdicts use (mean over the last third of evaluations; critic error
 for value probes) and the final value that benchmarks/test_probes.py's bars bound, plus the
-tolerance rlcheck.verdicts.stats derives from the plain nets. Runs are kept in OUT/runs.jsonl and
-reused when the command is repeated.
+tolerance rlcheck.verdicts.stats derives from the plain nets, and the baseline's critic errors as
+rlcheck.verdicts.tolerances.CALIBRATED_BASELINE_ERROR holds them. Runs are kept in OUT/runs.jsonl
+and reused when the command is repeated.
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ def main() -> None:
     specs = [s for net in nets for s in specs_for(net, seeds, threads)]
     runs = run_all(specs, args.workers, args.out / "runs.jsonl", resume=True)
     summarise(runs, nets)
+    print("\nrlcheck.verdicts.tolerances.CALIBRATED_BASELINE_ERROR (the first net's mean critic error):")
+    for probe in PROBE_SUITE:
+        if probe.metric != "value_error":
+            continue
+        for algo in ("td3", "sac"):
+            cell = [r for r in runs if r.spec.algo == algo and r.spec.env_id == probe.env_id and r.spec.net == nets[0]]
+            error = -float(np.mean([measures(r, probe.metric)[1] for r in cell]))
+            key = (algo, probe.env_id, probe.steps, probe.warmup, probe.eval_every)
+            print(f"    {key!r}: {error:.4g},")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,21 @@ from rlcheck.front.words import (
 from rlcheck.verdicts.outcomes import CellComparison
 from rlcheck.verdicts.study import Cell, StudyResult
 
+SOURCE_WORDS = {
+    "environment": "from the environment (10% of the optimum minus the zero-action return)",
+    "calibration": "from the baseline's critic error on calibration seeds",
+    "baseline runs": "from the baseline's runs in the cell (no constant is committed for it)",
+}
+
+
+def tolerance_sources(comparisons: Sequence[CellComparison]) -> str:
+    """Where the cells' tolerances came from: fixed before the runs, or not."""
+    counts: dict[str, int] = {}
+    for c in comparisons:
+        counts[c.tolerance_source] = counts.get(c.tolerance_source, 0) + 1
+    parts = [f"{n} {'cell' if n == 1 else 'cells'} {SOURCE_WORDS.get(s, s)}" for s, n in counts.items()]
+    return "(tolerances: " + "; ".join(parts) + ")"
+
 
 def outcome_word(c: CellComparison) -> str:
     """A cell's outcome, a fail with what it failed on: ``fail (underperforms)``."""
@@ -123,6 +138,7 @@ def format_table(study: StudyResult) -> str:
         "a fail needs the lower bound above "
         f"the tolerance, a pass the upper bound below it; overall false-fail rate <= {levels.alpha:g})"
     )
+    lines.append(tolerance_sources(study.comparisons))
     return "\n".join(lines)
 
 

@@ -36,6 +36,9 @@ class CellComparison:
     extended: Comparison | None = None
     extended_steps: int | None = None
     caught_up_at: int | None = None  # the step from which its mean stays within the tolerance of the baseline's score
+    # Where the tolerance came from (rlcheck.verdicts.tolerances): "environment", "calibration"
+    # (both fixed before any run) or "baseline runs"
+    tolerance_source: str = "baseline runs"
 
     @property
     def algo(self) -> str:
@@ -72,6 +75,7 @@ class CellComparison:
             "candidate": self.candidate,
             "n_seeds": self.stats.n_candidate,
             "outcome": self.outcome,
+            "tolerance_source": self.tolerance_source,
             "verdict": self.decisive.verdict,
             "budget": {"verdict": self.stats.verdict},
             "extended": None

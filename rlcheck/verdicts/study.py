@@ -22,12 +22,13 @@ from rlcheck.engine.machine import processor
 from rlcheck.engine.runner import Backend, ProgressCallback, kept_workers, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.verdicts.config import Cell, StudyConfig
-from rlcheck.verdicts.curves import group_of, tolerance_of
+from rlcheck.verdicts.curves import group_of
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.outcomes import CellComparison, runs_of
 from rlcheck.verdicts.slower import hard_failure, slower_candidates, train_on
 from rlcheck.verdicts.stats import compare
+from rlcheck.verdicts.tolerances import tolerance_for
 
 __all__ = ["Cell", "StudyConfig", "StudyResult", "run_study", "versions"]
 
@@ -119,14 +120,14 @@ def versions() -> dict[str, str]:
 
 def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
     baseline = runs_of(results, cell, config.baseline)
-    tolerance = tolerance_of(cell.metric, cell.env_id, baseline)
+    tolerance, source = tolerance_for(cell, config.baseline, config.hidden, baseline)
     base = group_of(baseline, cell.metric)
     comparisons = []
     for net in config.nets:
         if net != config.baseline:
             candidate = group_of(runs_of(results, cell, net), cell.metric)
             comparison = compare(base, candidate, tolerance, config.levels)
-            comparisons.append(CellComparison(cell, config.baseline, net, comparison))
+            comparisons.append(CellComparison(cell, config.baseline, net, comparison, tolerance_source=source))
     return comparisons
 
 

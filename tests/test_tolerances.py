@@ -1,0 +1,42 @@
+"""rlcheck.verdicts.tolerances: a cell's tolerance fixed before any of its runs is seen, wherever it can be."""
+
+import pytest
+
+from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.verdicts.check import PROBES_BY_NAME
+from rlcheck.verdicts.config import Cell
+from rlcheck.verdicts.tolerances import (
+    CALIBRATED_BASELINE_ERROR,
+    fixed_tolerance,
+    tolerance_for,
+    zero_action_return,
+)
+
+
+def test_the_zero_action_return_is_the_environments_own():
+    assert zero_action_return(RANDOM_ENV_ID) == 0.0  # reward = action
+    assert zero_action_return("rlcheck/ActionReward-v0") == 0.0
+    assert zero_action_return("rlcheck/TrackObservation-v0") == pytest.approx(-1 / 3, abs=0.02)  # -E[s^2]
+    assert zero_action_return("rlcheck/TrackObservation-v0") == zero_action_return("rlcheck/TrackObservation-v0")
+
+
+def test_return_probes_take_their_tolerance_from_the_environment_whatever_the_runs():
+    assert fixed_tolerance(Cell("td3"), "plain", (64, 64)) == pytest.approx(3.0)
+    assert fixed_tolerance(PROBES_BY_NAME["action"].cell("sac"), "mypkg:old", (32,)) == pytest.approx(0.1)
+    tolerance, source = tolerance_for(PROBES_BY_NAME["track"].cell("td3"), "plain", (64, 64), baseline_runs=[])
+    assert source == "environment" and tolerance == pytest.approx(
+        0.1 * abs(zero_action_return("rlcheck/TrackObservation-v0"))
+    )
+
+
+@pytest.mark.parametrize("probe", ["constant", "observed", "delayed"])
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_value_probes_against_the_default_baseline_are_calibrated(probe, algo):
+    cell = PROBES_BY_NAME[probe].cell(algo)
+    assert (algo, cell.env_id, cell.steps, cell.warmup, cell.eval_every) in CALIBRATED_BASELINE_ERROR
+    tolerance, source = tolerance_for(cell, "plain", (64, 64), baseline_runs=[])
+    assert source == "calibration" and tolerance > 0
+    # Another baseline or other widths have no committed constant: not fixed in advance.
+    assert fixed_tolerance(cell, "mypkg.nets:previous", (64, 64)) is None
+    assert fixed_tolerance(cell, "plain", (256, 256)) is None
+    assert fixed_tolerance(PROBES_BY_NAME[probe].cell("crossq"), "plain", (64, 64)) is None
