@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,11 @@ def report(
     ):
         if n:
             low, high = clopper_pearson(k, n)
-            print(f"{what}: {k} of {n} (exact 95% CI {low:.1%} to {high:.1%}: the rate is below {high:.0%})")
+            at_most = math.ceil(high * 100)  # rounded up: a bound rounded down claims more than was measured
+            print(
+                f"{what}: {k} of {n} in {len(starts)} seed sets (exact 95% CI {low:.1%} to {high:.1%}, as if the "
+                f"checks were independent; checks on one set share its baseline: the rate is at most {at_most}%)"
+            )
     noted = sum(a["outcome"] in ("undecided", "slower") for a in correct)
     print(f"correct nets passed with a note (slower or undecided): {noted} of {len(correct)}")
     if not brief:
