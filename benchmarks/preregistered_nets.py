@@ -209,7 +209,8 @@ PANEL: tuple[tuple[str, bool, dict[str, str]], ...] = (
     ("faint-action-critic", False, {"critic_net": f"{__name__}:faint_action_critic"}),
     ("input-batchnorm-critic", False, {"critic_net": f"{__name__}:input_batchnorm_critic"}),
 )
-# The seed sets: ten blocks of 15 seeds, 60000-60014, 61000-61014, ..., 69000-69014 -- the rule
-# written down before any was used: the first ten multiples of 1000 from 60000, each growing to
-# +14, none of which anything in this repository had used (the design sets stop at 48014).
+# The seed sets: ten blocks of up to 40 seeds, 60000-60039, 61000-61039, ..., 69000-69039 -- the
+# rule written down before any was used: the first ten multiples of 1000 from 60000, each
+# growing to +39 (5 seeds doubling to 40), none of which anything in this repository had used
+# (the design sets stop at 48014).
 SEED_SETS: tuple[int, ...] = tuple(range(60000, 70000, 1000))

@@ -31,6 +31,7 @@ class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it an instance attribute)
+    optimal_action_at_bound = True  # +1: an actor stuck at its upper bound wins it
 
     def __init__(self, episode_length: int = 30) -> None:
         if episode_length < 1:
@@ -179,6 +180,7 @@ class ActionRewardEnv(_OneDimProbe):
     """
 
     optimal_return = 1.0
+    optimal_action_at_bound = True
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -232,6 +234,12 @@ def optimal_return(env: gym.Env) -> float | None:
     """The analytically optimal return of an rlcheck environment, ``None`` for others."""
     value = getattr(env.unwrapped, "optimal_return", None)
     return None if value is None else float(value)
+
+
+def optimal_action_at_bound(env: gym.Env) -> bool:
+    """Whether an rlcheck environment's optimal action lies on a bound of its action box (a
+    saturated actor wins it); False for the others and for environments rlcheck does not know."""
+    return bool(getattr(env.unwrapped, "optimal_action_at_bound", False))
 
 
 def q_scale(env: gym.Env) -> float | None:

@@ -178,12 +178,24 @@ def options_of(request: type[Request] | Request) -> Iterator[tuple[dataclasses.F
             yield f, f.metadata["option"]
 
 
-GROWTH = 3  # an undecided cell grows to this many times its first block of seeds, by default
+# An undecided cell doubles its seeds at each look, up to this many times its first block by
+# default (5 -> 10 -> 20 -> 40): few looks (each costs level), and enough seeds at the last for
+# the fail tests to fire at the gate's level on the differences the gate exists for.
+GROWTH = 8
 
 
 def max_seeds_for(max_seeds: int | None, seeds: Sequence[int]) -> int:
     """The seeds a cell may grow to: as asked, else :data:`GROWTH` times the first block."""
     return max_seeds if max_seeds is not None else GROWTH * len(seeds)
+
+
+def seed_schedule(first: int, max_seeds: int) -> tuple[int, ...]:
+    """The seeds a cell is looked at with: the first block, doubled at each look, up to
+    `max_seeds` (5, 40: 5, 10, 20, 40; 5, 15: 5, 10, 15)."""
+    sizes = [first]
+    while sizes[-1] < max_seeds:
+        sizes.append(min(2 * sizes[-1], max_seeds))
+    return tuple(sizes)
 
 
 def flag_name(name: str) -> str:
@@ -227,8 +239,9 @@ class Request:
         "probes and statistics", parse=parse_seeds, shown="5",
     )  # fmt: skip
     max_seeds: int | None = option(
-        None, "grow to this many seeds per cell while a comparison is undecided (default: 3x the seeds given; "
-        "equal to the seeds disables growing)", "probes and statistics", parse=parse_positive_int, metavar="N",
+        None, "grow to this many seeds per cell while a comparison is undecided, doubling at each look "
+        "(default: 8x the seeds given; equal to the seeds disables growing)", "probes and statistics",
+        parse=parse_positive_int, metavar="N",
     )  # fmt: skip
     slower_budget: float = option(
         3.0, "a net below the baseline at the budget while still learning trains on, in that cell only, to this "

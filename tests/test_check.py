@@ -164,11 +164,11 @@ def test_a_broken_net_gets_no_still_learning_note(tmp_path, capsys):
 def test_cells_left_inconclusive_are_undecided_a_pass_unless_strict(monkeypatch):
     real = rlcheck.verdicts.study._compare_cell
 
-    def forced(config, results, cell):
+    def forced(config, results, calibration, cell):
         inconclusive = {"verdict": "inconclusive", "decided_by": None}
         return [
             dataclasses.replace(c, stats=dataclasses.replace(c.stats, **inconclusive))
-            for c in real(config, results, cell)
+            for c in real(config, results, calibration, cell)
         ]
 
     monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", forced)
@@ -198,10 +198,10 @@ def test_a_check_adds_no_seeds_once_a_cell_fails(monkeypatch):
     verdicts = {"rlcheck/ActionReward-v0": "underperforms", "rlcheck/ConstantReward-v0": "inconclusive"}
     real = rlcheck.verdicts.study._compare_cell
 
-    def forced(config, results, cell):
+    def forced(config, results, calibration, cell):
         return [
             dataclasses.replace(c, stats=dataclasses.replace(c.stats, verdict=verdicts[cell.env_id]))
-            for c in real(config, results, cell)
+            for c in real(config, results, calibration, cell)
         ]
 
     monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", forced)
@@ -258,10 +258,14 @@ def test_a_cell_worse_than_the_reference_fails_the_check(tmp_path):
         load(path)
 
 
-def _check_a_slower_net_whose_second_look_says(monkeypatch, verdict: str, max_seeds: int):
+def _check_a_slower_net_whose_second_look_says(monkeypatch, verdict: str, max_seeds: int, interior: bool = True):
     """Check the one-hidden-layer net on `action` (it is slower: trained on to 2x the budget)
-    with the second comparison -- the first after training on -- forced to `verdict`; the
-    result and the (baseline, candidate) seed counts of every comparison made."""
+    with the second comparison forced to `verdict`; the result and the (baseline, candidate)
+    seed counts of every comparison made. `interior`: judge `action` as a probe whose optimum is
+    inside the action box (trained on at once when below), which it is not."""
+    if interior:
+        monkeypatch.setattr(rlcheck.verdicts.study, "judged_at_budget", lambda cell: False)
+        monkeypatch.setattr(rlcheck.verdicts.slower, "judged_at_budget", lambda cell: False)
     real = rlcheck.verdicts.study.compare
     calls = []
 
@@ -298,6 +302,15 @@ def test_a_longer_training_that_cannot_decide_grows_its_seeds_like_any_look(monk
     assert sorted(r.spec.seed for r in result.study.extended_runs) == [0, 1, 2, 3, 4, 5]
     baseline = [r for r in result.study.runs if r.spec.net == "plain"]
     assert sorted(r.spec.seed for r in baseline) == [0, 1, 2, 3, 4, 5] and {r.spec.steps for r in baseline} == {600}
+
+
+def test_where_a_saturated_actor_wins_the_probe_seeds_grow_at_the_budget_before_training_on(monkeypatch):
+    """`action`'s optimum is on the action box's bound: an open cell there doubles its seeds at
+    the budget (3 -> 6), and only still open and below the baseline at --max-seeds trains on."""
+    result, calls = _check_a_slower_net_whose_second_look_says(monkeypatch, "inconclusive", 6, interior=False)
+    (cell,) = result.study.comparisons
+    assert calls[:2] == [(3, 3), (6, 6)] and cell.stats.n_candidate == 6
+    assert cell.extended is None or cell.extended.n_candidate == 6
 
 
 def test_an_undecided_net_is_diagnosed_and_told_what_measurably_goes_wrong(monkeypatch):

@@ -28,7 +28,7 @@ def test_tiny_study_writes_table_json_and_figures(tmp_path, capsys):
     assert data["config"]["cells"][0]["steps"] == 300 and data["versions"]["torch"]
     assert data["schema_version"] == 2 and data["versions"]["processor"]  # bit-identity needs the same processor
     assert (tmp_path / "td3.png").stat().st_size > 1000
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4 + len(data["extended_runs"])
 
 
 def test_json_flag_prints_the_results_json(tmp_path, capsys):

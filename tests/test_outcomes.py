@@ -24,10 +24,11 @@ OPEN_WITHIN = [0.85, 0.9, 0.95, 1.0]  # inconclusive, its mean within the tolera
 OPEN_BEYOND = [0.7, 0.85, 1.0]  # inconclusive, its mean beyond the tolerance (not significantly)
 
 
-def _cell(at_budget, trained_on=None) -> CellComparison:
+def _cell(at_budget, trained_on=None, final_at_budget=True) -> CellComparison:
     return CellComparison(
-        CELL, "plain", "yours", at_budget, extended=trained_on, extended_steps=1200 if trained_on else None
-    )
+        CELL, "plain", "yours", at_budget, extended=trained_on, extended_steps=1200 if trained_on else None,
+        final_at_budget=final_at_budget,
+    )  # fmt: skip
 
 
 def test_an_ok_at_the_budget_is_a_pass_and_one_only_after_training_on_is_slower():
@@ -40,7 +41,8 @@ def test_an_ok_at_the_budget_is_a_pass_and_one_only_after_training_on_is_slower(
 
 def test_a_flagged_verdict_is_a_fail_and_an_open_one_is_undecided():
     assert _vs_baseline(FAR_BELOW).verdict == "underperforms"
-    assert _cell(_vs_baseline(FAR_BELOW)).outcome == "fail"
+    assert _cell(_vs_baseline(FAR_BELOW)).outcome == "fail"  # final at the budget
+    assert _cell(_vs_baseline(FAR_BELOW), final_at_budget=False).outcome == "undecided"  # not yet confirmed
     for scores in (OPEN_WITHIN, OPEN_BEYOND):
         assert _vs_baseline(scores).verdict == "inconclusive"
         assert _cell(_vs_baseline(scores)).outcome == "undecided"
@@ -48,13 +50,13 @@ def test_a_flagged_verdict_is_a_fail_and_an_open_one_is_undecided():
 
 @pytest.mark.parametrize(
     ("trained_on", "outcome"),
-    [(FAR_BELOW, "fail"), (OPEN_BEYOND, "fail"), (OPEN_WITHIN, "undecided"), (AS_GOOD, "slower")],
+    [(FAR_BELOW, "fail"), (OPEN_BEYOND, "undecided"), (OPEN_WITHIN, "undecided"), (AS_GOOD, "slower")],
 )
-def test_a_fail_at_the_budget_stands_unless_training_on_clears_the_difference(trained_on, outcome):
-    """Trained on, a net that failed at the budget is cleared by an ok (slower); still beyond the
-    tolerance, the failure stands even where that is not significant; left open within it, the
-    net lagged and whether it is small enough is undecided."""
-    cell = _cell(_vs_baseline(FAR_BELOW), trained_on=_vs_baseline(trained_on))
+def test_trained_on_a_fail_is_confirmed_only_by_a_fail_test_firing_there(trained_on, outcome):
+    """Trained on, a net that failed at the budget is cleared by an ok (slower) and failed only
+    where a fail test fires again; left open there -- its difference beyond the tolerance or
+    not -- it is undecided: no fail rests on a difference that is not significant."""
+    cell = _cell(_vs_baseline(FAR_BELOW), trained_on=_vs_baseline(trained_on), final_at_budget=False)
     assert cell.extended is not None
     assert cell.extended.beyond_tolerance == (trained_on in (FAR_BELOW, OPEN_BEYOND))
     assert cell.outcome == outcome

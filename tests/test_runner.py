@@ -156,10 +156,10 @@ def test_a_study_that_adds_seeds_starts_its_training_processes_once(monkeypatch)
     monkeypatch.setattr(rlcheck.engine.runner, "WorkerPool", CountingPool)
     real = rlcheck.verdicts.study._compare_cell
 
-    def inconclusive(config, results, cell):
+    def inconclusive(config, results, calibration, cell):
         return [
             dataclasses.replace(c, stats=dataclasses.replace(c.stats, verdict="inconclusive"))
-            for c in real(config, results, cell)
+            for c in real(config, results, calibration, cell)
         ]
 
     monkeypatch.setattr(rlcheck.verdicts.study, "_compare_cell", inconclusive)
@@ -190,13 +190,13 @@ def _kill_the_first_busy_worker(after_s: float, killed: list[int]) -> None:
 
 def test_a_killed_training_process_is_replaced_and_its_job_retried_with_the_same_results(tmp_path, capsys):
     specs = [
-        RunSpec("td3", net, seed, steps=600, warmup=100, eval_every=100)
+        RunSpec("td3", net, seed, steps=1500, warmup=100, eval_every=100)
         for net in ("plain", "layernorm")
         for seed in (0, 1)
     ]
     undisturbed = run_all(specs, workers=1)
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_the_first_busy_worker, args=(3.0, killed))
+    killer = threading.Thread(target=_kill_the_first_busy_worker, args=(1.0, killed))
     with rlcheck.engine.runner.kept_workers():
         killer.start()
         retried = run_all(specs, workers=2, log_path=tmp_path / "runs.jsonl")

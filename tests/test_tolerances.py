@@ -7,6 +7,7 @@ from rlcheck.verdicts.check import PROBES_BY_NAME
 from rlcheck.verdicts.config import Cell
 from rlcheck.verdicts.tolerances import (
     CALIBRATED_BASELINE_ERROR,
+    CALIBRATION_SEEDS,
     fixed_tolerance,
     tolerance_for,
     zero_action_return,
@@ -23,7 +24,7 @@ def test_the_zero_action_return_is_the_environments_own():
 def test_return_probes_take_their_tolerance_from_the_environment_whatever_the_runs():
     assert fixed_tolerance(Cell("td3"), "plain", (64, 64)) == pytest.approx(3.0)
     assert fixed_tolerance(PROBES_BY_NAME["action"].cell("sac"), "mypkg:old", (32,)) == pytest.approx(0.1)
-    tolerance, source = tolerance_for(PROBES_BY_NAME["track"].cell("td3"), "plain", (64, 64), baseline_runs=[])
+    tolerance, source = tolerance_for(PROBES_BY_NAME["track"].cell("td3"), "plain", (64, 64), calibration_runs=[])
     assert source == "environment" and tolerance == pytest.approx(
         0.1 * abs(zero_action_return("rlcheck/TrackObservation-v0"))
     )
@@ -34,9 +35,26 @@ def test_return_probes_take_their_tolerance_from_the_environment_whatever_the_ru
 def test_value_probes_against_the_default_baseline_are_calibrated(probe, algo):
     cell = PROBES_BY_NAME[probe].cell(algo)
     assert (algo, cell.env_id, cell.steps, cell.warmup, cell.eval_every) in CALIBRATED_BASELINE_ERROR
-    tolerance, source = tolerance_for(cell, "plain", (64, 64), baseline_runs=[])
+    tolerance, source = tolerance_for(cell, "plain", (64, 64), calibration_runs=[])
     assert source == "calibration" and tolerance > 0
     # Another baseline or other widths have no committed constant: not fixed in advance.
     assert fixed_tolerance(cell, "mypkg.nets:previous", (64, 64)) is None
     assert fixed_tolerance(cell, "plain", (256, 256)) is None
     assert fixed_tolerance(PROBES_BY_NAME[probe].cell("crossq"), "plain", (64, 64)) is None
+
+
+def test_a_tolerance_that_cannot_be_fixed_is_measured_on_calibration_seeds_never_on_the_compared_ones():
+    cell = PROBES_BY_NAME["constant"].cell("td3")
+    with pytest.raises(ValueError, match="no calibration runs"):
+        tolerance_for(cell, "mypkg.nets:previous", (64, 64), calibration_runs=[])
+    assert not set(CALIBRATION_SEEDS) & set(range(0, 100_000))  # far from the seeds people give
+
+
+def test_seeds_that_would_reach_the_calibration_seeds_are_refused_at_the_door():
+    from rlcheck.errors import UsageError
+    from rlcheck.verdicts.config import StudyConfig
+    from rlcheck.verdicts.door import check_before_training
+
+    config = StudyConfig(cells=(Cell("td3"),), seeds=tuple(range(899_990, 899_995)), max_seeds=40)
+    with pytest.raises(UsageError, match="calibration seeds"):
+        check_before_training(config)

@@ -16,9 +16,9 @@ from rlcheck.requests import flag_name
 from rlcheck.verdicts.check import BASELINE, PROBES_BY_ENV, CheckResult
 from rlcheck.verdicts.curves import last_third, rises_smoothly, still_improving
 from rlcheck.verdicts.diagnose import Diagnosis
-from rlcheck.verdicts.outcomes import FLAGGED, CellComparison
+from rlcheck.verdicts.outcomes import CellComparison
 from rlcheck.verdicts.reference import Moved
-from rlcheck.verdicts.stats import POWER_AT_TOLERANCES, Comparison
+from rlcheck.verdicts.stats import POWER_AT_TOLERANCES, SPREAD_RATIO, Comparison
 from rlcheck.verdicts.study import StudyResult
 
 Door = Literal["cli", "pytest", "python"]
@@ -61,8 +61,9 @@ def comparison_reason(s: Comparison) -> str:
         )
     if s.decided_by == "spread":
         return (
-            f"scores spread across seeds: mean deviation {s.candidate_spread:.3g} vs {s.baseline_spread:.3g}; "
-            f"at least {s.spread_low:.3g} more at {confidence} confidence, beyond the tolerance {tolerance:.3g}"
+            f"scores spread across seeds: mean deviation {s.candidate_spread:.3g} vs {s.baseline_spread:.3g}, "
+            f"beyond the tolerance {tolerance:.3g}; more than {SPREAD_RATIO:g}x the baseline's (by at least "
+            f"{s.spread_low:.3g}) at {confidence} confidence"
         )
     if s.decided_by == "jump":
         return (
@@ -73,8 +74,8 @@ def comparison_reason(s: Comparison) -> str:
     if s.decided_by == "collapse":
         return (
             f"{len(s.collapsed_seeds)} of {s.n_candidate} seeds collapsed (score below {s.collapse_below:.3g}; the "
-            f"baseline: {s.baseline_collapsed} of {s.n_baseline}): more than {s.collapse_tolerated:.1%} of its seeds "
-            f"collapse, at {confidence} confidence (binomial p={s.collapse_p:.2g})"
+            f"baseline: {s.baseline_collapsed} of {s.n_baseline}): more than the {s.collapse_tolerated:.0%} of its "
+            f"seeds a correct net may lose, at {confidence} confidence (binomial p={s.collapse_p:.2g})"
         )
     if s.verdict == "ok":
         ruled_out = f"a drop larger than {s.drop_high:.3g}" if s.drop_high > 0 else "any drop"
@@ -84,11 +85,13 @@ def comparison_reason(s: Comparison) -> str:
             f"failed with probability {s.fail_power:.0%} at these seeds)"
         )
     open_questions = []
-    if s.drop_high >= tolerance:
+    if not s.test("drop").cleared:
         open_questions.append(f"a drop up to {s.drop_high:.3g} is not ruled out (tolerance {tolerance:.3g})")
-    if s.spread_high >= tolerance:
-        open_questions.append(f"excess spread up to {s.spread_high:.3g} is not ruled out")
-    if s.jump_high >= tolerance:
+    if not s.test("spread").cleared:
+        open_questions.append(
+            f"a spread up to {s.spread_high:.3g} beyond {SPREAD_RATIO:g}x the baseline's is not ruled out"
+        )
+    if not s.test("jump").cleared:
         open_questions.append(f"excess jumping up to {s.jump_high:.3g} is not ruled out")
     if s.collapsed_seeds:
         many = len(s.collapsed_seeds) > 1
@@ -111,16 +114,16 @@ def comparison_reason(s: Comparison) -> str:
 def cell_reason(c: CellComparison) -> str:
     """Why a cell ended in its outcome: at the budget, and after training on where it did."""
     if c.extended is None:
+        if c.unconfirmed:
+            return (
+                f"at the budget: {comparison_reason(c.stats)}; not trained on to confirm it, the check having "
+                "stopped at a failure elsewhere"
+            )
         return comparison_reason(c.stats)
     trained = f"trained on to {c.extended_steps} steps ({c.cell.steps} is the budget)"
     if c.outcome == "slower":
         when = f", within the tolerance of its score from step {c.caught_up_at} on" if c.caught_up_at else ""
         return f"{trained}, it matches the baseline{when}: {comparison_reason(c.extended)}"
-    if c.extended.verdict not in FLAGGED and c.failure_stands:
-        return (
-            f"at the budget: {comparison_reason(c.stats)}; {trained}, the failure stands: "
-            f"{comparison_reason(c.extended)}"
-        )
     return f"at the budget: {comparison_reason(c.stats)}; {trained}: {comparison_reason(c.extended)}"
 
 

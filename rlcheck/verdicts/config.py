@@ -4,12 +4,11 @@ The checks before training (rlcheck.verdicts.door) and the study (rlcheck.verdic
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from rlcheck.engine.runs import RunSpec
 from rlcheck.envs import RANDOM_ENV_ID
-from rlcheck.requests import StudyRequest
+from rlcheck.requests import GROWTH, StudyRequest, seed_schedule
 from rlcheck.verdicts.curves import Metric
 from rlcheck.verdicts.stats import Levels
 from rlcheck.verdicts.variants import VARIANTS
@@ -59,8 +58,8 @@ class StudyConfig:
     """The net every other net is compared with; one of `nets`."""
     seeds: tuple[int, ...] = StudyRequest.seeds
     """The first block of seeds; later blocks continue from the largest."""
-    max_seeds: int = 15
-    """Seeds per (cell, net) that an undecided comparison may grow to."""
+    max_seeds: int = GROWTH * len(StudyRequest.seeds)
+    """Seeds per (cell, net) that an undecided comparison may grow to, doubling at each look."""
     hidden: tuple[int, ...] = StudyRequest.hidden
     """Hidden widths of the built-in nets."""
     device: str = "cpu"
@@ -98,8 +97,9 @@ class StudyConfig:
 
     @property
     def looks(self) -> int:
-        """Planned looks: one per round of seeds, and one for training a slower net on."""
-        return math.ceil(self.max_seeds / len(self.seeds)) + (1 if self.slower_budget > 1 else 0)
+        """Planned looks: one per size of :func:`seed_schedule`, and one more for training a net on
+        (its looks at growing seeds continue from the size it reached at the budget)."""
+        return len(seed_schedule(len(self.seeds), self.max_seeds)) + (1 if self.slower_budget > 1 else 0)
 
     @property
     def levels(self) -> Levels:
@@ -107,9 +107,9 @@ class StudyConfig:
         return Levels(self.alpha, comparisons, self.looks)
 
     def next_block(self, seeds: list[int]) -> list[int]:
-        """The seeds a cell grows by after `seeds`: as many as the study starts with, up to `max_seeds`."""
+        """The seeds a cell grows by after `seeds`: as many as it has (:func:`seed_schedule`), up to `max_seeds`."""
         start = max(seeds) + 1
-        return list(range(start, start + min(len(self.seeds), self.max_seeds - len(seeds))))
+        return list(range(start, start + min(len(seeds), self.max_seeds - len(seeds))))
 
     def spec(self, cell: Cell, net: str, seed: int, steps: int | None = None) -> RunSpec:
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))

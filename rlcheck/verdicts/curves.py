@@ -1,7 +1,7 @@
 """What a cell's runs say, read off their learning curves: each run's score and jump on the
-cell's metric (higher always better), the cell's tolerance from the baseline's runs, and
-whether a net was still learning when its training stopped, or had learned and lost it --
-what makes a net "slower" rather than broken (rlcheck.verdicts.slower)."""
+cell's metric (higher always better), the cell's tolerance from the baseline's runs (where it
+cannot be fixed in advance: rlcheck.verdicts.tolerances), and, for the report only, whether a
+net was still learning when its training stopped. No verdict reads a curve's shape."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from rlcheck.verdicts.stats import Group, return_tolerance, value_tolerance
 Metric = Literal["return", "value_error"]
 # A net's rise over the last third of training is smooth when, on the median seed, the path it
 # travelled is at most this many times its rise (a seed that did not rise has an infinite ratio).
-# Slower correct nets mostly stay near 1, erratic broken ones far above; not always (TD3 with
-# Tanh on `track` recovers from its dip in jumps): smoothness only decides whether the report
-# calls a net "still learning", never whether it is trained on (docs/statistics.md).
+# Smoothness only decides whether the report calls a net "still learning" (a hint to raise the
+# budget), never an outcome.
 SMOOTH_PATH = 2.0
 
 
@@ -45,56 +44,9 @@ def last_third_curve(run: RunResult, metric: Metric) -> list[float]:
 def still_improving(runs: list[RunResult], metric: Metric, tolerance: float) -> bool:
     """Whether a net was still improving when its training stopped: over the last third of
     training its mean measure over the seeds rose by more than the tolerance. Not every seed
-    need rise: a slower net (TD3 with Tanh on `track`) dips before it recovers, and seeds still
-    in the dip are not rising yet. With a smooth rise, what the "still learning" note needs."""
+    need rise. With a smooth rise, what the "still learning" note needs."""
     starts, ends = last_third(runs, metric)
     return fmean(ends) - fmean(starts) > tolerance
-
-
-def rising_seeds(runs: list[RunResult], metric: Metric, tolerance: float) -> int:
-    """How many seeds rose by more than the tolerance over the last third of training."""
-    starts, ends = last_third(runs, metric)
-    return sum(end - start > tolerance for start, end in zip(starts, ends, strict=True))
-
-
-def on_a_trend(run: RunResult, metric: Metric, tolerance: float) -> bool:
-    """Whether a seed was still moving one way over the last third of training, up or down:
-    by more than the tolerance, along a path at most SMOOTH_PATH times that move."""
-    third = np.asarray(last_third_curve(run, metric))
-    return _trend(third, tolerance, abs(third[-1] - third[0]))
-
-
-def climbing(runs: list[RunResult], metric: Metric, tolerance: float) -> bool:
-    """Whether the seeds' mean curve rose over the last third of training by more than the
-    tolerance, along a path at most SMOOTH_PATH times that rise: the seeds may climb in jumps
-    (TD3 with Tanh on `track` climbs out of its dip so) as long as together they climb. Seeds
-    swinging far up and down whose mean happens to end higher than it started (SAC with naive
-    BatchNorm on RandomEnv) trace a path many times their rise: no climb."""
-    mean = np.mean([last_third_curve(r, metric) for r in runs], axis=0)
-    return _trend(mean, tolerance, mean[-1] - mean[0])
-
-
-def _trend(curve: np.ndarray, tolerance: float, move: float) -> bool:
-    return bool(move > tolerance and np.abs(np.diff(curve)).sum() <= SMOOTH_PATH * move)
-
-
-def unlearned(runs: list[RunResult], metric: Metric, learned: float, collapse_below: float) -> tuple[int, ...]:
-    """The seeds that learned and then lost it: they started below `learned` (the baseline's
-    level), held it at two evaluations in a row, and were below `collapse_below` at the last
-    one. One evaluation at the level is one episode, and a seed climbing out of a dip in
-    jumps can pass through it (TD3 with Tanh on `track` touches it once and settles a little
-    below); one held there had learned. A seed whose untrained policy is already at the level
-    is not counted: dipping from there is how some correct nets start to learn (TD3 on
-    `track`); nor is one that reaches the level only as training ends, whose score over the
-    last third can still be far below."""
-    seeds = []
-    for run in runs:
-        curve = np.asarray(measures(run, metric)[0])
-        at_level = curve >= learned
-        held = bool(np.any(at_level[1:] & at_level[:-1]))
-        if curve[0] < learned and held and curve[-1] < collapse_below:
-            seeds.append(run.spec.seed)
-    return tuple(seeds)
 
 
 def rises_smoothly(runs: list[RunResult], metric: Metric) -> bool:

@@ -13,6 +13,7 @@ from rlcheck.engine.runs import RunSpec
 from rlcheck.errors import UsageError
 from rlcheck.nets.seedstack import SeedStack
 from rlcheck.verdicts.config import StudyConfig
+from rlcheck.verdicts.tolerances import CALIBRATION_SEEDS
 
 
 def check_before_training(config: StudyConfig) -> list[str]:
@@ -30,6 +31,12 @@ def check_before_training(config: StudyConfig) -> list[str]:
         )
     if len(set(config.seeds)) != len(config.seeds):
         raise UsageError("--seeds lists a seed twice; give distinct seeds")
+    last = max(config.seeds) + config.max_seeds - len(config.seeds)  # the largest seed growing can reach
+    if min(config.seeds) <= CALIBRATION_SEEDS[-1] and last >= CALIBRATION_SEEDS[0]:
+        raise UsageError(
+            f"--seeds: seeds {CALIBRATION_SEEDS[0]}-{CALIBRATION_SEEDS[-1]} are rlcheck's calibration seeds; "
+            "give seeds below or above them"
+        )
     if config.max_seeds < len(config.seeds):
         raise UsageError(f"--max-seeds {config.max_seeds} is below the {len(config.seeds)} seeds given")
     for cell in config.cells:

@@ -1,13 +1,13 @@
 """What one comparison of a cell ends in: its outcome (:data:`Outcome`) and the comparison behind it.
 
-* ``pass``: the comparison is ``ok`` (rlcheck.verdicts.stats: every drop beyond the tolerance is ruled out);
-* ``fail``: ``underperforms`` or ``unreliable``, beyond the tolerance at the run's fail level,
-  at the budget or trained on; a fail at the budget stands where training on leaves the
-  difference it showed (``Comparison.beyond_tolerance``);
-* ``slower``: it was below the baseline at the cell's budget, still learning and not broken
-  there (rlcheck.verdicts.slower), and trained on (that cell alone, to ``slower_budget`` times
-  the budget) it is ``ok`` against the baseline at the budget;
-* ``undecided``: neither, even with ``max_seeds`` seeds.
+* ``pass``: the comparison at the budget is ``ok`` (rlcheck.verdicts.stats: every difference
+  that matters is ruled out);
+* ``fail``: ``underperforms`` or ``unreliable`` at the run's fail level -- trained on, where the
+  cell was (rlcheck.verdicts.slower), else at the budget where a fail there is final;
+* ``slower``: below the baseline or failed at the budget, and trained on (that cell alone, to
+  ``slower_budget`` times the budget) ``ok`` against the baseline at the budget;
+* ``undecided``: neither, even with ``max_seeds`` seeds (or a fail at the budget that was to be
+  confirmed trained on, where a check stopped first at a final fail elsewhere).
 """
 
 from __future__ import annotations
@@ -37,8 +37,11 @@ class CellComparison:
     extended_steps: int | None = None
     caught_up_at: int | None = None  # the step from which its mean stays within the tolerance of the baseline's score
     # Where the tolerance came from (rlcheck.verdicts.tolerances): "environment", "calibration"
-    # (both fixed before any run) or "baseline runs"
-    tolerance_source: str = "baseline runs"
+    # (both fixed before any run) or "calibration seeds" (the baseline on seeds of its own, in the run)
+    tolerance_source: str = "calibration seeds"
+    # Whether a fail at the budget is final (rlcheck.verdicts.slower.judged_at_budget, or no
+    # training on), rather than to be confirmed trained on
+    final_at_budget: bool = True
 
     @property
     def algo(self) -> str:
@@ -53,17 +56,14 @@ class CellComparison:
         verdict = self.decisive.verdict
         if verdict == "ok":
             return "slower" if self.extended is not None else "pass"
-        if verdict in FLAGGED or self.failure_stands:
+        if verdict in FLAGGED and (self.extended is not None or self.final_at_budget):
             return "fail"
         return "undecided"
 
     @property
-    def failure_stands(self) -> bool:
-        """A failure at the budget that training on left open rather than cleared: trained on, the
-        data still show a difference beyond the tolerance (not yet significantly), or a seed
-        still collapsed. A net that only lagged leaves the difference behind; what stays open
-        then is whether it is small enough, and that is `undecided`."""
-        return self.extended is not None and self.stats.verdict in FLAGGED and self.extended.beyond_tolerance
+    def unconfirmed(self) -> bool:
+        """Failed at the budget where a fail is to be confirmed trained on, and not trained on."""
+        return self.extended is None and self.stats.verdict in FLAGGED and not self.final_at_budget
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +76,7 @@ class CellComparison:
             "n_seeds": self.stats.n_candidate,
             "outcome": self.outcome,
             "tolerance_source": self.tolerance_source,
+            "final_at_budget": self.final_at_budget,
             "verdict": self.decisive.verdict,
             "budget": {"verdict": self.stats.verdict},
             "extended": None

@@ -1,87 +1,65 @@
-"""Slower, not broken: which nets below the baseline at the budget are trained on, and training them on.
+"""Slower, not broken: which cells are trained on past their budget, and training them on.
 
-A net that is still learning when the cell's budget ends scores below the baseline there, and
-may also jump, spread and have seeds far below it: what a broken net shows too. The rules here
-(:func:`slower_candidates`) tell the two apart on the curves at the budget; :func:`train_on`
-trains the lagging ones on, that cell alone, and compares them with the baseline again. Each
-comparison after training on is one of the planned looks of rlcheck.verdicts.stats.Levels.
+A correct net that learns more slowly than the baseline is, at the budget, worse than it: what
+a broken net is too. So a failure at the budget is confirmed where it can be, by training on:
+
+* a cell whose candidate **fails** at the budget, or is **below** the baseline there (not
+  ``ok``, its mean more than the tolerance under the baseline's), is trained on, that cell
+  alone, to ``slower_budget`` times the budget, on the same seeds, and compared again with the
+  baseline at the budget: ``ok`` there is ``slower``, a fail test firing there is ``fail``, and
+  inconclusive grows both by doubling the seeds (the candidate trained on) up to ``max_seeds``;
+* except on a **return probe whose optimal action is on a bound of the action box** (RandomEnv,
+  ActionReward: reward = action): there an actor stuck at the bound matches the baseline once
+  trained long enough whatever is broken (SAC with naive BatchNorm saturates at +1), so that
+  cell is judged at the budget: a fail there is final, and only a cell still undecided at
+  ``max_seeds`` and below the baseline is trained on.
+
+Each comparison after training on is one of the planned looks of rlcheck.verdicts.stats.Levels,
+and a fail is only ever called where a fail test fired at the fail level, so the error rates
+of rlcheck.verdicts.stats hold for every outcome.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-import numpy as np
-
+from rlcheck.engine.agents import make_env
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import Backend, ProgressCallback, run_all
 from rlcheck.engine.runs import RunResult, RunSpec
-from rlcheck.verdicts.config import StudyConfig
-from rlcheck.verdicts.curves import caught_up_at, climbing, group_of, on_a_trend, rising_seeds, unlearned
-from rlcheck.verdicts.outcomes import CellComparison, in_cell, runs_of
+from rlcheck.envs import optimal_action_at_bound
+from rlcheck.verdicts.config import Cell, StudyConfig
+from rlcheck.verdicts.curves import caught_up_at, group_of
+from rlcheck.verdicts.outcomes import FLAGGED, CellComparison, in_cell, runs_of
 from rlcheck.verdicts.stats import compare
 
 
-def slower_candidates(
-    config: StudyConfig, results: list[RunResult], comparisons: list[CellComparison]
-) -> list[CellComparison]:
-    """Comparisons whose candidate scored below the baseline by more than the tolerance at the
-    budget (significantly or not yet, whatever else its verdict says: a net still learning also
-    jumps, spreads and has seeds far below the baseline) that lagged rather than broke there:
-
-    * it had not stopped: some seed still rose by more than the tolerance over the last third;
-    * no seed unlearned (rlcheck.verdicts.curves.unlearned): held the baseline's level at two
-      evaluations in a row, then collapsed. A slower net's seeds far below have not got there
-      yet; one that got there and lost it is what a broken net does, and training on would only
-      wait it out;
-    * its seeds below the collapse line, if any, lag too: climbing together (curves.climbing:
-      their mean rose by more than the tolerance over the last third, each seed in jumps or
-      not, the mean steadily) or each moving steadily one way (curves.on_a_trend: TD3 falls
-      steadily into a dip on `track` before it climbs out). Seeds far below that sit still or
-      swing while others learn are a broken net's, even where their swings end higher than
-      they started;
-    * its seeds do not jump between evaluations by more than the tolerance over the baseline's
-      (the excess seen, significant or not: the size that makes a net `unreliable`). A slower
-      net climbs; a net whose returns swing that much at the budget is erratic, and trained
-      on it still swings, where seeds grown at the budget show it.
-
-    Training on decides them sooner than more seeds at a budget too short for the net; it can
-    clear a failure at the budget (``slower``), never blur it (CellComparison.outcome)."""
-    if config.slower_budget <= 1:
-        return []
-    chosen = []
-    for c in comparisons:
-        if not c.stats.below or c.extended is not None:
-            continue
-        runs = runs_of(results, c.cell, c.candidate)
-        metric, tolerance = c.cell.metric, c.stats.tolerance
-        base = group_of(runs_of(results, c.cell, c.baseline), metric)
-        learned = float(np.median(base.scores)) - tolerance
-        collapsed = [r for r in runs if r.spec.seed in c.stats.collapsed_seeds]
-        lagging = (
-            not collapsed
-            or climbing(collapsed, metric, tolerance)
-            or all(on_a_trend(r, metric, tolerance) for r in collapsed)
-        )
-        erratic = c.stats.excess_jump > tolerance
-        if (
-            lagging
-            and not erratic
-            and rising_seeds(runs, metric, tolerance)
-            and not unlearned(runs, metric, learned, c.stats.collapse_below)
-        ):
-            chosen.append(c)
-    return chosen
+@functools.cache
+def judged_at_budget(cell: Cell) -> bool:
+    """Whether a fail at the cell's budget is final: a return probe whose optimal action is on a
+    bound of the action box, which a saturated actor wins when trained on."""
+    if cell.metric != "return":
+        return False
+    with make_env(cell.env_id) as env:
+        at_bound = optimal_action_at_bound(env)
+    return at_bound
 
 
-def hard_failure(comparison: CellComparison, config: StudyConfig, results: list[RunResult]) -> bool:
-    """A failure that training on cannot turn into "slower"."""
-    return comparison.outcome == "fail" and not slower_candidates(config, results, [comparison])
+def trains_on(config: StudyConfig, comparison: CellComparison, seeds_left: bool) -> bool:
+    """Whether a comparison at the budget is trained on (see the module docstring); `seeds_left`:
+    whether its cell may still grow at the budget."""
+    stats = comparison.stats
+    if config.slower_budget <= 1 or comparison.extended is not None:
+        return False
+    if judged_at_budget(comparison.cell):
+        return stats.verdict == "inconclusive" and stats.below and not seeds_left
+    return stats.verdict in FLAGGED or stats.below
 
 
 def train_on(
     config: StudyConfig,
-    slower: list[CellComparison],
+    chosen: list[CellComparison],
     results: list[RunResult],
     log_path: Path | None,
     progress: ProgressCallback | None,
@@ -89,16 +67,14 @@ def train_on(
     cache: RunCache | None,
     backend: Backend,
 ) -> list[RunResult]:
-    """Train each slower candidate on to `slower_budget` times its cell's budget, on the seeds
+    """Train each chosen candidate on to `slower_budget` times its cell's budget, on the seeds
     it was judged on, and compare it again with the baseline at the budget; while that is
-    inconclusive, grow both by another block of seeds (the candidate trained on, the baseline
-    at the budget) up to `max_seeds`. Looks at growing seeds continue those at the budget, so
-    a cell never takes more looks than the levels plan for. The baseline's new runs join
-    `results`; the candidate's longer runs are returned."""
+    inconclusive, double both seeds (the candidate trained on, the baseline at the budget) up to
+    `max_seeds`. The baseline's new runs join `results`; the candidate's longer runs are returned."""
     extended_runs: list[RunResult] = []
-    seeds = {id(c): sorted(r.spec.seed for r in runs_of(results, c.cell, c.candidate)) for c in slower}
-    steps = {id(c): round(c.cell.steps * config.slower_budget) for c in slower}
-    pending = list(slower)
+    seeds = {id(c): sorted(r.spec.seed for r in runs_of(results, c.cell, c.candidate)) for c in chosen}
+    steps = {id(c): round(c.cell.steps * config.slower_budget) for c in chosen}
+    pending = list(chosen)
     while pending:
         done = {r.spec for r in (*results, *extended_runs)}
         wanted: dict[RunSpec, None] = {}

@@ -2,9 +2,10 @@
 
 Each (cell, candidate) pairing ends in one outcome (rlcheck.verdicts.outcomes: ``pass``,
 ``slower``, ``undecided`` or ``fail``). Seeds are added while a comparison is ``inconclusive``
-(up to ``max_seeds``); nets below the baseline at the budget that are still learning are trained
-on (rlcheck.verdicts.slower). Every look at the data, and the longer training of a slower net,
-is one of the planned looks over which rlcheck.verdicts.stats.Levels spreads the error rate.
+(doubling, up to ``max_seeds``); cells that fail or are below the baseline at the budget are
+trained on where that can confirm a fail (rlcheck.verdicts.slower). Every look at the data, and
+the longer training of a net, is one of the planned looks over which
+rlcheck.verdicts.stats.Levels spreads the error rate.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from rlcheck.verdicts.curves import group_of
 from rlcheck.verdicts.diagnose import Diagnosis, diagnose_first_on_each_env, diagnose_run, diagnosis_of
 from rlcheck.verdicts.door import check_before_training
 from rlcheck.verdicts.outcomes import CellComparison, runs_of
-from rlcheck.verdicts.slower import hard_failure, slower_candidates, train_on
+from rlcheck.verdicts.slower import judged_at_budget, train_on, trains_on
 from rlcheck.verdicts.stats import compare
-from rlcheck.verdicts.tolerances import tolerance_for
+from rlcheck.verdicts.tolerances import CALIBRATION_SEEDS, fixed_tolerance, tolerance_for
 
 __all__ = ["Cell", "StudyConfig", "StudyResult", "run_study", "versions"]
 
@@ -41,8 +42,11 @@ class StudyResult:
     versions: dict[str, str] = field(default_factory=lambda: versions())
     # "algo/net" -> (the run diagnosed, its diagnosis), for failed nets (see `diagnose_failures`)
     diagnoses: dict[str, tuple[RunSpec, Diagnosis]] = field(default_factory=dict)
-    # Runs of slower nets trained past their cell's budget
+    # Runs of nets trained past their cell's budget
     extended_runs: list[RunResult] = field(default_factory=list)
+    # The baseline's runs on rlcheck.verdicts.tolerances.CALIBRATION_SEEDS, for the tolerances of
+    # cells that cannot be fixed in advance
+    calibration_runs: list[RunResult] = field(default_factory=list)
     # What the door noted before training: frozen parameters, nets not fused across seeds
     notes: list[str] = field(default_factory=list)
     # The files the front wrote of it (results.json, report.html, figures), where it wrote any
@@ -101,6 +105,7 @@ class StudyResult:
             "seeds": self.seeds_used(),
             "runs": [r.to_dict() for r in self.runs],
             "extended_runs": [r.to_dict() for r in self.extended_runs],
+            "calibration_runs": [r.to_dict() for r in self.calibration_runs],
             "notes": self.notes,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "diagnoses": {key: {"run": spec.to_dict(), **d.to_dict()} for key, (spec, d) in self.diagnoses.items()},
@@ -118,17 +123,32 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _compare_cell(config: StudyConfig, results: list[RunResult], cell: Cell) -> list[CellComparison]:
+def _calibrated_cells(config: StudyConfig) -> list[Cell]:
+    """The cells whose tolerance is measured on the baseline's CALIBRATION_SEEDS in the run."""
+    return [c for c in config.cells if fixed_tolerance(c, config.baseline, config.hidden) is None]
+
+
+def _compare_cell(
+    config: StudyConfig, results: list[RunResult], calibration: list[RunResult], cell: Cell
+) -> list[CellComparison]:
     baseline = runs_of(results, cell, config.baseline)
-    tolerance, source = tolerance_for(cell, config.baseline, config.hidden, baseline)
+    tolerance, source = tolerance_for(cell, config.baseline, config.hidden, runs_of(calibration, cell, config.baseline))
     base = group_of(baseline, cell.metric)
+    final = config.slower_budget <= 1 or judged_at_budget(cell)
     comparisons = []
     for net in config.nets:
         if net != config.baseline:
             candidate = group_of(runs_of(results, cell, net), cell.metric)
             comparison = compare(base, candidate, tolerance, config.levels)
-            comparisons.append(CellComparison(cell, config.baseline, net, comparison, tolerance_source=source))
+            comparisons.append(
+                CellComparison(cell, config.baseline, net, comparison, tolerance_source=source, final_at_budget=final)
+            )
     return comparisons
+
+
+def _final_failure(comparison: CellComparison) -> bool:
+    """A fail that training on cannot turn into "slower"."""
+    return comparison.outcome == "fail"
 
 
 def run_study(
@@ -153,9 +173,13 @@ def run_study(
     candidates = [net for net in config.nets if net != config.baseline]  # the nets a failure is explained for
     extended_runs: list[RunResult] = []
     backend = Backend(config.backend, config.ray_address, gpus=1.0 / config.workers)
+    calibration_specs = {
+        config.spec(cell, config.baseline, seed) for cell in _calibrated_cells(config) for seed in CALIBRATION_SEEDS
+    }
+    calibration: list[RunResult] = []
     with kept_workers():  # one set of training processes for every round
         while pending:
-            done = {r.spec for r in results}
+            done = {r.spec for r in (*results, *calibration)}
             specs = [
                 spec
                 for cell in pending
@@ -163,7 +187,8 @@ def run_study(
                 for seed in seeds[cell]
                 if (spec := config.spec(cell, net, seed)) not in done
             ]
-            results += run_all(
+            specs += [spec for spec in sorted(calibration_specs, key=str) if spec not in done]  # the first batch
+            trained = run_all(
                 specs,
                 config.workers,
                 log_path,
@@ -174,26 +199,31 @@ def run_study(
                 measure_nets=candidates,
                 backend=backend,
             )
+            calibration += [r for r in trained if r.spec in calibration_specs]
+            results += [r for r in trained if r.spec not in calibration_specs]
             still_open = []
             for cell in pending:
-                comparisons[cell] = _compare_cell(config, results, cell)
-                undecided = any(
-                    c.stats.verdict == "inconclusive" and not slower_candidates(config, results, [c])
+                comparisons[cell] = _compare_cell(config, results, calibration, cell)
+                # Seeds grow at the budget where a comparison is open there: not one that
+                # training on will decide (rlcheck.verdicts.slower).
+                open_here = any(
+                    c.stats.verdict == "inconclusive" and not trains_on(config, c, seeds_left=True)
                     for c in comparisons[cell]
                 )
-                if undecided and len(seeds[cell]) < config.max_seeds:
+                if open_here and len(seeds[cell]) < config.max_seeds:
                     seeds[cell] += config.next_block(seeds[cell])
                     still_open.append(cell)
             pending = still_open
-            if config.stop_when_flagged and any(
-                hard_failure(c, config, results) for cs in comparisons.values() for c in cs
-            ):
+            if config.stop_when_flagged and any(_final_failure(c) for cs in comparisons.values() for c in cs):
                 pending = []  # the comparisons still open stay "inconclusive", with the seeds they would need
-        failed = config.stop_when_flagged and any(
-            hard_failure(c, config, results) for cs in comparisons.values() for c in cs
-        )
-        slower = [] if failed else slower_candidates(config, results, [c for cs in comparisons.values() for c in cs])
-        extended_runs = train_on(config, slower, results, log_path, progress, resume, cache, backend)
+        failed = config.stop_when_flagged and any(_final_failure(c) for cs in comparisons.values() for c in cs)
+        chosen = [
+            c
+            for cell, cs in comparisons.items()
+            for c in cs
+            if not failed and trains_on(config, c, seeds_left=len(seeds[cell]) < config.max_seeds)
+        ]
+        extended_runs = train_on(config, chosen, results, log_path, progress, resume, cache, backend)
     ordered = [r for cell in config.cells for net in config.nets for r in runs_of(results, cell, net)]
     return StudyResult(
         config,
@@ -201,4 +231,5 @@ def run_study(
         [c for cell in config.cells for c in comparisons[cell]],
         extended_runs=extended_runs,
         notes=notes,
+        calibration_runs=calibration,
     )
