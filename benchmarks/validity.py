@@ -97,6 +97,13 @@ STOPPED_AT_THE_DOOR = (
 ENTRIES = {e.label: e for e in (*PANEL, *OBSERVED)}
 
 
+def preregistered_panel() -> tuple[Entry, ...]:
+    """The pre-registered panel (benchmarks/preregistered_nets.py, docs/preregistration.md)."""
+    from benchmarks import preregistered_nets
+
+    return tuple(Entry(label, correct, NetUnderTest.of(**nets)) for label, correct, nets in preregistered_nets.PANEL)
+
+
 def clopper_pearson(k: int, n: int) -> tuple[float, float]:
     """Exact binomial 95% interval of a rate seen k times in n."""
     low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
@@ -150,17 +157,31 @@ def door() -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default=",".join(map(str, SEED_SETS)), help="first seeds of the held-out sets")
-    parser.add_argument("--nets", default=",".join(ENTRIES), help=f"from {', '.join(ENTRIES)}")
+    parser.add_argument(
+        "--panel", choices=["design", "preregistered"], default="design",
+        help="the design panel and sets (looked at while the procedure took form), or the pre-registered ones",
+    )  # fmt: skip
+    parser.add_argument("--sets", help="first seeds of the sets (default: the panel's)")
+    parser.add_argument("--nets", help=f"from the panel's (design: {', '.join(ENTRIES)})")
     parser.add_argument("--algos", default="td3,sac")
     parser.add_argument("--no-study", action="store_true", help="skip the BatchNorm study on each set")
     parser.add_argument("--brief", action="store_true", help="leave out the list of every cell that did not pass")
     parser.add_argument("--out", type=Path, default=Path("rlcheck-validity"))
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
+    if args.panel == "preregistered":
+        from benchmarks import preregistered_nets
+
+        global PANEL, OBSERVED
+        PANEL, OBSERVED = preregistered_panel(), ()
+        ENTRIES.clear()
+        ENTRIES.update({e.label: e for e in PANEL})
+        default_sets = preregistered_nets.SEED_SETS
+    else:
+        default_sets = SEED_SETS
     try:
-        starts = [int(s) for s in args.sets.split(",")]
-        labels = known(parse_names(args.nets, "--nets"), list(ENTRIES), "net", "--nets")
+        starts = [int(s) for s in (args.sets.split(",") if args.sets else default_sets)]
+        labels = known(parse_names(args.nets or ",".join(ENTRIES), "--nets"), list(ENTRIES), "net", "--nets")
         algos = known(parse_names(args.algos, "--algos"), ["td3", "sac"], "algo", "--algos")
     except (UsageError, ValueError) as exc:
         sys.exit(f"validity: {exc}")
@@ -187,7 +208,8 @@ def report(
 ) -> None:
     v = versions()
     print(f"rlcheck validity benchmark: {v['processor']}, torch {v['torch']}, python {v['python']}")
-    print(f"seed sets (5 seeds each, growing to 15): {', '.join(f'{s}-{s + 14}' for s in starts)}\n")
+    grown = max((a["seeds"] for a in answers.values()), default=5)
+    print(f"seed sets (5 seeds each, doubling while undecided; most reached {grown}): {', '.join(map(str, starts))}\n")
     width = max(len(label) for label in labels) + 2
     print(f"{'net':<{width}} {'panel':<9} " + " ".join(f"{s:>16}" for s in starts))
     for label in labels:
@@ -213,6 +235,21 @@ def report(
                 f"{what}: {k} of {n} in {len(starts)} seed sets (exact 95% CI {low:.1%} to {high:.1%}, as if the "
                 f"checks were independent; checks on one set share its baseline: the rate is at most {at_most}%)"
             )
+    # Clustered by seed set (the checks on one set share its baseline runs): the share of sets in
+    # which any check of the group went wrong, with a one-sided 95% upper bound rounded up.
+    for what, group, wrong in (
+        ("sets with a correct net failed", True, lambda a: a["outcome"] == "fail"),
+        ("sets with a broken net not failed", False, lambda a: a["outcome"] != "fail"),
+        ("sets with an undecided check", None, lambda a: a["outcome"] == "undecided"),
+    ):
+        hit = {
+            start
+            for (label, start), a in answers.items()
+            if ENTRIES[label] in PANEL and (group is None or ENTRIES[label].correct == group) and wrong(a)
+        }
+        k, n = len(hit), len(starts)
+        upper = 1.0 if k == n else float(stats.beta.ppf(0.95, k + 1, n - k))
+        print(f"{what}: {k} of {n} (one-sided 95% upper bound {math.ceil(upper * 100)}%)")
     noted = sum(a["outcome"] in ("undecided", "slower") for a in correct)
     print(f"correct nets passed with a note (slower or undecided): {noted} of {len(correct)}")
     if not brief:

@@ -13,13 +13,17 @@ import numpy as np
 from gymnasium import spaces
 
 RANDOM_ENV_ID = "rlcheck/RandomEnv-v0"
+# The gate's `random` probe: RandomEnv with the constant state 1 instead of 0, which a zero-bias
+# ReLU actor can see (on an all-zero state each of its hidden units is 0); its batches are still
+# identical states, what breaks naive BatchNorm. The study keeps the blog's RandomEnv.
+RANDOM_ENV_LIT_ID = "rlcheck/RandomEnvLit-v0"
 
 
 class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
     """The environment of the BatchNorm blog post: nothing to see, one thing to learn.
 
-    The observation is always ``zeros(3)``; the action is one number in [-1, 1]; the
-    reward is that action (clipped to [-1, 1]). Episodes last ``episode_length`` steps
+    The observation is always ``zeros(3)`` (or ``observation`` in each entry); the action is
+    one number in [-1, 1]; the reward is that action (clipped to [-1, 1]). Episodes last ``episode_length`` steps
     and end by *truncation* (a time limit, not a terminal state), so an agent must keep
     bootstrapping through the last step.
 
@@ -33,10 +37,11 @@ class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it an instance attribute)
     optimal_action_at_bound = True  # +1: an actor stuck at its upper bound wins it
 
-    def __init__(self, episode_length: int = 30) -> None:
+    def __init__(self, episode_length: int = 30, observation: float = 0.0) -> None:
         if episode_length < 1:
             raise ValueError(f"episode_length must be >= 1, got {episode_length}")
         self.episode_length = episode_length
+        self._state = np.full(3, observation, dtype=np.float32)
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self._steps = 0
@@ -50,13 +55,13 @@ class RandomEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._steps = 0
-        return np.zeros(3, dtype=np.float32), {}
+        return self._state.copy(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         reward = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
         self._steps += 1
         truncated = self._steps >= self.episode_length
-        return np.zeros(3, dtype=np.float32), reward, False, truncated, {}
+        return self._state.copy(), reward, False, truncated, {}
 
 
 @runtime_checkable
@@ -173,10 +178,12 @@ class DelayedRewardEnv(_OneDimProbe):
 
 
 class ActionRewardEnv(_OneDimProbe):
-    """Probe 4 -- the policy gradient through the critic: observation 0, reward = action, one step.
+    """Probe 4 -- the policy gradient through the critic: observation 1, reward = action, one step.
 
-    Tests that dQ/da reaches the actor when every state in a batch is the same
-    (RandomEnv is this probe over 30 steps). Optimal return 1 (action +1); Q(0, a) = a.
+    Tests that dQ/da reaches the actor when every state in a batch is the same (RandomEnv is
+    this probe over 30 steps). The state is 1, not 0: on an all-zero state a zero-bias ReLU
+    actor's hidden units are all 0, and a correct net would fail on that artefact. Optimal
+    return 1 (action +1); Q(1, a) = a.
     """
 
     optimal_return = 1.0
@@ -184,7 +191,7 @@ class ActionRewardEnv(_OneDimProbe):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        return self._observe(0.0), {}
+        return self._observe(1.0), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         return self._obs.copy(), self._action(action), True, False, {}
@@ -193,7 +200,7 @@ class ActionRewardEnv(_OneDimProbe):
         return np.clip(action[:, 0], -1.0, 1.0).astype(np.float64)
 
     def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros((n, 1), np.float32), rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+        return np.ones((n, 1), np.float32), rng.uniform(-1, 1, (n, 1)).astype(np.float32)
 
 
 class TrackObservationEnv(_OneDimProbe):
@@ -257,6 +264,11 @@ def register_envs() -> None:
     if RANDOM_ENV_ID not in gym.registry:
         # reward_threshold 28 is the blog's "has learned" line (93% of the optimum).
         gym.register(id=RANDOM_ENV_ID, entry_point="rlcheck.envs:RandomEnv", reward_threshold=28.0)
+    if RANDOM_ENV_LIT_ID not in gym.registry:
+        gym.register(
+            id=RANDOM_ENV_LIT_ID, entry_point="rlcheck.envs:RandomEnv", reward_threshold=28.0,
+            kwargs={"observation": 1.0},
+        )  # fmt: skip
     for env_id, cls in PROBES.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=f"rlcheck.envs:{cls.__name__}")

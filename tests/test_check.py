@@ -140,7 +140,7 @@ def test_a_shallower_net_not_trained_on_is_told_it_is_still_learning(tmp_path, c
     assert gate["outcome"] == "undecided" and gate["undecided"] == ["td3 ActionReward-v0"]
     assert exit_code(main, [*args, "--strict"]) == 1
     # ...and against a plain baseline of one hidden layer of 64 (the same network) it passes.
-    assert exit_code(main, [*args, "--hidden", "64"]) == 0
+    assert exit_code(main, [*args, "--hidden", "64", "--max-seeds", "12"]) == 0
     assert "PASS: tests.user_nets:one_hidden_layer" in capsys.readouterr().out
 
 

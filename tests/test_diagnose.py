@@ -149,13 +149,23 @@ def test_a_run_shorter_than_a_batch_is_diagnosed_on_the_replay_it_has():
 
 
 def test_a_zero_bias_relu_actor_on_the_all_zero_state_is_called_blind_there_not_capped():
-    spec = RunSpec("td3", "plain", 0, "rlcheck/ActionReward-v0", steps=300, warmup=100,
+    spec = RunSpec("td3", "plain", 0, "rlcheck/RandomEnv-v0", steps=300, warmup=100,
                    actor_net="tests.codebase_nets:orthogonal_zero_bias")  # fmt: skip
     diagnosis = diagnose_run(spec)
     assert diagnosis.actor_parameters_reached["constant states"] < 0.001
     assert diagnosis.actor_parameters_reached["random states"] > 0.5
     assert "actor_blind_on_constant_state" in diagnosis.findings and "actions_capped" not in diagnosis.findings
     assert "not a broken net" in finding_words(diagnosis, "actor_blind_on_constant_state")[0]
-    plain = diagnose_run(RunSpec("td3", "plain", 0, "rlcheck/ActionReward-v0", steps=300, warmup=100))
+    plain = diagnose_run(RunSpec("td3", "plain", 0, "rlcheck/RandomEnv-v0", steps=300, warmup=100))
     assert "actor_blind_on_constant_state" not in plain.findings
     assert plain.actor_parameters_reached["constant states"] > 0.1  # all but its first layer's weights
+
+
+def test_the_gates_constant_state_probes_are_seen_by_a_zero_bias_relu_actor():
+    """`action` and `random` hold the state at 1, not 0: the same zero-bias actor is not blind there."""
+    for env_id in ("rlcheck/ActionReward-v0", "rlcheck/RandomEnvLit-v0"):
+        spec = RunSpec("td3", "plain", 0, env_id, steps=300, warmup=100,
+                       actor_net="tests.codebase_nets:orthogonal_zero_bias")  # fmt: skip
+        diagnosis = diagnose_run(spec)
+        assert "actor_blind_on_constant_state" not in diagnosis.findings
+        assert diagnosis.actor_parameters_reached["constant states"] > 0.1

@@ -116,7 +116,8 @@ def test_a_nonsense_slower_budget_fails_in_one_line(project):
 def test_shipped_gate_fails_naive_batchnorm_under_xdist_with_a_finding(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:bn_net", "-n", "2")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*td3-action*", "*td3 on action (ActionReward-v0): underperforms*"])
+    result.stdout.fnmatch_lines(["*td3-action*", "*td3 on action (ActionReward-v0): *"])
+    assert "underperforms" in result.stdout.str() or "unreliable" in result.stdout.str()
     assert "CheckResult(" not in result.stdout.str()  # the finding, not a dump of the result object
 
 
@@ -132,14 +133,14 @@ def test_shipped_gate_passes_a_plain_user_net_without_xdist_and_reports_its_cell
         [
             "*test_network_learns_probe_like_plain_baseline?td3-action? PASSED*",
             "*- rlcheck gate -*",
-            "td3 ActionReward-v0 * pass * drop * (tolerance *, 3 seeds)",
+            "td3 ActionReward-v0 * pass * drop * (tolerance *, 6 seeds)",
         ]
     )
     assert "PytestWarning" not in result.stdout.str()  # user_properties, not record_property (xunit2 warns)
     properties = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
     assert properties["rlcheck_cell"] == "td3 ActionReward-v0" and properties["rlcheck_outcome"] == "pass"
-    assert properties["rlcheck_seeds"] == "3" and float(properties["rlcheck_tolerance"]) > 0
-    assert "| td3 | ActionReward-v0 | `mynets:make_net` | 3 | pass |" in summary.read_text()
+    assert properties["rlcheck_seeds"] == "6" and float(properties["rlcheck_tolerance"]) > 0  # 3 doubled once
+    assert "| td3 | ActionReward-v0 | `mynets:make_net` | 6 | pass |" in summary.read_text()
 
 
 def test_the_shipped_gate_takes_a_td3_actor_setting_and_skips_sac_which_has_none_of_yours(project):

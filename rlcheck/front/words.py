@@ -193,12 +193,13 @@ def finding_words(d: Diagnosis, kind: str, door: Door = "cli") -> tuple[str, str
     if kind == "actor_blind_on_constant_state":
         reached = d.actor_parameters_reached
         return (
-            f"On the probes' constant state (every observation exactly 0) only {reached['constant states']:.1%} "
-            f"of the actor's parameters move its action ({reached['random states']:.0%} on random states): with "
-            "zero biases and ReLU every hidden unit is 0 there, so only the output bias can learn. This is the "
-            "probe's all-zero state, not a broken net: such an actor learns where observations are not exactly 0.",
+            f"On this environment's constant state only {reached['constant states']:.1%} of the actor's parameters "
+            f"move its action ({reached['random states']:.0%} on random states): with zero biases and ReLU every "
+            "hidden unit is 0 on an all-zero observation, so only the output bias can learn. That is the state's "
+            "artefact, not a broken net: such an actor learns where observations are not exactly 0 (the gate's "
+            "probes use a constant state of 1 for this reason).",
             "nothing to fix in the net if this is its only finding (initialising biases to zero is common, "
-            "e.g. orthogonal init); to gate it on these probes, give its layers nonzero initial biases.",
+            "e.g. orthogonal init).",
         )
     if kind == "action_gradient_vanishes":
         update_mode = d.forward_modes["actor update: critic"]

@@ -18,7 +18,7 @@ from rlcheck.engine.agents import make_env, resolve_nets
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import ProgressCallback, default_workers, threads_per_worker
 from rlcheck.engine.runs import RunSpec
-from rlcheck.envs import RANDOM_ENV_ID
+from rlcheck.envs import RANDOM_ENV_LIT_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
@@ -88,8 +88,8 @@ PROBE_SUITE: tuple[Probe, ...] = (
     ),
     Probe(
         "random",
-        RANDOM_ENV_ID,
-        "the policy gradient through the critic over 30-step episodes (the BatchNorm blog's env)",
+        RANDOM_ENV_LIT_ID,
+        "the policy gradient through the critic over 30-step episodes (the BatchNorm blog's env, its constant state 1)",
         "return",
         1000,
         warmup=250,

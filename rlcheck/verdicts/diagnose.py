@@ -55,7 +55,7 @@ FindingKind = Literal[
     "actor_batchnorm_collapsed",  # eval mode amplifies drifts: running variance near 0
     "actor_mode_gap",  # the actor acts differently in train and eval mode
     "target_buffers_lag",  # targets' normalisation buffers are not copied from the online nets
-    "actor_blind_on_constant_state",  # on the probes' all-zero state almost no actor parameter moves the action
+    "actor_blind_on_constant_state",  # on the run's constant state almost no actor parameter moves the action
 ]
 
 
@@ -68,7 +68,7 @@ class Diagnosis:
     target_buffer_gap: float  # max |target buffer - online buffer|
     max_abs_action: float  # max |deterministic action| on a replay-like batch (actions live in [-1, 1])
     forward_modes: dict[str, str]  # phase -> the mode its forward pass runs in (the agent's ModeSchedule)
-    # "constant states" (all zeros, as on the probes) / "random states" -> the share of the actor's
+    # "constant states" (the run's first state repeated) / "random states" -> the share of the actor's
     # parameters whose gradient of the action is not zero there
     actor_parameters_reached: dict[str, float] = field(default_factory=dict)
     findings: list[FindingKind] = field(default_factory=list)
@@ -194,11 +194,16 @@ def diagnose(agent: Agent, obs_dim: int, replay_obs: torch.Tensor | None = None)
     """Measure the mechanisms on `agent` (fresh or trained); findings name each and its fix.
 
     ``replay_obs`` is a batch of observations the agent trains on (e.g. from its replay
-    buffer); without it a standard-normal batch stands in.
+    buffer); without it a standard-normal batch stands in. "Constant states" are its first
+    observation repeated (identical states in a batch, as on the constant-state probes; all
+    zeros without replay data).
     """
     device = next(agent.actor.parameters()).device
     batch = 256
-    constant = torch.zeros(batch, obs_dim, device=device)
+    if replay_obs is not None:
+        constant = replay_obs[:1].expand(batch, -1).clone()
+    else:
+        constant = torch.zeros(batch, obs_dim, device=device)
     varied = replay_obs if replay_obs is not None else torch.randn(batch, obs_dim, device=device)
     large = 100 * torch.randn(batch, obs_dim, generator=torch.Generator().manual_seed(0)).to(device)
     update_mode = agent.modes.critic_in_actor_update
