@@ -68,7 +68,8 @@ def _gate(net: str, algo: str):
 @pytest.mark.parametrize("net", ["layernorm", "tests.user_nets:wide_mlp"])
 def test_probe_gate_passes_good_nets_on_the_whole_suite(net, algo):
     result = _gate(net, algo)
-    assert result.passed, check_report(result)
+    # Not `result.passed`: an all-undecided result passes (exit 0) and would satisfy it.
+    assert result.outcome in ("pass", "slower"), check_report(result)
 
 
 @pytest.mark.parametrize("algo", ["td3", "sac"])
