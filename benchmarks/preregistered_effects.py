@@ -80,7 +80,7 @@ def main() -> int:
         print(f"{label:<24} expected {found[label]['expected']:<8} measured {group:<8} worst cell {worst}: "
               f"drop {w['drop']:.2f}, spread {w['spread']:.2f}, jump {w['jump']:.2f} tolerances, "
               f"{w['collapsed']:.0%} collapsed", flush=True)  # fmt: skip
-    (args.out / "effects.json").write_text(json.dumps(found, indent=2))
+        (args.out / "effects.json").write_text(json.dumps(found, indent=2))  # after each net: a stop keeps the rest
     return 0
 
 
