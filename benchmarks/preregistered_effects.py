@@ -9,7 +9,9 @@ excess over 2x the baseline's, the excess jump, and the share of collapsed seeds
 every drop and excess is at most 0.5 tolerance and none of whose seeds collapsed counts as
 correct in the validity run; one with a drop or excess of at least 2 tolerances in some cell,
 or more than 1% collapsed seeds there, counts as broken; any other is reported and counted in
-neither (docs/preregistration.md). Prints a table, writes `effects.json`; resumable.
+neither (docs/preregistration.md). Prints a table and merges each net into
+benchmarks/preregistered_effects.json as it is measured (nets already there are skipped);
+resumable from `--out`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from rlcheck.verdicts.stats import COLLAPSE_SHARE
 from rlcheck.verdicts.study import run_study
 
 CALIBRATION = tuple(range(5100, 5150))
+# The effects measured so far, committed: a net found here is not measured again (the
+# measurement takes a quarter of an hour per net on 2 cores, so it spans sessions).
+RECORD = Path(__file__).with_name("preregistered_effects.json")
 CORRECT_AT_MOST, BROKEN_AT_LEAST = 0.5, 2.0
 
 
@@ -62,15 +67,16 @@ def group_of(cells: dict[str, dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("rlcheck-effects"))
+    parser.add_argument("--record", type=Path, default=RECORD, help="the committed effects, merged net by net")
     parser.add_argument("--nets", help="labels from the panel (default: all)")
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
     chosen = set(args.nets.split(",")) if args.nets else {label for label, _, _ in PANEL}
     args.out.mkdir(parents=True, exist_ok=True)
     cache = RunCache(args.out / "cache")
-    found = {}
+    found = json.loads(args.record.read_text()) if args.record.exists() else {}
     for label, expected_correct, nets in PANEL:
-        if label not in chosen:
+        if label not in chosen or label in found:
             continue
         cells = effects_of(label, nets, args.out, cache, args.workers)
         group = group_of(cells)
@@ -80,7 +86,7 @@ def main() -> int:
         print(f"{label:<24} expected {found[label]['expected']:<8} measured {group:<8} worst cell {worst}: "
               f"drop {w['drop']:.2f}, spread {w['spread']:.2f}, jump {w['jump']:.2f} tolerances, "
               f"{w['collapsed']:.0%} collapsed", flush=True)  # fmt: skip
-        (args.out / "effects.json").write_text(json.dumps(found, indent=2))  # after each net: a stop keeps the rest
+        args.record.write_text(json.dumps(found, indent=2) + "\n")  # after each net: a stop keeps the rest
     return 0
 
 
