@@ -228,12 +228,49 @@ class TrackObservationEnv(_OneDimProbe):
         return obs, rng.uniform(-1, 1, (n, 1)).astype(np.float32)
 
 
+class TimeLimitRewardEnv(_OneDimProbe):
+    """Probe 6 -- a time limit is not a terminal state: the reward comes one step after the limit.
+
+    An episode starts at observation 0 or 1 (even odds). From 1: reward 1, and the episode
+    terminates. From 0: reward 0 and observation 0.5; from 0.5: reward 0, observation 1, and
+    the episode is *truncated* -- its time limit of two steps is up, though the process would
+    go on to the reward. The time limit is not in the state, so Q(0.5, a) = gamma and
+    Q(0, a) = gamma^2: the TD target must bootstrap through the truncated step and stop at the
+    terminal one. An agent that treats truncation as termination learns Q(0.5, a) = 0; one that
+    bootstraps through the terminal step learns Q(1, a) = 1 / (1 - gamma). The return no
+    policy can change: 1/2 in expectation.
+    """
+
+    optimal_return = 0.5
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return self._observe(float(self.np_random.integers(2))), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        state = float(self._obs[0])
+        if state == 1.0:
+            return self._obs.copy(), 1.0, True, False, {}
+        return self._observe(state + 0.5), 0.0, False, state == 0.5, {}
+
+    def true_q(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
+        return self.gamma ** np.round(2.0 * (1.0 - obs[:, 0].astype(np.float64)))
+
+    def sample_state_actions(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        obs = rng.choice([0.0, 0.5, 1.0], (n, 1)).astype(np.float32)
+        return obs, rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+
+# The time-limit probe is registered and offered to agent checks; a network check leaves it out
+# (rlcheck's own loop owns terminal handling, and no network can change it).
+TIME_LIMIT_ID = "rlcheck/TimeLimitReward-v0"
 PROBES: dict[str, type[gym.Env]] = {
     "rlcheck/ConstantReward-v0": ConstantRewardEnv,
     "rlcheck/ObservedReward-v0": ObservedRewardEnv,
     "rlcheck/DelayedReward-v0": DelayedRewardEnv,
     "rlcheck/ActionReward-v0": ActionRewardEnv,
     "rlcheck/TrackObservation-v0": TrackObservationEnv,
+    TIME_LIMIT_ID: TimeLimitRewardEnv,
 }
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlcheck.envs import PROBES, RANDOM_ENV_ID, RandomEnv, optimal_return
+from rlcheck.envs import PROBES, RANDOM_ENV_ID, TIME_LIMIT_ID, RandomEnv, optimal_return
 
 
 def test_random_env_passes_gymnasium_check_env():
@@ -111,6 +111,26 @@ def test_observed_reward_is_the_observation_and_averages_to_its_optimum():
     assert np.mean(returns) == pytest.approx(0.0, abs=0.15)
 
 
+def test_time_limit_probe_truncates_after_two_steps_from_0_and_terminates_at_1():
+    returns = []
+    for seed in range(200):
+        env = gym.make(TIME_LIMIT_ID)
+        obs, _ = env.reset(seed=seed)
+        action = np.array([seed % 3 - 1.0], np.float32)  # no action changes anything
+        if obs[0] == 1.0:
+            assert env.step(action)[1:4] == (1.0, True, False)
+            returns.append(1.0)
+            continue
+        first, second = env.step(action), env.step(action)
+        assert (first[0][0], first[1:4]) == (0.5, (0.0, False, False))
+        assert (second[0][0], second[1:4]) == (1.0, (0.0, False, True))
+        returns.append(0.0)
+    assert np.mean(returns) == pytest.approx(optimal_return(gym.make(TIME_LIMIT_ID)), abs=0.1)
+    env = gym.make(TIME_LIMIT_ID).unwrapped
+    obs = np.array([[0.0], [0.5], [1.0]], np.float32)
+    np.testing.assert_allclose(env.true_q(obs, np.zeros((3, 1), np.float32)), [env.gamma**2, env.gamma, 1.0])
+
+
 def test_delayed_reward_bootstraps_through_a_nonterminal_step():
     env = gym.make("rlcheck/DelayedReward-v0")
     obs, _ = env.reset(seed=0)
@@ -126,7 +146,7 @@ def test_true_q_matches_one_step_returns(env_id):
     obs, actions = env.sample_state_actions(64, np.random.default_rng(0))
     q = env.true_q(obs, actions)
     assert q.shape == (64,)
-    if env_id != "rlcheck/DelayedReward-v0":  # one-step probes: Q is the reward itself
+    if env_id not in ("rlcheck/DelayedReward-v0", TIME_LIMIT_ID):  # one-step probes: Q is the reward itself
         for o, a, value in zip(obs[:8], actions[:8], q[:8], strict=True):
             env.reset()
             env._obs = o.copy()
