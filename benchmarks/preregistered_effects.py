@@ -36,7 +36,7 @@ CORRECT_AT_MOST, BROKEN_AT_LEAST = 0.5, 2.0
 
 
 def effects_of(label: str, nets: dict[str, str], out: Path, cache: RunCache, workers: int) -> dict[str, dict]:
-    net = NetUnderTest.of(nets.get("net"), **{k: v for k, v in nets.items() if k != "net"})
+    net = NetUnderTest.of(**nets)
     algos, _ = fitting_algos(net, ("td3", "sac"), parse_probes("all")[0].env_id)
     config = check_config(net, algos=algos, seeds=CALIBRATION, max_seeds=len(CALIBRATION), slower_budget=1,
                           workers=workers)  # fmt: skip

@@ -101,10 +101,7 @@ def preregistered_panel() -> tuple[Entry, ...]:
     """The pre-registered panel (benchmarks/preregistered_nets.py, docs/preregistration.md)."""
     from benchmarks import preregistered_nets
 
-    return tuple(
-        Entry(label, correct, NetUnderTest.of(nets.get("net"), **{k: v for k, v in nets.items() if k != "net"}))
-        for label, correct, nets in preregistered_nets.PANEL
-    )
+    return tuple(Entry(label, correct, NetUnderTest.of(**nets)) for label, correct, nets in preregistered_nets.PANEL)
 
 
 def clopper_pearson(k: int, n: int) -> tuple[float, float]:

@@ -60,6 +60,12 @@ def test_probe_suite_has_five_probes_and_random_env_each_saying_what_it_tests():
     assert [p.name for p in parse_probes("random,action")] == ["random", "action"]
 
 
+def test_nets_given_by_keyword_as_a_panel_lists_them():
+    assert NetUnderTest.of(**{"net": "tests.user_nets:wide_mlp"}) == NetUnderTest.of("tests.user_nets:wide_mlp")
+    with pytest.raises(UsageError, match="not both"):
+        NetUnderTest.of(**{"net": "tests.user_nets:wide_mlp", "critic_net": "tests.user_nets:wide_mlp"})
+
+
 def test_split_actor_and_critic_factories():
     net = NetUnderTest.of(actor_net="tests.user_nets:wide_mlp")
     assert (net.actor, net.critic) == ("tests.user_nets:wide_mlp", "plain")

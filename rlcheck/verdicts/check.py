@@ -114,9 +114,9 @@ class NetUnderTest:
     @classmethod
     def of(cls, request: CheckRequest | str | None = None, **nets: str | None) -> NetUnderTest:
         """From a check request; or, for short, from its network fields (``NetUnderTest.of("pkg:make")``,
-        ``NetUnderTest.of(critic_net="pkg:Critic")``)."""
+        ``NetUnderTest.of(critic_net="pkg:Critic")``, ``NetUnderTest.of(**{"net": "pkg:make"})``)."""
         if not isinstance(request, CheckRequest):
-            request = CheckRequest.of(None, net=request, **nets)
+            request = CheckRequest.of(None, **({"net": request} if request is not None else {}), **nets)
         assert isinstance(request, CheckRequest)
         base = request.baseline or BASELINE
         net, actor, critic = request.net, request.actor_net, request.critic_net
