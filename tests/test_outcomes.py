@@ -58,7 +58,7 @@ def test_trained_on_a_fail_is_confirmed_only_by_a_fail_test_firing_there(trained
     not -- it is undecided: no fail rests on a difference that is not significant."""
     cell = _cell(_vs_baseline(FAR_BELOW), trained_on=_vs_baseline(trained_on), final_at_budget=False)
     assert cell.extended is not None
-    assert cell.extended.beyond_tolerance == (trained_on in (FAR_BELOW, OPEN_BEYOND))
+    assert (cell.extended.drop > cell.extended.tolerance) == (trained_on in (FAR_BELOW, OPEN_BEYOND))
     assert cell.outcome == outcome
     assert cell.to_dict()["outcome"] == outcome and cell.to_dict()["budget"]["verdict"] == "underperforms"
 

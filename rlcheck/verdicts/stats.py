@@ -242,13 +242,6 @@ class Comparison:
         """How much more the candidate's seeds jump between evaluations than the baseline's."""
         return self.candidate_instability - self.baseline_instability
 
-    @property
-    def beyond_tolerance(self) -> bool:
-        """Whether the data show, significantly or not, a difference that matters: a drop, an
-        excess spread or an excess jump beyond the tolerance, or a collapsed seed."""
-        spread = self.candidate_spread > self.tolerance and self.excess_spread > 0
-        return max(self.drop, self.excess_jump) > self.tolerance or spread or bool(self.collapsed_seeds)
-
     def to_dict(self) -> dict[str, Any]:
         """results.json's keys: the flat ones, in their order, and then the tests."""
         flat = {}
