@@ -58,3 +58,10 @@ def test_seeds_that_would_reach_the_calibration_seeds_are_refused_at_the_door():
     config = StudyConfig(cells=(Cell("td3"),), seeds=tuple(range(899_990, 899_995)), max_seeds=40)
     with pytest.raises(UsageError, match="calibration seeds"):
         check_before_training(config)
+
+
+def test_seeds_on_either_side_of_the_calibration_seeds_pass_the_door():
+    from rlcheck.verdicts.config import StudyConfig
+    from rlcheck.verdicts.door import check_before_training
+
+    check_before_training(StudyConfig(cells=(Cell("td3"),), seeds=(0, 1, 2, 950_000), max_seeds=8))

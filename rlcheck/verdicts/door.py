@@ -31,8 +31,8 @@ def check_before_training(config: StudyConfig) -> list[str]:
         )
     if len(set(config.seeds)) != len(config.seeds):
         raise UsageError("--seeds lists a seed twice; give distinct seeds")
-    last = max(config.seeds) + config.max_seeds - len(config.seeds)  # the largest seed growing can reach
-    if min(config.seeds) <= CALIBRATION_SEEDS[-1] and last >= CALIBRATION_SEEDS[0]:
+    grown = range(max(config.seeds) + 1, max(config.seeds) + 1 + config.max_seeds - len(config.seeds))
+    if not set(CALIBRATION_SEEDS).isdisjoint({*config.seeds, *grown}):  # growing continues from the largest
         raise UsageError(
             f"--seeds: seeds {CALIBRATION_SEEDS[0]}-{CALIBRATION_SEEDS[-1]} are rlcheck's calibration seeds; "
             "give seeds below or above them"
