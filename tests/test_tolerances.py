@@ -60,8 +60,13 @@ def test_seeds_that_would_reach_the_calibration_seeds_are_refused_at_the_door():
         check_before_training(config)
 
 
-def test_seeds_on_either_side_of_the_calibration_seeds_pass_the_door():
+def test_the_door_refuses_exactly_the_seed_lists_that_reach_the_calibration_seeds():
+    from rlcheck.errors import UsageError
     from rlcheck.verdicts.config import StudyConfig
     from rlcheck.verdicts.door import check_before_training
 
-    check_before_training(StudyConfig(cells=(Cell("td3"),), seeds=(0, 1, 2, 950_000), max_seeds=8))
+    around = StudyConfig(cells=(Cell("td3"),), seeds=(0, 1, 2, 950_000), max_seeds=8)  # grows to 950001-950004
+    assert check_before_training(around) == []
+    reaching = StudyConfig(cells=(Cell("td3"),), seeds=(0, 1, 2, 899_999), max_seeds=8)  # grows to 900000-900003
+    with pytest.raises(UsageError, match="calibration seeds"):
+        check_before_training(reaching)
