@@ -97,11 +97,24 @@ STOPPED_AT_THE_DOOR = (
 ENTRIES = {e.label: e for e in (*PANEL, *OBSERVED)}
 
 
-def preregistered_panel() -> tuple[Entry, ...]:
-    """The pre-registered panel (benchmarks/preregistered_nets.py, docs/preregistration.md)."""
+def preregistered_panel() -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
+    """The pre-registered panel (benchmarks/preregistered_nets.py, docs/preregistration.md): the nets
+    counted (correct or broken), and those measured as neither (checked and shown, counted in no group)."""
     from benchmarks import preregistered_nets
+    from benchmarks.preregistered_effects import RECORD
 
-    return tuple(Entry(label, correct, NetUnderTest.of(**nets)) for label, correct, nets in preregistered_nets.PANEL)
+    # The group a net counts in is its measured effect (benchmarks/preregistered_effects.json), as
+    # registered, not the label it was written with: a net measured as neither counts in no group.
+    measured = json.loads(RECORD.read_text())
+    missing = [label for label, _, _ in preregistered_nets.PANEL if label not in measured]
+    if missing:
+        sys.exit(f"validity: no measured effect for {', '.join(missing)} (python -m benchmarks.preregistered_effects)")
+    entries = [
+        (Entry(label, measured[label]["group"] == "correct", NetUnderTest.of(**nets)), measured[label]["group"])
+        for label, _, nets in preregistered_nets.PANEL
+    ]
+    counted = tuple(entry for entry, group in entries if group != "neither")
+    return counted, tuple(entry for entry, group in entries if group == "neither")
 
 
 def clopper_pearson(k: int, n: int) -> tuple[float, float]:
@@ -115,6 +128,9 @@ def check_one(entry: Entry, start: int, algos: tuple[str, ...], out: Path, cache
     """One gate run of one net on one seed set, resumed from its log; its answer as a dict."""
     folder = out / str(start)
     folder.mkdir(parents=True, exist_ok=True)
+    answered = folder / f"{entry.label}.json"
+    if answered.exists():  # a finished check, kept by a run that stopped later: its answer stands as written
+        return json.loads(answered.read_text())
     if entry.net.actor in VARIANTS:  # a built-in recipe (train/eval modes), not a module to detect
         fits = algos
     else:
@@ -128,7 +144,7 @@ def check_one(entry: Entry, start: int, algos: tuple[str, ...], out: Path, cache
     answer["seeds"] = max(
         max(c.stats.n_candidate, c.extended.n_candidate if c.extended else 0) for c in result.study.comparisons
     )
-    (folder / f"{entry.label}.json").write_text(json.dumps(answer, indent=2))
+    answered.write_text(json.dumps(answer, indent=2))
     return answer
 
 
@@ -173,9 +189,9 @@ def main() -> int:
         from benchmarks import preregistered_nets
 
         global PANEL, OBSERVED
-        PANEL, OBSERVED = preregistered_panel(), ()
+        PANEL, OBSERVED = preregistered_panel()
         ENTRIES.clear()
-        ENTRIES.update({e.label: e for e in PANEL})
+        ENTRIES.update({e.label: e for e in PANEL + OBSERVED})
         default_sets = preregistered_nets.SEED_SETS
     else:
         default_sets = SEED_SETS
