@@ -154,9 +154,11 @@ def _cells(config: pytest.Config) -> list[tuple[str, Cell]]:
     from rlcheck.verdicts.check import parse_probes
 
     try:  # only what the cells need: any other bad setting fails the tests, each in one line
-        chosen = {name: setting(config, name) for name in ("algos", "probes")}
+        chosen = {name: setting(config, name) for name in ("algos", "probes", "like")}
         request = CheckRequest.of(spelling=lambda name: f"rlcheck_{name}", **chosen)
-        algos = known(request.algos, list(ALGORITHMS), "algo", "rlcheck_algos")
+        # An agent is judged as the family it is like; without rlcheck_like, its own `family` decides,
+        # and the other algorithm's tests skip.
+        algos = (request.like,) if request.like else known(request.algos, list(ALGORITHMS), "algo", "rlcheck_algos")
         probes = parse_probes(request.probes)
     except UsageError as exc:
         pytest.fail(f"rlcheck: {exc}", pytrace=False)
@@ -196,7 +198,8 @@ def rlcheck_gate(pytestconfig: pytest.Config) -> GateRunner:
             if cells is not None:
                 served = [c for c in cells if c.algo in prepared.config.algos]
                 if not served:
-                    pytest.skip("; ".join(line for line in prepared.detected if "skipped" in line))
+                    skipped = [line for line in prepared.detected if "skipped" in line]
+                    pytest.skip("; ".join(skipped) or f"the check runs {', '.join(prepared.config.algos)} only")
             return execute_check(
                 prepared,
                 cache=cache_from_env(),

@@ -204,7 +204,8 @@ def flag_name(name: str) -> str:
 
 # The order options are listed in within their group (``--help``); a field not named here follows.
 HELP_ORDER = (
-    "net", "actor_net", "critic_net", "deterministic_actor_net", "gaussian_actor_net", "nets", "baseline",
+    "net", "actor_net", "critic_net", "deterministic_actor_net", "gaussian_actor_net", "agent", "like", "nets",
+    "baseline",
     "actor_output", "refuse_frozen", "hidden",
     "algos", "probes", "env", "steps", "warmup", "eval_every", "eval_episodes", "seeds", "max_seeds",
     "slower_budget", "strict", "reference", "regen_reference",
@@ -232,8 +233,9 @@ class Request:
     """The fields a check and a study share (see the module docstring)."""
 
     algos: tuple[str, ...] = option(
-        ("td3", "sac"), "algorithms, comma-separated, from td3, sac, crossq", "probes and statistics", parse=parse_names
-    )
+        ("td3", "sac"), "algorithms, comma-separated, from td3, sac, crossq (an agent is judged as --like's)",
+        "probes and statistics", parse=parse_names,
+    )  # fmt: skip
     seeds: tuple[int, ...] = option(
         (0, 1, 2, 3, 4), "the first block of seeds: a count (5 = seeds 0-4), a range (100-104) or a list (100,101)",
         "probes and statistics", parse=parse_seeds, shown="5",
@@ -324,6 +326,15 @@ class CheckRequest(Request):
         None, "your Gaussian actor, for the algorithms that take one (SAC, CrossQ; e.g. CleanRL's sac Actor class)",
         "networks", aliases=("sac_actor_net",),
     )  # fmt: skip
+    agent: str | None = option(
+        None, "your whole agent instead of networks: 'package.module:make_agent', make_agent(env, seed) returning "
+        "an object with act(obs, explore) and observe(obs, action, reward, next_obs, terminated, truncated) "
+        "(docs/agents.md); compared with rlcheck's agent of the family --like names", "networks", metavar="FACTORY",
+    )  # fmt: skip
+    like: str | None = option(
+        None, "the family your agent is compared with: td3 or sac (rlcheck's own, plain MLPs, its defaults); "
+        "default: the agent's `family` attribute", "networks", parse=choice_of(("td3", "sac")),
+    )  # fmt: skip
     baseline: str | None = option(
         None, "compare with this net instead of the plain MLP: your previous network, say ('package.module:function' "
         "or a built-in); a side you do not give is the baseline's too", "networks",
@@ -353,7 +364,7 @@ class CheckRequest(Request):
         False, "train the baseline again; read and write no cache", "execution", flag=True, setting=False
     )
 
-    NET_FIELDS = ("net", "actor_net", "critic_net", "deterministic_actor_net", "gaussian_actor_net")
+    NET_FIELDS = ("net", "actor_net", "critic_net", "deterministic_actor_net", "gaussian_actor_net", "agent")
 
     @property
     def nets_given(self) -> bool:

@@ -34,6 +34,20 @@ class TwinCritic(nn.Module):  # SB3-shaped: n_critics=2
         import torch
 
         return tuple(q(torch.cat([obs, action], -1)) for q in self.qs)
+
+
+class ThreeActions:  # a whole agent (rlcheck_agent) whose actions have the wrong shape
+    family = "td3"
+
+    def act(self, obs, explore):
+        return [0.0, 0.0, 0.0]
+
+    def observe(self, *transition):
+        pass
+
+
+def make_agent(env, seed):
+    return ThreeActions()
 """
 
 PYPROJECT = """
@@ -162,6 +176,13 @@ def test_a_bad_factory_path_fails_with_one_line(project):
     result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-net", "mynets:nope")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*rlcheck: 'mynets' has no callable 'nope'*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_shipped_gate_takes_an_agent_setting_and_a_bad_agent_fails_in_one_line(project):
+    result = project.runpytest_subprocess("--pyargs", "rlcheck.gate", "--rlcheck-agent", "mynets:make_agent")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*rlcheck: --agent mynets:make_agent: act() returned an action of shape (3,)*"])
     assert "Traceback" not in result.stdout.str()
 
 

@@ -60,7 +60,7 @@ class RunCache:
 
     @staticmethod
     def stores(spec: RunSpec) -> bool:
-        return spec.actor_net_name in BUILTIN_NETS and spec.critic_net_name in BUILTIN_NETS
+        return spec.agent is None and spec.actor_net_name in BUILTIN_NETS and spec.critic_net_name in BUILTIN_NETS
 
     def _path(self, spec: RunSpec) -> Path:
         key = json.dumps({**spec.to_dict(), "gpu": _gpu_name(spec.device)}, sort_keys=True)

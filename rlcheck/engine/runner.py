@@ -211,7 +211,9 @@ def batch_jobs(specs: Sequence[RunSpec], workers: int = 1, max_seeds: int = MAX_
     groups: dict[tuple[RunSpec, tuple[int, int]], list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault((spec.group_key(), _env_dims(spec.env_id)), []).append(spec)
-    jobs = [group[i : i + max_seeds] for group in groups.values() for i in range(0, len(group), max_seeds)]
+    # A user's agent trains one seed per job: rlcheck cannot batch code it does not own.
+    sizes = {key: 1 if key.agent is not None else max_seeds for key, _ in groups}
+    jobs = [group[i : i + sizes[key]] for (key, _), group in groups.items() for i in range(0, len(group), sizes[key])]
     splittable = {key for (key, _), group in groups.items() if len(jobs) < workers and _fuses_seeds(group[0])}
     while 0 < len(jobs) < workers:
         candidates = [i for i, job in enumerate(jobs) if len(job) > 1 and job[0].group_key() in splittable]
@@ -248,6 +250,8 @@ def _env_dims(env_id: str) -> tuple[int, int]:
 
 
 def _fuses_seeds(spec: RunSpec) -> bool:
+    if spec.agent is not None:
+        return False
     try:
         return fuses_seeds(spec)
     except Exception:  # a broken factory is reported by the run itself, with its one-line message
@@ -256,6 +260,10 @@ def _fuses_seeds(spec: RunSpec) -> bool:
 
 def _train_job(job: Job) -> list[RunResult]:
     specs, after_training = job
+    if specs[0].agent is not None:  # a user's agent: one seed, rlcheck's loop around the user's code
+        from rlcheck.engine.user_agents import train_user_agent
+
+        return [train_user_agent(spec) for spec in specs]
     return run_group(specs, after_training)
 
 
@@ -290,7 +298,9 @@ def describe_job(job: Job) -> str:
     seeds = sorted({s.seed for s in specs})
     envs = ", ".join(dict.fromkeys(s.env_id for s in specs))
     nets = (
-        first.net
+        f"agent {first.agent}"
+        if first.agent is not None
+        else first.net
         if first.actor_net is None and first.critic_net is None
         else (f"actor {first.actor_net_name}, critic {first.critic_net_name}")
     )

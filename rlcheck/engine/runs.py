@@ -40,6 +40,9 @@ class RunSpec:
     critic_net: str | None = None
     modes: str = "naive"  # a key of rlcheck.algos.modes.MODE_SCHEDULES
     actor_output: str = "auto"  # how the actor net's output is read (rlcheck.requests.ACTOR_OUTPUTS)
+    # A user's whole agent ('package.module:make_agent', rlcheck.engine.user_agents) instead of
+    # rlcheck's `algo` with these networks; `algo` is then the family it is compared with.
+    agent: str | None = None
 
     def group_key(self) -> RunSpec:
         """What runs must share to train in one batch: everything but the seed, the environment

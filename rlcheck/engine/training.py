@@ -35,6 +35,7 @@ It travels to worker processes (and Ray tasks) by pickling: a module-level funct
 (rlcheck.verdicts.diagnose gives the study's)."""
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share start states with training
+VALUE_PROBE_SIZE = 256  # (s, a) pairs a critic's Q is compared with the true Q on
 
 
 class _ActionScaler:
@@ -99,7 +100,9 @@ def evaluate(agent: Agent, envs: _Envs, episodes: Sequence[int], seeds: Sequence
 class ValueProbe:
     """A fixed batch of (s, a) per member with their true Q values, for members whose env knows Q (rlcheck's probes)."""
 
-    def __init__(self, envs: Sequence[gym.Env], seeds: Sequence[int], device: torch.device, n: int = 256) -> None:
+    def __init__(
+        self, envs: Sequence[gym.Env], seeds: Sequence[int], device: torch.device, n: int = VALUE_PROBE_SIZE
+    ) -> None:
         probes = [env.unwrapped if isinstance(env.unwrapped, KnownQ) else None for env in envs]
         self.knows_q = [p is not None for p in probes]
         obs_dim, act_dim = env_dims(envs[0])

@@ -36,6 +36,7 @@ from rlcheck.requests import CheckRequest, Request, StudyRequest, flag_name, in_
 from rlcheck.verdicts.check import (
     CheckResult,
     NetUnderTest,
+    Probe,
     check_config,
     check_networks,
     fitting_algos,
@@ -177,8 +178,11 @@ def prepare_check(request: CheckRequest) -> PreparedCheck:
     net = NetUnderTest.of(request)
     workers, device = workers_and_device(request)
     probes = parse_probes(request.probes)
-    algos = known(request.algos, list(ALGORITHMS), "algo", "--algos")
-    algos, detected = fitting_algos(net, algos, probes[0].env_id, request.hidden, request.actor_output)
+    if net.agent is not None:
+        algos, probes, detected = _agent_cells(request, net.agent, probes)
+    else:
+        algos = known(request.algos, list(ALGORITHMS), "algo", "--algos")
+        algos, detected = fitting_algos(net, algos, probes[0].env_id, request.hidden, request.actor_output)
     config = check_config(
         net,
         algos=algos,
@@ -195,6 +199,34 @@ def prepare_check(request: CheckRequest) -> PreparedCheck:
         ray_address=request.ray_address,
     )
     return PreparedCheck(request, net, config, tuple(detected))
+
+
+def _agent_cells(
+    request: CheckRequest, agent: str, probes: tuple[Probe, ...]
+) -> tuple[tuple[str, ...], tuple[Probe, ...], list[str]]:
+    """An agent check's algorithm (the family it is compared with) and probes (the value probes
+    only where the agent reports Q), and what was found, in lines."""
+    from rlcheck.engine.user_agents import door_check
+
+    found = door_check(agent, probes[0].env_id)
+    family, reports_q = request.like or found.family, found.reports_q
+    if family not in ("td3", "sac"):
+        said = f"its family attribute is {family!r}; " if family else ""
+        raise UsageError(f"--agent {agent}: {said}say which agent it is compared with: --like td3 or --like sac")
+    lines = [f"agent {agent}: compared with rlcheck's {family.upper()} (plain MLPs, its default settings)"]
+    if not reports_q:
+        skipped = [p.name for p in probes if p.metric == "value_error"]
+        probes = tuple(p for p in probes if p.metric != "value_error")
+        if not probes:
+            raise UsageError(
+                f"--agent {agent} has no q_value(obs, actions), so the value probes ({', '.join(skipped)}) cannot "
+                "judge it and no probe is left: add q_value, or choose return probes (--probes action,track,random)"
+            )
+        if skipped:
+            lines.append(
+                f"agent {agent} has no q_value(obs, actions): the value probes {', '.join(skipped)} are skipped"
+            )
+    return (family,), probes, lines
 
 
 def cache_of(request: CheckRequest) -> RunCache | None:

@@ -276,6 +276,8 @@ def diagnoses_report(study: StudyResult, door: Door = "cli") -> str:
 
 def baseline_words(result: CheckResult) -> str:
     base = result.net.baseline
+    if result.net.agent is not None:
+        return f"rlcheck's {result.study.config.algos[0].upper()}"
     return "the plain baseline" if base == BASELINE else f"the baseline {base}"
 
 
@@ -294,7 +296,8 @@ def finding(result: CheckResult, comparison: CellComparison, door: Door = "cli")
         measured = f"return {s.candidate_mean:.2f} vs {s.baseline_mean:.2f} for {baseline_words(result)}"
         if optimum is not None:
             measured += f", optimal {optimum:g} ({abs(optimum - s.candidate_mean):.2f} short)"
-    text = f"{where}: {s.verdict}. It tests {probe.tests}. Your net: {measured}. Evidence: {cell_reason(comparison)}."
+    tests, yours = (probe.in_an_agent, "Your agent") if result.net.agent is not None else (probe.tests, "Your net")
+    text = f"{where}: {s.verdict}. It tests {tests}. {yours}: {measured}. Evidence: {cell_reason(comparison)}."
     return text + still_learning(result.study, comparison, door)
 
 

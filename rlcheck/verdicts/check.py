@@ -37,12 +37,13 @@ CANDIDATE = "yours"
 class Probe:
     name: str
     env_id: str
-    tests: str  # the part of an agent a failure points at
+    tests: str  # the part of the networks a failure points at
     metric: Metric
     steps: int
     warmup: int = 100
     eval_every: int = 50
     eval_episodes: int = 1
+    in_an_agent: str = ""  # the part of a whole agent (rlcheck check --agent) a failure points at
 
     def cell(self, algo: str) -> Cell:
         return Cell(algo, self.env_id, self.steps, self.warmup, self.eval_every, self.eval_episodes, self.metric)
@@ -55,7 +56,14 @@ class Probe:
 # net's 400. At 600 steps such nets are judged mid-climb: "slower" on most seed sets, and
 # failed where a seed falls back late (benchmarks/validity.py, design sets 31000-36000).
 PROBE_SUITE: tuple[Probe, ...] = (
-    Probe("constant", "rlcheck/ConstantReward-v0", "value fitting and the optimiser", "value_error", 600),
+    Probe(
+        "constant",
+        "rlcheck/ConstantReward-v0",
+        "value fitting and the optimiser",
+        "value_error",
+        600,
+        in_an_agent="the value fit and the optimiser, and the TD target stopping at a terminal state",
+    ),
     Probe(
         "observed",
         "rlcheck/ObservedReward-v0",
@@ -63,6 +71,7 @@ PROBE_SUITE: tuple[Probe, ...] = (
         "value_error",
         600,
         eval_episodes=10,
+        in_an_agent="the critic's observation path",
     ),
     Probe(
         "delayed",
@@ -70,6 +79,7 @@ PROBE_SUITE: tuple[Probe, ...] = (
         "discounting and bootstrapping through a non-terminal step",
         "value_error",
         600,
+        in_an_agent="discounting, bootstrapping through a non-terminal step, and the target network's updates",
     ),
     Probe(
         "action",
@@ -77,6 +87,7 @@ PROBE_SUITE: tuple[Probe, ...] = (
         "the policy gradient dQ/da through the critic, with identical states in a batch",
         "return",
         600,
+        in_an_agent="the actor's update: the policy gradient through the critic, and the actor loss's sign",
     ),
     Probe(
         "track",
@@ -85,6 +96,7 @@ PROBE_SUITE: tuple[Probe, ...] = (
         "return",
         1200,
         eval_episodes=10,
+        in_an_agent="policy and critic together on a state-dependent action",
     ),
     Probe(
         "random",
@@ -93,6 +105,7 @@ PROBE_SUITE: tuple[Probe, ...] = (
         "return",
         1000,
         warmup=250,
+        in_an_agent="the whole loop over 30-step episodes: acting, storing, updating",
     ),
 )
 PROBES_BY_NAME = {p.name: p for p in PROBE_SUITE}
@@ -110,6 +123,7 @@ class NetUnderTest:
     deterministic_actor: str | None = None
     gaussian_actor: str | None = None
     baseline: str = BASELINE  # what it is compared with; a side not given is this net too
+    agent: str | None = None  # a user's whole agent ('package.module:make_agent') instead of networks
 
     @classmethod
     def of(cls, request: CheckRequest | str | None = None, **nets: str | None) -> NetUnderTest:
@@ -120,6 +134,12 @@ class NetUnderTest:
         assert isinstance(request, CheckRequest)
         base = request.baseline or BASELINE
         net, actor, critic = request.net, request.actor_net, request.critic_net
+        if request.agent:
+            if net or actor or critic or request.deterministic_actor_net or request.gaussian_actor_net:
+                raise UsageError("give either --agent or networks (--net, --actor-net, ...), not both")
+            if request.baseline:
+                raise UsageError("--baseline compares networks; an agent is compared with rlcheck's agent (--like)")
+            return cls(request.agent, request.agent, agent=request.agent)
         deterministic, gaussian = request.deterministic_actor_net, request.gaussian_actor_net
         if net and (actor or critic or deterministic or gaussian):
             raise UsageError(
@@ -143,6 +163,8 @@ class NetUnderTest:
 
     @property
     def label(self) -> str:
+        if self.agent is not None:
+            return f"agent {self.agent}"
         if self.per_kind:
             actors = ", ".join(
                 f"{kind} actor {name or self.actor}"
@@ -234,7 +256,7 @@ def check_config(
     """The study a check runs: every (algo, probe) cell, the baseline and the user's net."""
     workers = workers or default_workers()
     split = () if net.actor == net.critic and not net.per_kind else ((CANDIDATE, net.actor, net.critic),)
-    candidate = net.actor if not split else CANDIDATE
+    candidate = net.actor if not split and net.agent is None else CANDIDATE
     algo_actors = tuple((a, net.actor_for(a)) for a in algos if net.per_kind)
     if candidate == net.baseline:
         raise UsageError(f"the network to check is the baseline ({net.baseline}) itself; give your own factory")
@@ -250,6 +272,7 @@ def check_config(
         threads=threads_per_worker(workers),
         split_nets=split,
         algo_actors=algo_actors,
+        agents=((CANDIDATE, net.agent),) if net.agent is not None else (),
         actor_output=actor_output,
         refuse_frozen=refuse_frozen,
         slower_budget=slower_budget,

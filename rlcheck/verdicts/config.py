@@ -74,6 +74,9 @@ class StudyConfig:
     """(label, actor factory, critic factory) for a net whose actor and critic differ."""
     algo_actors: tuple[tuple[str, str], ...] = ()
     """(algo, actor factory): a split net's actor for that algorithm, where it has one per algorithm."""
+    agents: tuple[tuple[str, str], ...] = ()
+    """(label, 'package.module:make_agent'): a "net" that is a user's whole agent (rlcheck.engine.user_agents),
+    run on each cell's algorithm's loop and budget, compared with rlcheck's agent of that algorithm."""
     stop_when_flagged: bool = False
     """Add no more seeds once a comparison fails (a gate's answer is fixed by its first fail)."""
     refuse_frozen: bool = False
@@ -112,6 +115,7 @@ class StudyConfig:
         return list(range(start, start + min(len(seeds), self.max_seeds - len(seeds))))
 
     def spec(self, cell: Cell, net: str, seed: int, steps: int | None = None) -> RunSpec:
+        agent = dict(self.agents).get(net)
         actor, critic = next(((a, c) for label, a, c in self.split_nets if label == net), (None, None))
         if actor is not None:
             actor = dict(self.algo_actors).get(cell.algo, actor)
@@ -135,4 +139,5 @@ class StudyConfig:
             critic_net=critic,
             modes=modes,
             actor_output=self.actor_output,
+            agent=agent,
         )

@@ -10,6 +10,7 @@ from rlcheck.algos import Agent
 from rlcheck.engine.agents import build_agent, env_dims, make_env
 from rlcheck.engine.gradients import check_gradients
 from rlcheck.engine.runs import RunSpec
+from rlcheck.engine.user_agents import door_check
 from rlcheck.errors import UsageError
 from rlcheck.nets.seedstack import SeedStack
 from rlcheck.verdicts.config import StudyConfig
@@ -54,6 +55,9 @@ def check_before_training(config: StudyConfig) -> list[str]:
                 if (spec.group_key(), shape) in built:
                     continue
                 built.add((spec.group_key(), shape))
+                if spec.agent is not None:  # a user's whole agent: built, acting and observing once
+                    door_check(spec.agent, cell.env_id)  # what it reports was read when the check was prepared
+                    continue
                 # Two seeds, as the runs will have them: a net that cannot be batched across seeds says so here, once.
                 agent = build_agent(spec, env, seeds=[0, 1])
                 names = {"actor": spec.actor_net_name, "critic": spec.critic_net_name}

@@ -66,6 +66,8 @@ class StudyResult:
                 if comparison.outcome != outcome or key in self.diagnoses:
                     continue
                 spec = self.config.spec(comparison.cell, comparison.candidate, self.config.seeds[0])
+                if spec.agent is not None:  # a user's agent: no networks rlcheck can open; the probe points
+                    continue
                 measured = next((d for r in self.runs if r.spec == spec and (d := diagnosis_of(r)) is not None), None)
                 diagnosis = measured or diagnose_run(spec)
                 mode_dependent = any(diagnosis.mode_dependent_layers.values())
