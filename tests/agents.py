@@ -72,6 +72,12 @@ class Agent:
         if self.learning:
             self.update(*self.replay.sample(self.batch_size))
 
+    def q_value(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The first critic's Q, as rlcheck reports its own."""
+        with torch.no_grad():
+            x = torch.as_tensor(np.concatenate([obs, self.to_unit(actions)], axis=1), dtype=torch.float32)
+            return self.q1(x).squeeze(1).numpy()
+
     def update(self, obs, actions, rewards, next_obs, dones) -> None:
         raise NotImplementedError
 
@@ -105,11 +111,6 @@ class TD3Agent(Agent):
             self.learning = True
             unit = unit + self.rng.normal(0.0, 0.1, unit.shape)
         return self.to_env(unit)
-
-    def q_value(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            x = torch.as_tensor(np.concatenate([obs, self.to_unit(actions)], axis=1), dtype=torch.float32)
-            return self.q1(x).squeeze(1).numpy()
 
     def update(self, obs, actions, rewards, next_obs, dones) -> None:
         with torch.no_grad():
@@ -166,11 +167,6 @@ class SACAgent(Agent):
         if explore:
             self.learning = True
         return self.to_env((sampled if explore else mean)[0].numpy())
-
-    def q_value(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            x = torch.as_tensor(np.concatenate([obs, self.to_unit(actions)], axis=1), dtype=torch.float32)
-            return self.q1(x).squeeze(1).numpy()
 
     def update(self, obs, actions, rewards, next_obs, dones) -> None:
         alpha = self.log_alpha.exp().detach()
