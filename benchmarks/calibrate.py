@@ -2,6 +2,7 @@
 
     python benchmarks/calibrate.py                       # plain nets, every probe, seeds 5000-5019
     python benchmarks/calibrate.py --nets plain,benchmarks.validity_nets:tanh_mlp --seeds 5000-5014
+    python benchmarks/calibrate.py --probes time-limit  # the agent suite's own probe
 
 Calibration seeds are 5000 and up: disjoint from the seeds the tests and the gate use by
 default (0 and up, each growing to at most 3x), and from the validity benchmark's held-out
@@ -24,24 +25,24 @@ import numpy as np
 from rlcheck.engine.runner import default_workers, run_all, threads_per_worker
 from rlcheck.engine.runs import RunResult, RunSpec
 from rlcheck.requests import parse_seeds
-from rlcheck.verdicts.check import PROBE_SUITE
+from rlcheck.verdicts.check import Probe, parse_probes
 from rlcheck.verdicts.curves import measures, tolerance_of
 
 
-def specs_for(net: str, seeds: list[int], threads: int) -> list[RunSpec]:
+def specs_for(net: str, seeds: list[int], threads: int, probes: tuple[Probe, ...]) -> list[RunSpec]:
     return [
         RunSpec(algo, net, seed, env_id=p.env_id, steps=p.steps, warmup=p.warmup, eval_every=p.eval_every,
                 eval_episodes=p.eval_episodes, threads=threads, actor_net=net, critic_net=net)
-        for p in PROBE_SUITE
+        for p in probes
         for algo in ("td3", "sac")
         for seed in seeds
     ]  # fmt: skip
 
 
-def summarise(runs: list[RunResult], nets: list[str]) -> None:
+def summarise(runs: list[RunResult], nets: list[str], probes: tuple[Probe, ...]) -> None:
     print(f"{'cell':<22} {'net':<38} {'n':>3} {'score mean':>10} {'sd':>7} {'min':>8} {'max':>8} "
           f"{'jump':>7} {'final worst':>11} {'tolerance':>9}")  # fmt: skip
-    for probe in PROBE_SUITE:
+    for probe in probes:
         for algo in ("td3", "sac"):
             tolerance = None
             for net in nets:
@@ -68,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default="plain", help="comma-separated nets; the first sets the tolerance")
     parser.add_argument("--seeds", default="5000-5019")
+    parser.add_argument("--probes", default="all", help="comma-separated probes of the agent suite, or 'all'")
     parser.add_argument("--out", type=Path, default=Path("rlcheck-calibration"))
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
@@ -77,11 +79,12 @@ def main() -> None:
     nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     threads = threads_per_worker(args.workers)
-    specs = [s for net in nets for s in specs_for(net, seeds, threads)]
+    probes = parse_probes(args.probes, agent=True)
+    specs = [s for net in nets for s in specs_for(net, seeds, threads, probes)]
     runs = run_all(specs, args.workers, args.out / "runs.jsonl", resume=True)
-    summarise(runs, nets)
+    summarise(runs, nets, probes)
     print("\nrlcheck.verdicts.tolerances.CALIBRATED_BASELINE_ERROR (the first net's mean critic error):")
-    for probe in PROBE_SUITE:
+    for probe in probes:
         if probe.metric != "value_error":
             continue
         for algo in ("td3", "sac"):

@@ -154,12 +154,12 @@ def _cells(config: pytest.Config) -> list[tuple[str, Cell]]:
     from rlcheck.verdicts.check import parse_probes
 
     try:  # only what the cells need: any other bad setting fails the tests, each in one line
-        chosen = {name: setting(config, name) for name in ("algos", "probes", "like")}
+        chosen = {name: setting(config, name) for name in ("algos", "probes", "like", "agent")}
         request = CheckRequest.of(spelling=lambda name: f"rlcheck_{name}", **chosen)
         # An agent is judged as the family it is like; without rlcheck_like, its own `family` decides,
         # and the other algorithm's tests skip.
         algos = (request.like,) if request.like else known(request.algos, list(ALGORITHMS), "algo", "rlcheck_algos")
-        probes = parse_probes(request.probes)
+        probes = parse_probes(request.probes, agent=request.agent is not None)
     except UsageError as exc:
         pytest.fail(f"rlcheck: {exc}", pytrace=False)
     return [(f"{algo}-{probe.name}", probe.cell(algo)) for probe in probes for algo in algos]

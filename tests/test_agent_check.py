@@ -8,11 +8,13 @@ from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import batch_jobs
 from rlcheck.engine.runs import RunSpec, TrainingDiverged
 from rlcheck.engine.user_agents import train_user_agent
+from rlcheck.envs import TIME_LIMIT_ID
 from rlcheck.errors import UsageError
 from rlcheck.front.api import prepare_check
 from rlcheck.front.words import check_report
 from rlcheck.requests import CheckRequest
 from rlcheck.verdicts.door import check_before_training
+from rlcheck.verdicts.tolerances import fixed_tolerance
 from tests.helpers import exit_code
 
 CONSTANT = "rlcheck/ConstantReward-v0"
@@ -111,3 +113,27 @@ def test_a_correct_agent_passes_and_one_that_bootstraps_through_terminal_states_
     report = check_report(broken)
     assert "Your agent" in report and "the TD target stopping at a terminal state" in report
     assert "rlcheck's TD3" in report
+
+
+def test_the_agent_suite_adds_the_time_limit_probe_which_a_network_check_refuses():
+    assert [c.env_id for c in prepared(agent="tests.agents:make_td3").config.cells][-1] == TIME_LIMIT_ID
+    assert TIME_LIMIT_ID not in [c.env_id for c in prepared(net="tests.user_nets:wide_mlp").config.cells]
+    with pytest.raises(UsageError, match="'time-limit' is for agent checks"):
+        prepared(net="tests.user_nets:wide_mlp", probes="action,time-limit")
+    cell = prepared(agent="tests.agents:make_sac", probes="time-limit").config.cells[0]
+    assert fixed_tolerance(cell, "plain", (64, 64)) is not None  # calibrated, not measured in the run
+
+
+def test_an_agent_that_treats_truncation_as_termination_fails_on_the_time_limit_probe():
+    # Seeds 0-4, the tests' own; the tolerance is the calibrated one (seeds 5000-5019).
+    correct = rlcheck.run_check(agent="tests.agents:make_td3", probes="time-limit", seeds=5, workers=2, no_cache=True)
+    assert correct.outcome != "fail"
+    broken = rlcheck.run_check(
+        agent="tests.agents:make_td3_truncation_as_termination",
+        probes="time-limit",
+        seeds=5,
+        workers=2,
+        no_cache=True,
+    )
+    assert broken.outcome == "fail"
+    assert "bootstrapping through a truncation" in check_report(broken)

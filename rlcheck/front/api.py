@@ -177,7 +177,7 @@ class PreparedCheck:
 def prepare_check(request: CheckRequest) -> PreparedCheck:
     net = NetUnderTest.of(request)
     workers, device = workers_and_device(request)
-    probes = parse_probes(request.probes)
+    probes = parse_probes(request.probes, agent=net.agent is not None)
     if net.agent is not None:
         algos, probes, detected = _agent_cells(request, net.agent, probes)
     else:

@@ -18,7 +18,7 @@ from rlcheck.engine.agents import make_env, resolve_nets
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runner import ProgressCallback, default_workers, threads_per_worker
 from rlcheck.engine.runs import RunSpec
-from rlcheck.envs import RANDOM_ENV_LIT_ID
+from rlcheck.envs import RANDOM_ENV_LIT_ID, TIME_LIMIT_ID
 from rlcheck.errors import UsageError
 from rlcheck.nets import DEFAULT_HIDDEN
 from rlcheck.nets.shapes import DoesNotFit
@@ -108,8 +108,20 @@ PROBE_SUITE: tuple[Probe, ...] = (
         in_an_agent="the whole loop over 30-step episodes: acting, storing, updating",
     ),
 )
-PROBES_BY_NAME = {p.name: p for p in PROBE_SUITE}
-PROBES_BY_ENV = {p.env_id: p for p in PROBE_SUITE}
+# An agent owns its TD target, so its suite adds the probe that sees how it ends an episode at a
+# time limit; a network check leaves it out (rlcheck's own loop owns terminal handling, and no
+# network changes it). Its budget: the plain TD3's critic is still settling there at 600 steps.
+TIME_LIMIT_PROBE = Probe(
+    "time-limit",
+    TIME_LIMIT_ID,
+    "the TD target at a time limit (agents only)",
+    "value_error",
+    1200,
+    in_an_agent="the TD target at a time limit: bootstrapping through a truncation, stopping at a termination",
+)
+AGENT_SUITE: tuple[Probe, ...] = (*PROBE_SUITE, TIME_LIMIT_PROBE)
+PROBES_BY_NAME = {p.name: p for p in AGENT_SUITE}
+PROBES_BY_ENV = {p.env_id: p for p in AGENT_SUITE}
 
 
 @dataclass(frozen=True)
@@ -225,17 +237,25 @@ def fitting_algos(
     return tuple(fits), list(dict.fromkeys(lines))
 
 
-def parse_probes(names: str | Sequence[str] | None) -> tuple[Probe, ...]:
+def parse_probes(names: str | Sequence[str] | None, *, agent: bool = False) -> tuple[Probe, ...]:
+    """The probes named (``"all"``: the whole suite; an agent's suite adds ``time-limit``)."""
+    suite = AGENT_SUITE if agent else PROBE_SUITE
     if names is None or names == "all" or tuple(names) == ("all",):
-        return PROBE_SUITE
+        return suite
     chosen = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
-    unknown = [n for n in chosen if n not in PROBES_BY_NAME]
+    if not agent and TIME_LIMIT_PROBE.name in chosen:
+        raise UsageError(
+            f"probe {TIME_LIMIT_PROBE.name!r} is for agent checks (--agent): with networks, rlcheck's own loop "
+            "ends the episodes and no network changes how; leave it out"
+        )
+    by_name = {p.name: p for p in suite}
+    unknown = [n for n in chosen if n not in by_name]
     if unknown or not chosen:
         raise UsageError(
             f"unknown probe {', '.join(map(repr, unknown)) or '(none given)'}: choose from "
-            f"{', '.join(PROBES_BY_NAME)} or 'all'"
+            f"{', '.join(by_name)} or 'all'"
         )
-    return tuple(PROBES_BY_NAME[n] for n in chosen)
+    return tuple(by_name[n] for n in chosen)
 
 
 def check_config(
