@@ -31,6 +31,7 @@ import torch
 from rlcheck.engine.agents import box_of, make_env
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runs import RunResult, RunSpec, TrainingDiverged
+from rlcheck.engine.sb3_agents import SB3Policy, check_built_on_its_env, is_sb3_model, sb3_family, setting_differences
 from rlcheck.engine.training import EVAL_SEED_OFFSET, VALUE_PROBE_SIZE
 from rlcheck.envs import KnownQ, optimal_return
 from rlcheck.errors import UsageError
@@ -92,6 +93,10 @@ def build_user_agent(path: str, env_id: str, seed: int) -> Any:
         raise
     except Exception as exc:
         raise UsageError(f"--agent {path}: make_agent(env, seed) raised {type(exc).__name__}: {exc}") from None
+    if is_sb3_model(agent):
+        sb3_family(path, agent)
+        check_built_on_its_env(path, agent, env_id)
+        return agent
     missing = [name for name in ("act", "observe") if not callable(getattr(agent, name, None))]
     if missing:
         raise UsageError(
@@ -111,6 +116,7 @@ class AtTheDoor:
 
     reports_q: bool  # it has q_value, so the value probes can judge it
     family: str | None  # what its ``family`` attribute says it is (td3, sac), if anything
+    settings_that_differ: tuple[str, ...] = ()  # an SB3 model's, from the reference agent's
 
 
 def checked_action(path: str, action: Any, space: gym.spaces.Box, where: str) -> np.ndarray:
@@ -141,6 +147,18 @@ def door_check(path: str, env_id: str, seed: int = 0) -> AtTheDoor:
     """Build the agent, let it act (exploring and not) on a start state and see one transition;
     raise UsageError for anything a run would trip on."""
     agent = build_user_agent(path, env_id, seed)
+    if is_sb3_model(agent):
+        sb3 = sb3_family(path, agent)
+        _acts_at_the_start(path, SB3Policy(agent), env_id, seed)
+        return AtTheDoor(True, sb3, tuple(setting_differences(agent, sb3)))
+    _acts_at_the_start(path, agent, env_id, seed, observe=True)
+    family = getattr(agent, "family", None)
+    return AtTheDoor(knows_q(agent), str(family).lower() if family else None)
+
+
+def _acts_at_the_start(path: str, agent: Any, env_id: str, seed: int, observe: bool = False) -> None:
+    """Let the agent act (exploring and not) on a start state, see one transition if it observes,
+    and report Q on a few (s, a) pairs if it can."""
     with make_env(env_id) as env:
         space = box_of(env.action_space)
         obs, _ = env.reset(seed=seed)
@@ -157,14 +175,13 @@ def door_check(path: str, env_id: str, seed: int = 0) -> AtTheDoor:
                 raise UsageError(f"{exc} before any training; return finite actions") from None
         next_obs, reward, terminated, truncated, _ = env.step(action)
         try:
-            agent.observe(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
+            if observe:
+                agent.observe(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
         except Exception as exc:
             raise UsageError(f"--agent {path}: observe(...) raised {type(exc).__name__}: {exc}") from None
         if knows_q(agent) and isinstance(env.unwrapped, KnownQ):
             states, actions = env.unwrapped.sample_state_actions(4, np.random.default_rng(seed))
             _q_values(path, agent, states, actions)
-    family = getattr(agent, "family", None)
-    return AtTheDoor(knows_q(agent), str(family).lower() if family else None)
 
 
 def _q_values(path: str, agent: Any, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -207,30 +224,65 @@ def evaluate(agent: Any, path: str, env: gym.Env, episodes: int, seed: int) -> f
 
 
 def train_user_agent(spec: RunSpec) -> RunResult:
-    """One run of the user's agent (``spec.agent``) as `spec` says: rlcheck's loop, seeds and evaluations."""
+    """One run of the user's agent (``spec.agent``) as `spec` says: rlcheck's loop, seeds and
+    evaluations; an SB3 model learns in its own loop, looked at on the same steps."""
     assert spec.agent is not None
+    path = spec.agent
     if spec.threads > 0:
         torch.set_num_threads(spec.threads)
-    agent = build_user_agent(spec.agent, spec.env_id, spec.seed)
-    env, eval_env = make_env(spec.env_id), make_env(spec.env_id)
-    space = box_of(env.action_space)
+    agent = build_user_agent(path, spec.env_id, spec.seed)
+    eval_env = make_env(spec.env_id)
     eval_seed = spec.seed + EVAL_SEED_OFFSET
-    probe = eval_env.unwrapped if isinstance(eval_env.unwrapped, KnownQ) and knows_q(agent) else None
+    probe = eval_env.unwrapped if isinstance(eval_env.unwrapped, KnownQ) else None
     if probe is not None:
         states, actions = probe.sample_state_actions(VALUE_PROBE_SIZE, np.random.default_rng(eval_seed))
         true_q = probe.true_q(states, actions)
     eval_steps: list[int] = []
     eval_returns: list[float] = []
     value_errors: list[float] = []
+
+    def look(step: int, policy: Any) -> None:
+        eval_steps.append(step)
+        eval_returns.append(evaluate(policy, path, eval_env, spec.eval_episodes, eval_seed))
+        if probe is not None and knows_q(policy):
+            value_errors.append(float(np.abs(_q_values(path, policy, states, actions) - true_q).mean()))
+
     start = time.perf_counter()
+    if is_sb3_model(agent):
+        from rlcheck.engine.sb3_agents import learn_with_looks
+
+        learn_with_looks(spec, agent, look)
+    else:
+        _rlcheck_loop(spec, agent, look)
+    wall = time.perf_counter() - start
+    eval_env.close()
+    with make_env(spec.env_id) as env:
+        threshold = env.spec.reward_threshold if env.spec is not None else None
+        optimum = optimal_return(env)
+    return RunResult(
+        spec=spec,
+        eval_steps=eval_steps,
+        eval_returns=eval_returns,
+        wall_time_s=wall,
+        threshold=threshold,
+        optimal_return=optimum,
+        eval_value_errors=value_errors or None,
+        batched_with=1,
+        processor=processor(),
+    )
+
+
+def _rlcheck_loop(spec: RunSpec, agent: Any, look: Callable[[int, Any], None]) -> None:
+    """rlcheck's environment loop for a protocol agent: warm-up, acting, `observe`, and `look` at
+    step 0 and every ``spec.eval_every`` steps (the same loop as rlcheck's own runs)."""
+    assert spec.agent is not None
+    env = make_env(spec.env_id)
+    space = box_of(env.action_space)
     env.action_space.seed(spec.seed)
     obs, _ = env.reset(seed=spec.seed)
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
-            eval_steps.append(step)
-            eval_returns.append(evaluate(agent, spec.agent, eval_env, spec.eval_episodes, eval_seed))
-            if probe is not None:
-                value_errors.append(float(np.abs(_q_values(spec.agent, agent, states, actions) - true_q).mean()))
+            look(step, agent)
         if step == spec.steps:
             break
         where = f"at step {step} of seed {spec.seed} on {spec.env_id}"
@@ -242,17 +294,4 @@ def train_user_agent(spec: RunSpec) -> RunResult:
         transition = (obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
         _call(spec.agent, "observe", where, agent.observe, *transition)
         obs = env.reset()[0] if (terminated or truncated) else next_obs
-    wall = time.perf_counter() - start
     env.close()
-    eval_env.close()
-    return RunResult(
-        spec=spec,
-        eval_steps=eval_steps,
-        eval_returns=eval_returns,
-        wall_time_s=wall,
-        threshold=env.spec.reward_threshold if env.spec is not None else None,
-        optimal_return=optimal_return(env),
-        eval_value_errors=value_errors or None,
-        batched_with=1,
-        processor=processor(),
-    )

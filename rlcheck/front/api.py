@@ -214,6 +214,10 @@ def _agent_cells(
         said = f"its family attribute is {family!r}; " if family else ""
         raise UsageError(f"--agent {agent}: {said}say which agent it is compared with: --like td3 or --like sac")
     lines = [f"agent {agent}: compared with rlcheck's {family.upper()} (plain MLPs, its default settings)"]
+    if found.settings_that_differ:
+        lines.append(
+            f"agent {agent}: its settings that differ from the reference's: {'; '.join(found.settings_that_differ)}"
+        )
     if not reports_q:
         skipped = [p.name for p in probes if p.metric == "value_error"]
         probes = tuple(p for p in probes if p.metric != "value_error")
