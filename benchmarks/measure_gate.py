@@ -8,6 +8,7 @@
     python benchmarks/measure_gate.py gate --against main    # the gate of this tree and of main, side by side
     python benchmarks/measure_gate.py check --against main   # cold and warm checks of this tree and main, side by side
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
+    python benchmarks/measure_gate.py agent      # `check --agent` of a CleanRL-style TD3 vs `check --net` of its nets
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
 `learning` and `probes` train calibration seeds (5000 and up, `--first-seed`): never the seeds
@@ -114,6 +115,37 @@ def check(nets: list[str]) -> None:
             _print_jobs(Path("/tmp/rlcheck-check-timing/runs.jsonl"))
         if len(nets) == 1:
             _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
+
+
+NETWORK_PROBES = "constant,observed,delayed,action,track,random"
+
+
+def agent_vs_net(repeats: int = 3) -> None:
+    """A correct 64x64 TD3 checked as a whole agent (tests.agents:make_td3, one seed per job, never
+    cached) and as networks (the same MLPs, tests.agents:mlp, seeds batched), on the same probes at
+    5 seeds, the reference cached for both; rounds interleaved. Then the agent's whole suite
+    (with time-limit)."""
+    with tempfile.TemporaryDirectory() as cache_dir:
+        base = [sys.executable, "-m", "rlcheck", "check", "--quiet", "--cache-dir", cache_dir, "--algos", "td3"]
+        commands = {
+            "agent": [*base[:-2], "--agent", "tests.agents:make_td3", "--probes", NETWORK_PROBES],
+            "net": [*base, "--net", "tests.agents:mlp", "--probes", NETWORK_PROBES],
+        }
+        for command in commands.values():  # fills the reference's cache
+            subprocess.run(command, capture_output=True, text=True)
+        times: dict[str, list[float]] = {what: [] for what in commands}
+        for _ in range(repeats):
+            for what, command in commands.items():
+                start = time.perf_counter()
+                proc = subprocess.run(command, capture_output=True, text=True)
+                times[what].append(time.perf_counter() - start)
+                print(f"  {what}: {times[what][-1]:.1f} s, exit {proc.returncode}", flush=True)
+        for what, walls in times.items():
+            print(f"check {what} (6 probes, td3, 5 seeds, warm): median {statistics.median(walls):.1f} s, "
+                  f"min {min(walls):.1f} s over {repeats} rounds")  # fmt: skip
+        ratio = statistics.median(times["agent"]) / statistics.median(times["net"])
+        print(f"agent / net: {ratio:.2f}x (medians, side by side, {os.cpu_count()} cores)")
+        _time_command([*base[:-2], "--agent", "tests.agents:make_td3"], "check --agent, the whole agent suite")
 
 
 @contextlib.contextmanager
@@ -233,7 +265,7 @@ def seedsets(starts: list[int]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes"])
+    parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes", "agent"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=5000, help="for learning/probes: calibration seeds")
     parser.add_argument("--against", help="for `gate` and `check`: a git ref to time side by side with this tree")
@@ -252,6 +284,8 @@ if __name__ == "__main__":
         check_against(args.against, args.nets.split(",")[0])
     elif args.what == "check":
         check(args.nets.split(","))
+    elif args.what == "agent":
+        agent_vs_net()
     elif args.what == "probes":
         probes(range(args.first_seed, args.first_seed + args.seeds))
     else:
