@@ -9,6 +9,8 @@
     python benchmarks/measure_gate.py check --against main   # cold and warm checks of this tree and main, side by side
     python benchmarks/measure_gate.py probes     # plain nets on every probe: when each reaches its bar
     python benchmarks/measure_gate.py agent      # `check --agent` of a CleanRL-style TD3 vs `check --net` of its nets
+    python benchmarks/measure_gate.py trace      # where the gate's wall time goes: start-up, rounds, jobs, processes
+    python benchmarks/measure_gate.py trace --nets tests.user_nets:wide_mlp   # ... and a cold and a warm check's
 
 Prints tables; asserts nothing. The figures quoted in benchmarks/test_batchnorm.py come from here.
 `learning` and `probes` train calibration seeds (5000 and up, `--first-seed`): never the seeds
@@ -117,6 +119,66 @@ def check(nets: list[str]) -> None:
             _time_command(command, f"rlcheck check --net {nets[0]} (defaults, baseline from the cache)")
 
 
+def _traced(command: list[str]) -> tuple[float, float, list[dict]]:
+    """Run `command` with rlcheck's trace on: (start, end, events), wall-clock seconds."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.jsonl"
+        start = time.time()
+        subprocess.run(command, capture_output=True, text=True, env={**os.environ, "RLCHECK_TRACE": str(path)})
+        end = time.time()
+        events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return start, end, events
+
+
+def _print_trace(label: str, start: float, end: float, events: list[dict]) -> None:
+    """The command's wall time cut into its parts (rlcheck.engine.trace's events)."""
+    at = lambda e: e["t"] - start  # noqa: E731
+    print(f"\n{label}: {end - start:.1f} s wall on {os.cpu_count()} cores")
+    rounds = [e for e in events if e["kind"].startswith("round")]
+    if not rounds:
+        print("  (no training traced)")
+        return
+    print(f"  start-up to the first round (interpreter, imports, collection, door checks): {at(rounds[0]):.1f} s")
+    opened: dict[int, dict] = {}
+    for e in rounds:
+        if e["kind"] == "round started":
+            opened[e["pid"]] = e
+        elif e["pid"] in opened:
+            began = opened.pop(e["pid"])
+            print(f"  round {at(began):6.1f}-{at(e):6.1f} s: {began['runs']} runs, {began['reused']} reused")
+    jobs: dict[int, list[tuple[float, float, str]]] = {}
+    started: dict[int, dict] = {}
+    for e in events:
+        if e["kind"] == "job started":
+            started[e["pid"]] = e
+        elif e["kind"] == "job finished" and e["pid"] in started:
+            began = started.pop(e["pid"])
+            jobs.setdefault(e["pid"], []).append((at(began), at(e), began["job"]))
+    spawned = {e["child"]: at(e) for e in events if e["kind"] == "process started"}
+    busy_total = 0.0
+    for pid, done in jobs.items():
+        busy = sum(b - a for a, b, _ in done)
+        busy_total += busy
+        ready = f"started at {spawned[pid]:.1f} s, first job at {done[0][0]:.1f} s" if pid in spawned else "in-process"
+        print(f"  process {pid}: {ready}; {len(done)} jobs, busy {busy:.1f} s")
+        for a, b, what in done:
+            print(f"    {a:6.1f}-{b:6.1f} s  {b - a:5.1f} s  {what[:110]}")
+    last = max(b for done in jobs.values() for _, b, _ in done)
+    floor = busy_total / max(1, len(jobs))
+    print(f"  training: {busy_total:.1f} job-s over {len(jobs)} processes (floor {floor:.1f} s if perfectly packed); "
+          f"the last job ends at {last:.1f} s; after it (verdicts, exit) {end - start - last:.1f} s")  # fmt: skip
+
+
+def trace_commands(nets: list[str]) -> None:
+    """Trace the gate, and for each net a cold and a warm `rlcheck check` (fresh cache)."""
+    _print_trace("pytest benchmarks/ -k batchnorm -n auto", *_traced(GATE_COMMAND))
+    for net in nets:
+        with tempfile.TemporaryDirectory() as cache_dir:
+            command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--quiet", "--cache-dir", cache_dir]
+            _print_trace(f"rlcheck check --net {net} (cold)", *_traced(command))
+            _print_trace(f"rlcheck check --net {net} (warm)", *_traced(command))
+
+
 NETWORK_PROBES = "constant,observed,delayed,action,track,random"
 
 
@@ -173,7 +235,7 @@ def _ratio_line(what: str, times: dict[str, list[float]], ref: str) -> str:
     return f"{what}: this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster ({os.cpu_count()} cores)"
 
 
-def gate_against(ref: str, repeats: int = 2) -> None:
+def gate_against(ref: str, repeats: int = 5) -> None:
     """The gate of this tree and of git REF, interleaved in one run, each from its own tree."""
     times: dict[str, list[float]] = {"this tree": [], ref: []}
     with _side_by_side(ref) as (_, trees):
@@ -265,7 +327,9 @@ def seedsets(starts: list[int]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes", "agent"])
+    parser.add_argument(
+        "what", choices=["learning", "gate", "gate-jobs", "seedsets", "check", "probes", "agent", "trace"]
+    )
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=5000, help="for learning/probes: calibration seeds")
     parser.add_argument("--against", help="for `gate` and `check`: a git ref to time side by side with this tree")
@@ -286,6 +350,8 @@ if __name__ == "__main__":
         check(args.nets.split(","))
     elif args.what == "agent":
         agent_vs_net()
+    elif args.what == "trace":
+        trace_commands(args.nets.split(",") if args.nets != ",".join(CHECK_NETS) else [])
     elif args.what == "probes":
         probes(range(args.first_seed, args.first_seed + args.seeds))
     else:

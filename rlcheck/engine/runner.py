@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rlcheck.algos import ALGORITHMS
+from rlcheck.engine import trace
 from rlcheck.engine.agents import env_dims, fuses_seeds, make_env
 from rlcheck.engine.cache import RunCache
 from rlcheck.engine.runs import RunResult, RunSpec
@@ -168,6 +169,7 @@ def run_all(
             if spec not in results and (cached := cache.get(spec)) is not None:
                 finish(cached, trained=False)
     todo = [s for s in specs if s not in results]
+    trace.event("round started", runs=len(specs), reused=len(specs) - len(todo))
 
     jobs: list[Job] = [
         (job, after_training if job[0].net in measure_nets else None) for job in batch_jobs(todo, workers)
@@ -187,6 +189,7 @@ def run_all(
     finally:
         if log is not None:
             log.close()
+        trace.event("round finished", runs=len(specs))
     return [results[s] for s in specs]
 
 
@@ -260,11 +263,15 @@ def _fuses_seeds(spec: RunSpec) -> bool:
 
 def _train_job(job: Job) -> list[RunResult]:
     specs, after_training = job
+    trace.event("job started", job=describe_job(job), runs=len(specs), steps=specs[0].steps)
     if specs[0].agent is not None:  # a user's agent: one seed, rlcheck's loop around the user's code
         from rlcheck.engine.user_agents import train_user_agent
 
-        return [train_user_agent(spec) for spec in specs]
-    return run_group(specs, after_training)
+        results = [train_user_agent(spec) for spec in specs]
+    else:
+        results = run_group(specs, after_training)
+    trace.event("job finished", job=describe_job(job))
+    return results
 
 
 # Inside `kept_workers`: the pools started so far, by size; None outside.

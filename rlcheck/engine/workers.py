@@ -23,6 +23,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from rlcheck.engine import trace
+
 
 class WorkerDied(RuntimeError):
     """A job's process died each time the job was tried: the job cannot be finished."""
@@ -96,6 +98,7 @@ class WorkerPool:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(target=_serve, args=(child_end,), daemon=True)
         process.start()
+        trace.event("process started", child=process.pid)
         child_end.close()
         return _Worker(process, parent_end)
 
