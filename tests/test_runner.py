@@ -9,7 +9,7 @@ import time
 import rlcheck.cli
 import rlcheck.engine.runner
 import rlcheck.verdicts.study
-from rlcheck.engine.runner import ProgressPrinter, batch_jobs, load_log, run_all
+from rlcheck.engine.runner import ProgressPrinter, _cost_key, batch_jobs, load_log, run_all
 from rlcheck.engine.runs import RunSpec
 from rlcheck.verdicts.study import Cell, StudyConfig, run_study
 
@@ -126,6 +126,19 @@ def test_a_check_starts_the_costliest_jobs_first_sac_before_td3_of_the_same_size
     ]
     jobs = batch_jobs(specs, workers=2)
     assert [(job[0].algo, len(job)) for job in jobs] == [("sac", 25), ("td3", 25), ("sac", 5), ("td3", 5)]
+
+
+def test_where_the_cache_measured_every_cell_jobs_go_longest_first_by_those_seconds():
+    track = {"env_id": "rlcheck/TrackObservation-v0", "steps": 1200, "warmup": 100}
+    lit = {"env_id": "rlcheck/RandomEnvLit-v0", "steps": 1000, "warmup": 250}
+    cells = (("td3", track), ("sac", lit))
+    specs = [RunSpec(algo, "mine", seed, **budget) for algo, budget in cells for seed in range(5)]
+    assert [job[0].algo for job in batch_jobs(specs, workers=2)] == ["sac", "td3"]  # the formula's guess
+    # The baseline's runs of the same cells, from the cache: TD3's track took longer per run.
+    seconds = {_cost_key(RunSpec("td3", "plain", 0, **track)): 1.2, _cost_key(RunSpec("sac", "plain", 0, **lit)): 1.0}
+    assert [job[0].algo for job in batch_jobs(specs, workers=2, measured=seconds)] == ["td3", "sac"]
+    partly = {k: v for k, v in seconds.items() if k[0] == "td3"}  # not every cell measured: the formula
+    assert [job[0].algo for job in batch_jobs(specs, workers=2, measured=partly)] == ["sac", "td3"]
 
 
 def test_jobs_of_nets_that_do_not_fuse_are_never_split_by_the_worker_count():
