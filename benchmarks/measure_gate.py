@@ -232,7 +232,9 @@ def _side_by_side(ref: str) -> Iterator[tuple[Path, dict[str, tuple[Path, dict[s
 
 def _ratio_line(what: str, times: dict[str, list[float]], ref: str) -> str:
     new, old = (statistics.median(times[label]) for label in ("this tree", ref))
-    return f"{what}: this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster ({os.cpu_count()} cores)"
+    low_new, low_old = (min(times[label]) for label in ("this tree", ref))
+    return (f"{what}: medians this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster; minima {low_new:.1f} s "
+            f"vs {low_old:.1f} s ({len(times[ref])} rounds, {os.cpu_count()} cores)")  # fmt: skip
 
 
 def gate_against(ref: str, repeats: int = 5) -> None:
@@ -249,26 +251,27 @@ def gate_against(ref: str, repeats: int = 5) -> None:
     print(_ratio_line("gate", times, ref))
 
 
-def check_against(ref: str, net: str, repeats: int = 2) -> None:
-    """`rlcheck check --net NET` of this tree and of git REF, interleaved in one run, each with its
-    own baseline cache: a first (cold) call, which trains the baseline too, then `repeats` warm ones."""
+def check_against(ref: str, net: str, repeats: int = 5) -> None:
+    """`rlcheck check --net NET` of this tree and of git REF, interleaved in one run: each round, per
+    tree, a cold check (a fresh cache: it trains the baseline too), then a warm one on that cache."""
     cold: dict[str, list[float]] = {"this tree": [], ref: []}
     warm: dict[str, list[float]] = {"this tree": [], ref: []}
     with _side_by_side(ref) as (scratch, trees):
-        for round_ in range(repeats + 1):
+        for round_ in range(repeats):
             for label, (_, env) in trees.items():
-                out, cache = scratch / f"out-{label}-{round_}", scratch / f"cache-{label}"
-                command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", str(out), "--quiet"]
-                start = time.perf_counter()
-                proc = subprocess.run(  # from the scratch folder: the current directory would shadow PYTHONPATH
-                    [*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env, cwd=scratch
-                )
-                wall = time.perf_counter() - start
-                last = (proc.stdout.strip().splitlines() or [""])[-1][:100]
-                state = "cold (trains the baseline)" if round_ == 0 else "warm"
-                print(f"{label:<10} {state:<27} {wall:6.1f} s  exit {proc.returncode}  {last}", flush=True)
-                (warm if round_ else cold)[label].append(wall)
-    print(_ratio_line(f"first (cold) check of {net}", cold, ref))
+                cache = scratch / f"cache-{label}-{round_}"
+                for state, times in (("cold (trains the baseline)", cold), ("warm", warm)):
+                    out = scratch / f"out-{label}-{round_}"
+                    command = [sys.executable, "-m", "rlcheck", "check", "--net", net, "--out", str(out), "--quiet"]
+                    start = time.perf_counter()
+                    proc = subprocess.run(  # from the scratch folder: the current directory would shadow PYTHONPATH
+                        [*command, "--cache-dir", str(cache)], capture_output=True, text=True, env=env, cwd=scratch
+                    )
+                    wall = time.perf_counter() - start
+                    last = (proc.stdout.strip().splitlines() or [""])[-1][:100]
+                    print(f"{label:<10} {state:<27} {wall:6.1f} s  exit {proc.returncode}  {last}", flush=True)
+                    times[label].append(wall)
+    print(_ratio_line(f"cold check of {net}", cold, ref))
     print(_ratio_line(f"warm check of {net}", warm, ref))
 
 
