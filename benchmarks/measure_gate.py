@@ -233,8 +233,9 @@ def _side_by_side(ref: str) -> Iterator[tuple[Path, dict[str, tuple[Path, dict[s
 def _ratio_line(what: str, times: dict[str, list[float]], ref: str) -> str:
     new, old = (statistics.median(times[label]) for label in ("this tree", ref))
     low_new, low_old = (min(times[label]) for label in ("this tree", ref))
-    return (f"{what}: medians this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster; minima {low_new:.1f} s "
-            f"vs {low_old:.1f} s ({len(times[ref])} rounds, {os.cpu_count()} cores)")  # fmt: skip
+    return (f"{what}: medians this tree {new:.1f} s, {ref} {old:.1f} s: {old / new:.2f}x faster; "
+            f"minima {low_new:.1f} s vs {low_old:.1f} s ({len(times[ref])} rounds, {os.cpu_count()} cores)"
+            )  # fmt: skip
 
 
 def gate_against(ref: str, repeats: int = 5) -> None:
