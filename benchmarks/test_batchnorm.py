@@ -6,7 +6,8 @@ number of steps, and (b) naive BatchNorm networks are flagged against plain ones
 study's statistics (outcome ``fail``: ``underperforms`` or ``unreliable``).
 
 Seeds default to 0-4; set ``RLCHECK_BENCH_SEEDS=100,101,102,103,104`` to run the gate on
-another seed set (it must hold for any). Widths are 64x64, as in rlcheck's default study;
+another seed set (it must hold for any), and ``RLCHECK_DEVICE=cuda`` to train it on a GPU (one
+training process then, as ``rlcheck --device cuda`` does). Widths are 64x64, as in rlcheck's default study;
 ``test_batchnorm_flagged_at_256`` (slow) shows the verdict holds at 256x256.
 """
 
@@ -26,7 +27,22 @@ from rlcheck.verdicts.outcomes import CellComparison
 from rlcheck.verdicts.study import Cell, StudyConfig, StudyResult, run_study
 
 SEEDS = tuple(int(s) for s in os.environ.get("RLCHECK_BENCH_SEEDS", "0,1,2,3,4").split(","))
-WORKERS = default_workers()
+DEVICE = os.environ.get("RLCHECK_DEVICE", "cpu")
+ON_CUDA = DEVICE.startswith("cuda")
+WORKERS = 1 if ON_CUDA else default_workers()
+
+
+@functools.cache
+def device() -> str:
+    """RLCHECK_DEVICE, checked: a device this machine lacks fails the gate's tests in one line."""
+    from rlcheck.errors import UsageError
+    from rlcheck.front.api import check_device
+
+    try:
+        return check_device(DEVICE)
+    except UsageError as exc:
+        pytest.fail(f"RLCHECK_DEVICE: {exc}", pytrace=False)
+
 
 # (a) Steps within which plain nets must reach the bar, measured on calibration seeds
 # 5000-5019 (disjoint from the seeds asserted here) with
@@ -79,6 +95,7 @@ def study_config(
         seeds=SEEDS,
         max_seeds=3 * len(SEEDS),
         hidden=hidden,
+        device=device(),
         workers=workers,
         threads=threads_per_worker(workers),
     )
@@ -98,7 +115,7 @@ GATE_CANDIDATES = {"td3": ("batchnorm", "layernorm"), "sac": ("batchnorm",)}
 # core itself: the five jobs of the two studies (SAC+BN alone is ~40% of the work) then
 # balance over the cores, which two xdist groups of one study each cannot do.
 GATE = pytest.mark.xdist_group("batchnorm-gate")
-GATE_WORKERS = os.cpu_count() or 1
+GATE_WORKERS = 1 if ON_CUDA else os.cpu_count() or 1
 
 
 # The looks each study's decision needs on the gate's seeds (`benchmarks/measure_gate.py trace`):
