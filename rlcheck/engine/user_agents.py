@@ -17,7 +17,6 @@ rlcheck's reference differ only in the agent. Runs are one seed per process and 
 
 from __future__ import annotations
 
-import importlib
 import random
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from rlcheck.engine.runs import RunResult, RunSpec, TrainingDiverged
 from rlcheck.engine.sb3_agents import SB3Policy, check_built_on_its_env, is_sb3_model, sb3_family, setting_differences
 from rlcheck.engine.training import EVAL_SEED_OFFSET, VALUE_PROBE_SIZE
 from rlcheck.envs import KnownQ, optimal_return
-from rlcheck.errors import UsageError
+from rlcheck.errors import UsageError, import_callable
 
 
 @runtime_checkable
@@ -62,17 +61,7 @@ def load_agent_factory(path: str) -> AgentFactory:
     module_name, colon, attr = path.partition(":")
     if not colon or not module_name or not attr:
         raise UsageError(f"--agent {path!r}: give your agent factory as 'package.module:make_agent'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any import failure is the user's path, not our bug
-        raise UsageError(
-            f"--agent: cannot import {module_name!r} ({type(exc).__name__}: {exc}); "
-            "check the module path and that it is importable from here (PYTHONPATH)"
-        ) from None
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        raise UsageError(f"--agent: {module_name!r} has no callable {attr!r}; give make_agent(env, seed)")
-    return factory  # type: ignore[no-any-return]
+    return import_callable(path, where="--agent: ", wanted="give make_agent(env, seed)")
 
 
 def seed_everything(seed: int) -> None:

@@ -20,14 +20,13 @@ name (``plain``, ``batchnorm``, ``layernorm``) or ``"package.module:function"``.
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
 from torch import nn
 
-from rlcheck.errors import UsageError
+from rlcheck.errors import UsageError, import_callable
 from rlcheck.requests import DEFAULT_HIDDEN  # one default for every entrance
 
 NetFactory = Callable[[int, int], nn.Module]
@@ -155,18 +154,8 @@ def resolve_factory(name: str, hidden: Sequence[int] = DEFAULT_HIDDEN) -> NetFac
             f"unknown net {name!r}: choose one of {', '.join(BUILTIN_NETS)} "
             "or give your own factory as 'package.module:function'"
         )
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any import failure is the user's path, not our bug
-        raise UsageError(
-            f"cannot import {module_name!r} for net {name!r} ({type(exc).__name__}: {exc}); "
-            "check the module path and that it is importable from here (PYTHONPATH)"
-        ) from None
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        raise UsageError(
-            f"{module_name!r} has no callable {attr!r} for net {name!r}; "
-            "give 'package.module:function' where function(in_dim, out_dim) returns an nn.Module"
-        )
-    return factory  # type: ignore[no-any-return]
+    return import_callable(
+        name,
+        whose=f" for net {name!r}",
+        wanted="give 'package.module:function' where function(in_dim, out_dim) returns an nn.Module",
+    )
