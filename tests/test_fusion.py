@@ -74,3 +74,32 @@ def test_only_a_plain_chain_of_known_layers_is_traced_into_one(module):
     # used directly, a skip connection, data-dependent control flow: none is a chain; nor is
     # a forward with side effects (keeping an activation, logging its calls), which a trace drops
     assert as_chain(module) is None
+
+
+@pytest.mark.parametrize("in_features", [1, 2, 64])
+@pytest.mark.parametrize("out_features", [1, 2, 64])
+@pytest.mark.parametrize("batch", [1, 10, 256])
+def test_a_stacked_linear_gives_each_member_the_bits_it_gets_alone_forward_and_backward(
+    in_features, out_features, batch
+):
+    # A stack of one goes to other kernels than a stack of several where a side is 1 (a
+    # one-dimensional observation, one action), and those round differently on some processors
+    # (AVX-512): each member must get the same bits in any stack, or a seed's curve would depend
+    # on the seeds it trains beside.
+    from rlcheck.nets.fusion import StackedLinear
+
+    torch.manual_seed(0)
+    layers = [nn.Linear(in_features, out_features) for _ in range(3)]
+    x, grad = torch.randn(3, batch, in_features), torch.randn(3, batch, out_features)
+
+    def forward_backward(members):
+        stack = StackedLinear([layers[i] for i in members])
+        inputs = x[list(members)].clone().requires_grad_(True)
+        out = stack(inputs)
+        out.backward(grad[list(members)])
+        return out.detach(), inputs.grad, stack.weight.grad, stack.bias.grad
+
+    together = forward_backward((0, 1, 2))
+    for member in range(3):
+        alone = forward_backward((member,))
+        assert all(torch.equal(a[0], t[member]) for a, t in zip(alone, together, strict=True))

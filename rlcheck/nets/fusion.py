@@ -38,6 +38,7 @@ class StackedLinear(nn.Module):
     def __init__(self, layers: Sequence[nn.Linear]) -> None:
         super().__init__()
         self.one_output = layers[0].out_features == 1
+        self.one_input = layers[0].in_features == 1
         weights = [layer.weight.detach() if self.one_output else layer.weight.detach().t() for layer in layers]
         self.weight = _stacked(weights, layers[0].weight, contiguous=True)
         bias = layers[0].bias
@@ -48,6 +49,11 @@ class StackedLinear(nn.Module):
             # A stack of one would go to a matrix-vector kernel and round differently from the
             # batched one; a product and a row sum round the same for any S.
             y = (x * self.weight).sum(-1, keepdim=True)
+            return y if self.bias is None else y + self.bias
+        if self.one_input:
+            # Likewise for one input: a stack of one goes to another kernel (x @ W is one product
+            # per output, broadcast here); so do the gradients of a batched product of one.
+            y = x * self.weight
             return y if self.bias is None else y + self.bias
         if self.bias is None:
             return torch.bmm(x, self.weight)
