@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
@@ -16,6 +17,12 @@ def make_td3(env: gym.Env, seed: int) -> TD3:
 def make_sac(env: gym.Env, seed: int) -> SAC:
     """SB3's SAC at 64x64 (its other settings as SB3 sets them)."""
     return SAC("MlpPolicy", env, policy_kwargs={"net_arch": [64, 64]}, seed=seed, device="cpu")
+
+
+def make_sac_odd(env: gym.Env, seed: int) -> SAC:
+    """Settings the reference cannot take: another discount, two updates per step, Tanh."""
+    return SAC("MlpPolicy", env, gamma=0.98, gradient_steps=2, policy_kwargs={"activation_fn": torch.nn.Tanh},
+               seed=seed, device="cpu")  # fmt: skip
 
 
 def make_td3_as_sb3_ships_it(env: gym.Env, seed: int) -> TD3:

@@ -13,6 +13,7 @@ from rlcheck.errors import UsageError
 from rlcheck.front.api import prepare_check
 from rlcheck.requests import CheckRequest
 from rlcheck.verdicts.door import check_before_training
+from rlcheck.verdicts.tolerances import fixed_tolerance
 
 CONSTANT = "rlcheck/ConstantReward-v0"
 
@@ -21,14 +22,40 @@ def prepared(**values):
     return prepare_check(CheckRequest.of(None, workers=1, **values))
 
 
-def test_an_sb3_model_is_an_agent_of_its_family_with_the_settings_that_differ_said():
+def test_the_reference_takes_an_sb3_models_settings_and_says_which_it_cannot_take():
     check = prepared(agent="tests.sb3_agents:make_td3_as_sb3_ships_it", probes="constant")
     assert check.config.algos == ("td3",)
+    assert dict(check.config.settings) == {"actor_lr": 1e-3, "critic_lr": 1e-3, "exploration_noise": 0.0}
+    assert check.config.hidden == (400, 300)
     said = " ".join(check.detected)
-    assert "learning rate 0.001 vs 0.0003" in said and "net_arch [400, 300] vs [64, 64]" in said
-    assert "exploration noise None vs 0.1" in said
-    assert prepared(agent="tests.sb3_agents:make_sac", probes="constant").config.algos == ("sac",)
-    assert not any("differ" in line for line in prepared(agent="tests.sb3_agents:make_td3").detected)
+    assert (
+        "the reference takes the model's actor lr 0.001, critic lr 0.001, exploration noise 0, hidden 400x300" in said
+    )
+    reference = check.config.spec(check.config.cells[0], check.config.baseline, 0)
+    assert reference.settings == check.config.settings and reference.hidden == (400, 300)
+    assert check.config.spec(check.config.cells[0], "yours", 0).settings == ()  # the model keeps its own
+    # A reference with other settings has no calibrated tolerance: it is measured on calibration seeds.
+    assert fixed_tolerance(check.config.cells[0], "plain", (64, 64), check.config.settings) is None
+    odd = prepared(agent="tests.sb3_agents:make_sac_odd", probes="constant")
+    assert "cannot take the model's gamma 0.98" in " ".join(odd.detected)
+    assert "2 gradient steps per" in " ".join(odd.detected) and "activation Tanh" in " ".join(odd.detected)
+    # rlcheck's reference settings as written: nothing differs, the calibrated tolerances hold.
+    plain = prepared(agent="tests.sb3_agents:make_td3", probes="constant")
+    assert plain.config.settings == () and plain.config.hidden == (64, 64)
+    assert "its default settings" in plain.detected[0]
+    across = prepared(agent="tests.sb3_agents:make_td3", like="sac", probes="constant")
+    assert across.config.settings == () and "judged as sac" in " ".join(across.detected)
+
+
+def test_the_reference_trains_with_the_settings_it_took():
+    from rlcheck.engine.agents import build_agent, make_env
+
+    spec = RunSpec("td3", "plain", 0, CONSTANT, settings=(("actor_lr", 1e-3), ("exploration_noise", 0.0)))
+    with make_env(CONSTANT) as env:
+        agent = build_agent(spec, env)
+    assert agent.config.actor_lr == 1e-3 and agent.config.exploration_noise == 0.0 and agent.config.critic_lr == 3e-4
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+    assert "settings" not in RunSpec("td3", "plain", 0).to_dict()  # logs and cache keys as before
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ class DeterministicActor(nn.Module):
 class TD3:
     actor_kind: ActorKind = "deterministic"
     relative_update_cost = 1.0  # an update's cost, TD3's = 1: for ordering jobs only (benchmarks/speed.py)
+    default_config: TD3Config = TD3Config()
 
     def __init__(
         self,
@@ -70,13 +71,13 @@ class TD3:
         make_actor_net: NetFactory,
         make_critic_net: NetFactory,
         seeds: Sequence[int],
-        config: TD3Config = TD3Config(),
+        config: TD3Config | None = None,
         modes: ModeSchedule = NAIVE,
         device: torch.device | str = "cpu",
         actor_output: str = "raw",
     ) -> None:
         """``actor_output``: "raw" (tanh gives the action) or "squashed" (already an action in [-1, 1])."""
-        self.config, self.modes = config, modes
+        self.config, self.modes = config or self.default_config, modes
         device = torch.device(device)
         self.noise = SeedNoise(seeds, device)  # every random draw after initialisation
         actor_net, q1_net, q2_net = seed_stacked_nets(
@@ -97,8 +98,8 @@ class TD3:
         self.q2_target = copy.deepcopy(self.q2)
         for target in (self.actor_target, self.q1_target, self.q2_target):
             target.requires_grad_(False)
-        self.actor_optimizer = Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_optimizer = Adam([*self.q1.parameters(), *self.q2.parameters()], lr=config.critic_lr)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=self.config.actor_lr)
+        self.critic_optimizer = Adam([*self.q1.parameters(), *self.q2.parameters()], lr=self.config.critic_lr)
         self.updates = 0
 
     def _noise(self, like: torch.Tensor, std: float) -> torch.Tensor:

@@ -76,6 +76,7 @@ def build_agent(spec: RunSpec, env: gym.Env, seeds: Sequence[int] | None = None)
         actor.factory,
         critic.factory,
         seeds=list(seeds) if seeds is not None else [spec.seed],
+        config=dataclasses.replace(algo.default_config, **dict(spec.settings)),  # type: ignore[arg-type]
         modes=MODE_SCHEDULES[spec.modes],
         device=torch.device(spec.device),
         actor_output=actor_output,

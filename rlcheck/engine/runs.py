@@ -43,6 +43,9 @@ class RunSpec:
     # A user's whole agent ('package.module:make_agent', rlcheck.engine.user_agents) instead of
     # rlcheck's `algo` with these networks; `algo` is then the family it is compared with.
     agent: str | None = None
+    # The algorithm's settings where they differ from its defaults ((name, value), a field of its
+    # config class): the reference agent of a check of an SB3 model takes the model's.
+    settings: tuple[tuple[str, float | int], ...] = ()
 
     def group_key(self) -> RunSpec:
         """What runs must share to train in one batch: everything but the seed, the environment
@@ -58,14 +61,18 @@ class RunSpec:
         return self.critic_net or self.net
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.settings:
+            del data["settings"]  # the defaults: logs and cache keys stay as they were without the field
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         data = dict(data)
         if data.pop("recipe", "standard") == "crossq":  # logs written while CrossQ was a "recipe" of SAC
             data["algo"] = "crossq"
-        return cls(**{**data, "hidden": tuple(data["hidden"])})
+        settings = tuple((str(name), value) for name, value in data.pop("settings", ()))
+        return cls(**{**data, "hidden": tuple(data["hidden"]), "settings": settings})
 
 
 @dataclass

@@ -85,48 +85,77 @@ def check_built_on_its_env(path: str, model: Any, env_id: str) -> None:
             )
 
 
-def setting_differences(model: Any, family: str) -> list[str]:
-    """The model's settings where they differ from the reference agent's (rlcheck's defaults), in
-    ``name model-value vs reference-value`` form."""
-    from rlcheck.algos.sac import SACConfig
-    from rlcheck.algos.td3 import TD3Config
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """What the reference agent takes from an SB3 model: its algorithm settings that differ from
+    rlcheck's defaults (RunSpec.settings), its hidden widths, and, in words, what it cannot take."""
+
+    settings: tuple[tuple[str, float | int], ...]
+    hidden: tuple[int, ...] | None
+    taken: tuple[str, ...]  # "learning rate 0.001", ...
+    not_taken: tuple[str, ...]  # "gamma 0.98 (...)", ...
+
+
+def reference_settings(model: Any, family: str) -> ReferenceSettings:
+    """Read the model's settings for rlcheck's reference agent of its family (rlcheck.algos)."""
+    from rlcheck.algos import ALGORITHMS
     from rlcheck.nets import DEFAULT_HIDDEN
 
-    reference: Any = TD3Config() if family == "td3" else SACConfig()
-    learning_rate = model.learning_rate if isinstance(model.learning_rate, float) else "a schedule"
-    theirs: dict[str, Any] = {
-        "gamma": model.gamma,
-        "tau": model.tau,
-        "batch size": model.batch_size,
-        "learning rate": learning_rate,
-        "gradient steps per env step": model.gradient_steps / model.train_freq.frequency,
-        "net_arch": _net_arch(model),
-    }
-    ours: dict[str, Any] = {
-        "gamma": reference.gamma,
-        "tau": reference.tau,
-        "batch size": reference.batch_size,
-        "learning rate": reference.critic_lr if reference.actor_lr == reference.critic_lr else
-                         f"actor {reference.actor_lr:g}, critic {reference.critic_lr:g}",
-        "gradient steps per env step": 1.0,
-        "net_arch": list(DEFAULT_HIDDEN),
-    }  # fmt: skip
+    default = ALGORITHMS[family].default_config
+    taken: dict[str, float | int] = {}
+    not_taken: list[str] = []
+    if isinstance(model.learning_rate, (int, float)):
+        rates = ("actor_lr", "critic_lr", "alpha_lr") if family == "sac" else ("actor_lr", "critic_lr")
+        taken.update(dict.fromkeys(rates, float(model.learning_rate)))
+    else:
+        not_taken.append("a learning-rate schedule (the reference keeps its constant rates)")
+    taken["batch_size"], taken["tau"] = int(model.batch_size), float(model.tau)
+    if model.gamma != default.gamma:
+        not_taken.append(f"gamma {model.gamma} (the value probes' true Q assumes {default.gamma})")
+    per_step = model.gradient_steps / model.train_freq.frequency if model.gradient_steps > 0 else None
+    if per_step != 1 or model.train_freq.unit.value != "step":
+        not_taken.append(f"{model.gradient_steps} gradient steps per {model.train_freq} (the reference: 1 per step)")
     if family == "td3":
-        noise = getattr(model.action_noise, "_sigma", None)
-        theirs["exploration noise"] = None if noise is None else float(np.mean(noise))
-        ours["exploration noise"] = reference.exploration_noise
-        theirs["policy delay"], ours["policy delay"] = model.policy_delay, reference.policy_delay
-        theirs["target policy noise"], ours["target policy noise"] = model.target_policy_noise, reference.policy_noise
-    return [f"{name} {theirs[name]} vs {ours[name]}" for name in theirs if theirs[name] != ours[name]]
+        noise = model.action_noise
+        sigma = np.asarray(getattr(noise, "_sigma", np.nan), dtype=float)
+        if noise is None:
+            taken["exploration_noise"] = 0.0
+        elif type(noise).__name__ == "NormalActionNoise" and np.allclose(sigma, sigma.mean()):
+            taken["exploration_noise"] = float(sigma.mean())
+        else:
+            not_taken.append(f"action noise {type(noise).__name__} (the reference: Gaussian)")
+        taken["policy_delay"] = int(model.policy_delay)
+        taken["policy_noise"], taken["noise_clip"] = float(model.target_policy_noise), float(model.target_noise_clip)
+    else:
+        coef = model.ent_coef
+        if isinstance(coef, str) and coef.startswith("auto"):
+            taken["initial_alpha"] = float(coef.split("_")[1]) if "_" in coef else 1.0
+        else:
+            not_taken.append(f"a fixed entropy coefficient {coef} (the reference learns its own)")
+        if model.target_entropy != "auto":
+            taken["target_entropy_per_dim"] = float(model.target_entropy) / int(np.prod(model.action_space.shape))
+    arch = _net_arch(model)
+    hidden = tuple(arch) if isinstance(arch, list) and all(isinstance(w, int) for w in arch) else None
+    if hidden is None:
+        not_taken.append(f"net_arch {arch} (the reference's actor and critic share one list of widths)")
+    activation = (model.policy_kwargs or {}).get("activation_fn")
+    if activation is not None and activation.__name__ != "ReLU":
+        not_taken.append(f"activation {activation.__name__} (the reference's MLPs use ReLU)")
+    settings = tuple((name, value) for name, value in taken.items() if value != getattr(default, name))
+    words = [f"{name.replace('_', ' ')} {value:g}" for name, value in settings]
+    if hidden is not None and hidden != DEFAULT_HIDDEN:
+        words.append(f"hidden {'x'.join(map(str, hidden))}")
+    return ReferenceSettings(settings, hidden if hidden != DEFAULT_HIDDEN else None, tuple(words), tuple(not_taken))
 
 
 def _net_arch(model: Any) -> Any:
-    arch = model.policy_kwargs.get("net_arch") if model.policy_kwargs else None
+    arch = (model.policy_kwargs or {}).get("net_arch")
+    if isinstance(arch, dict):
+        return arch["pi"] if arch.get("pi") == arch.get("qf") else arch
     if arch is None:
-        actor = getattr(model.policy, "actor", None)
-        layers = getattr(actor, "net_arch", None)
+        layers = getattr(getattr(model.policy, "actor", None), "net_arch", None)
         return list(layers) if layers is not None else "SB3's default"
-    return arch
+    return list(arch)
 
 
 def learn_with_looks(spec: RunSpec, model: Any, look: Callable[[int, Any], None]) -> None:

@@ -30,7 +30,14 @@ import torch
 from rlcheck.engine.agents import box_of, make_env
 from rlcheck.engine.machine import processor
 from rlcheck.engine.runs import RunResult, RunSpec, TrainingDiverged
-from rlcheck.engine.sb3_agents import SB3Policy, check_built_on_its_env, is_sb3_model, sb3_family, setting_differences
+from rlcheck.engine.sb3_agents import (
+    ReferenceSettings,
+    SB3Policy,
+    check_built_on_its_env,
+    is_sb3_model,
+    reference_settings,
+    sb3_family,
+)
 from rlcheck.engine.training import EVAL_SEED_OFFSET, VALUE_PROBE_SIZE
 from rlcheck.envs import KnownQ, optimal_return
 from rlcheck.errors import UsageError, import_callable
@@ -105,7 +112,7 @@ class AtTheDoor:
 
     reports_q: bool  # it has q_value, so the value probes can judge it
     family: str | None  # what its ``family`` attribute says it is (td3, sac), if anything
-    settings_that_differ: tuple[str, ...] = ()  # an SB3 model's, from the reference agent's
+    reference: ReferenceSettings | None = None  # an SB3 model's settings, for the reference agent
 
 
 def checked_action(path: str, action: Any, space: gym.spaces.Box, where: str) -> np.ndarray:
@@ -139,7 +146,7 @@ def door_check(path: str, env_id: str, seed: int = 0) -> AtTheDoor:
     if is_sb3_model(agent):
         sb3 = sb3_family(path, agent)
         _acts_at_the_start(path, SB3Policy(agent), env_id, seed)
-        return AtTheDoor(True, sb3, tuple(setting_differences(agent, sb3)))
+        return AtTheDoor(True, sb3, reference_settings(agent, sb3))
     _acts_at_the_start(path, agent, env_id, seed, observe=True)
     family = getattr(agent, "family", None)
     return AtTheDoor(knows_q(agent), str(family).lower() if family else None)

@@ -178,8 +178,13 @@ def prepare_check(request: CheckRequest) -> PreparedCheck:
     net = NetUnderTest.of(request)
     workers, device = workers_and_device(request)
     probes = parse_probes(request.probes, agent=net.agent is not None)
+    settings: tuple[tuple[str, float | int], ...] = ()
+    hidden = request.hidden
     if net.agent is not None:
-        algos, probes, detected = _agent_cells(request, net.agent, probes)
+        cells = _agent_cells(request, net.agent, probes)
+        algos, probes, detected, settings, hidden = (
+            cells.algos, cells.probes, cells.lines, cells.settings, cells.hidden or request.hidden
+        )  # fmt: skip
     else:
         algos = known(request.algos, list(ALGORITHMS), "algo", "--algos")
         algos, detected = fitting_algos(net, algos, probes[0].env_id, request.hidden, request.actor_output)
@@ -189,7 +194,8 @@ def prepare_check(request: CheckRequest) -> PreparedCheck:
         probes=probes,
         seeds=request.seeds,
         max_seeds=request.max_seeds,
-        hidden=request.hidden,
+        hidden=hidden,
+        settings=settings,
         device=device,
         workers=workers,
         actor_output=request.actor_output,
@@ -201,11 +207,20 @@ def prepare_check(request: CheckRequest) -> PreparedCheck:
     return PreparedCheck(request, net, config, tuple(detected))
 
 
-def _agent_cells(
-    request: CheckRequest, agent: str, probes: tuple[Probe, ...]
-) -> tuple[tuple[str, ...], tuple[Probe, ...], list[str]]:
-    """An agent check's algorithm (the family it is compared with) and probes (the value probes
-    only where the agent reports Q), and what was found, in lines."""
+@dataclass(frozen=True)
+class AgentCells:
+    """What an agent check runs, found at the door: the family it is compared with, its probes
+    (the value probes only where the agent reports Q), the reference's settings and widths where
+    they are read from the agent (an SB3 model's), and what was found, in lines."""
+
+    algos: tuple[str, ...]
+    probes: tuple[Probe, ...]
+    lines: list[str]
+    settings: tuple[tuple[str, float | int], ...] = ()
+    hidden: tuple[int, ...] | None = None
+
+
+def _agent_cells(request: CheckRequest, agent: str, probes: tuple[Probe, ...]) -> AgentCells:
     from rlcheck.engine.user_agents import door_check
 
     found = door_check(agent, probes[0].env_id)
@@ -213,11 +228,19 @@ def _agent_cells(
     if family not in ("td3", "sac"):
         said = f"its family attribute is {family!r}; " if family else ""
         raise UsageError(f"--agent {agent}: {said}say which agent it is compared with: --like td3 or --like sac")
-    lines = [f"agent {agent}: compared with rlcheck's {family.upper()} (plain MLPs, its default settings)"]
-    if found.settings_that_differ:
-        lines.append(
-            f"agent {agent}: its settings that differ from the reference's: {'; '.join(found.settings_that_differ)}"
-        )
+    reference = found.reference if found.reference is not None and family == found.family else None
+    settings, hidden = (reference.settings, reference.hidden) if reference is not None else ((), None)
+    if reference is not None and (reference.taken or reference.not_taken):
+        lines = [f"agent {agent}: compared with rlcheck's {family.upper()} (plain MLPs) with the model's settings"]
+        if reference.taken:
+            lines.append(f"agent {agent}: the reference takes the model's {', '.join(reference.taken)}")
+        if reference.not_taken:
+            lines.append(f"agent {agent}: the reference cannot take the model's {'; '.join(reference.not_taken)}")
+    else:
+        lines = [f"agent {agent}: compared with rlcheck's {family.upper()} (plain MLPs, its default settings)"]
+    if found.reference is not None and reference is None:
+        judged = f"an SB3 {found.family} judged as {family}"
+        lines.append(f"agent {agent}: {judged}: the reference keeps its defaults, not the model's settings")
     if not reports_q:
         skipped = [p.name for p in probes if p.metric == "value_error"]
         probes = tuple(p for p in probes if p.metric != "value_error")
@@ -230,7 +253,7 @@ def _agent_cells(
             lines.append(
                 f"agent {agent} has no q_value(obs, actions): the value probes {', '.join(skipped)} are skipped"
             )
-    return (family,), probes, lines
+    return AgentCells((family,), probes, lines, settings, hidden)
 
 
 def cache_of(request: CheckRequest) -> RunCache | None:

@@ -272,6 +272,7 @@ def check_config(
     slower_budget: float = CheckRequest.slower_budget,
     backend: str = CheckRequest.backend,
     ray_address: str | None = CheckRequest.ray_address,
+    settings: tuple[tuple[str, float | int], ...] = (),
 ) -> StudyConfig:
     """The study a check runs: every (algo, probe) cell, the baseline and the user's net."""
     workers = workers or default_workers()
@@ -293,6 +294,7 @@ def check_config(
         split_nets=split,
         algo_actors=algo_actors,
         agents=((CANDIDATE, net.agent),) if net.agent is not None else (),
+        settings=tuple(settings),
         actor_output=actor_output,
         refuse_frozen=refuse_frozen,
         slower_budget=slower_budget,

@@ -77,6 +77,9 @@ class StudyConfig:
     agents: tuple[tuple[str, str], ...] = ()
     """(label, 'package.module:make_agent'): a "net" that is a user's whole agent (rlcheck.engine.user_agents),
     run on each cell's algorithm's loop and budget, compared with rlcheck's agent of that algorithm."""
+    settings: tuple[tuple[str, float | int], ...] = ()
+    """The algorithm's settings where rlcheck's own runs differ from its defaults (RunSpec.settings):
+    a check of an SB3 model trains the reference with the model's."""
     stop_when_flagged: bool = False
     """Add no more seeds once a comparison fails (a gate's answer is fixed by its first fail)."""
     refuse_frozen: bool = False
@@ -140,4 +143,5 @@ class StudyConfig:
             modes=modes,
             actor_output=self.actor_output,
             agent=agent,
+            settings=self.settings if agent is None else (),
         )

@@ -127,14 +127,15 @@ def versions() -> dict[str, str]:
 
 def _calibrated_cells(config: StudyConfig) -> list[Cell]:
     """The cells whose tolerance is measured on the baseline's CALIBRATION_SEEDS in the run."""
-    return [c for c in config.cells if fixed_tolerance(c, config.baseline, config.hidden) is None]
+    return [c for c in config.cells if fixed_tolerance(c, config.baseline, config.hidden, config.settings) is None]
 
 
 def _compare_cell(
     config: StudyConfig, results: list[RunResult], calibration: list[RunResult], cell: Cell
 ) -> list[CellComparison]:
     baseline = runs_of(results, cell, config.baseline)
-    tolerance, source = tolerance_for(cell, config.baseline, config.hidden, runs_of(calibration, cell, config.baseline))
+    calibration_runs = runs_of(calibration, cell, config.baseline)
+    tolerance, source = tolerance_for(cell, config.baseline, config.hidden, calibration_runs, config.settings)
     base = group_of(baseline, cell.metric)
     final = config.slower_budget <= 1 or judged_at_budget(cell)
     comparisons = []

@@ -8,7 +8,8 @@ is seen, wherever it can be:
   probe's budget): half the baseline's critic error plus 5% of the true Q's scale, with the
   baseline's error a constant measured on calibration seeds (:data:`CALIBRATED_BASELINE_ERROR`,
   from ``python benchmarks/calibrate.py --seeds 5000-5019``), never on the seeds compared;
-* **anything else** -- another baseline (``--baseline``), other widths (``--hidden``), an
+* **anything else** -- another baseline (``--baseline``), other widths (``--hidden``), the
+  reference trained with an SB3 model's settings (``RunSpec.settings``), an
   algorithm without calibration (CrossQ), an environment without a known optimum (Pendulum) --
   the same formulas (rlcheck.verdicts.curves.tolerance_of) on the baseline trained on
   :data:`CALIBRATION_SEEDS`, seeds of their own that no comparison uses, in the run's first batch
@@ -73,7 +74,9 @@ def zero_action_return(env_id: str) -> float:
 
 
 @functools.cache
-def fixed_tolerance(cell: Cell, baseline: str, hidden: tuple[int, ...]) -> float | None:
+def fixed_tolerance(
+    cell: Cell, baseline: str, hidden: tuple[int, ...], settings: tuple[tuple[str, float | int], ...] = ()
+) -> float | None:
     """The cell's tolerance where it can be fixed before any run (see the module docstring);
     None where it cannot."""
     with make_env(cell.env_id) as env:
@@ -83,17 +86,22 @@ def fixed_tolerance(cell: Cell, baseline: str, hidden: tuple[int, ...]) -> float
             return None
         return return_tolerance(zero_action_return(cell.env_id), optimum)
     error = CALIBRATED_BASELINE_ERROR.get((cell.algo, cell.env_id, cell.steps, cell.warmup, cell.eval_every))
-    if error is None or baseline != DEFAULT_BASELINE or tuple(hidden) != DEFAULT_HIDDEN or scale is None:
+    calibrated = baseline == DEFAULT_BASELINE and tuple(hidden) == DEFAULT_HIDDEN and not settings
+    if error is None or not calibrated or scale is None:
         return None
     return value_tolerance(error, scale)
 
 
 def tolerance_for(
-    cell: Cell, baseline: str, hidden: tuple[int, ...], calibration_runs: list[RunResult]
+    cell: Cell,
+    baseline: str,
+    hidden: tuple[int, ...],
+    calibration_runs: list[RunResult],
+    settings: tuple[tuple[str, float | int], ...] = (),
 ) -> tuple[float, ToleranceSource]:
     """The cell's tolerance and where it came from: fixed where it can be, else from the
     baseline's runs on CALIBRATION_SEEDS in the cell (`calibration_runs`)."""
-    fixed = fixed_tolerance(cell, baseline, hidden)
+    fixed = fixed_tolerance(cell, baseline, hidden, settings)
     if fixed is not None:
         return fixed, "environment" if cell.metric == "return" else "calibration"
     if not calibration_runs:
